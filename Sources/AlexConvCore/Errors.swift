@@ -1,0 +1,127 @@
+import Foundation
+
+/// An error the command-line tool reports as one line and an exit code (contract.md).
+public protocol UserFacingError: Error, CustomStringConvertible {
+    /// Process exit code: 1 verification failed, 2 usage error, 3 unreadable or invalid input.
+    var exitCode: Int32 { get }
+}
+
+/// Exit codes of the contract.
+public enum ExitCode {
+    public static let success: Int32 = 0
+    public static let verificationFailed: Int32 = 1
+    public static let usage: Int32 = 2
+    public static let invalidInput: Int32 = 3
+}
+
+/// A file could not be read as the format it claims to be, or holds something alexconv refuses.
+public struct FormatError: UserFacingError, Equatable {
+    /// The file, when known (readers of in-memory bytes leave it nil; `FileContext` fills it in).
+    public var file: String?
+    /// The part of the file: a tensor name, a pickle global, an HDF5 path, a zip entry.
+    public var location: String?
+    /// What was wrong, stated as "expected X, found Y" where that applies.
+    public var detail: String
+
+    public init(file: String? = nil, location: String? = nil, _ detail: String) {
+        self.file = file
+        self.location = location
+        self.detail = detail
+    }
+
+    public var exitCode: Int32 { ExitCode.invalidInput }
+
+    public var description: String {
+        var parts: [String] = []
+        if let file { parts.append(file) }
+        if let location { parts.append(location) }
+        parts.append(detail)
+        return parts.joined(separator: ": ")
+    }
+
+    /// The same error, naming `file` if it did not name one yet.
+    public func inFile(_ file: String) -> FormatError {
+        var copy = self
+        if copy.file == nil { copy.file = file }
+        return copy
+    }
+}
+
+/// The tensors do not fit an architecture, a mapping or a requested transformation.
+public struct ModelError: UserFacingError, Equatable {
+    public var file: String?
+    public var tensor: String?
+    public var detail: String
+
+    public init(file: String? = nil, tensor: String? = nil, _ detail: String) {
+        self.file = file
+        self.tensor = tensor
+        self.detail = detail
+    }
+
+    public var exitCode: Int32 { ExitCode.invalidInput }
+
+    public var description: String {
+        var parts: [String] = []
+        if let file { parts.append(file) }
+        if let tensor { parts.append("tensor '\(tensor)'") }
+        parts.append(detail)
+        return parts.joined(separator: ": ")
+    }
+
+    public func inFile(_ file: String) -> ModelError {
+        var copy = self
+        if copy.file == nil { copy.file = file }
+        return copy
+    }
+}
+
+/// The user asked for something that cannot be done as asked (bad option value, missing argument).
+public struct UsageError: UserFacingError, Equatable {
+    public var detail: String
+    public init(_ detail: String) { self.detail = detail }
+    public var exitCode: Int32 { ExitCode.usage }
+    public var description: String { detail }
+}
+
+/// Reading or writing a file failed at the operating-system level.
+public struct IOError: UserFacingError, Equatable {
+    public var path: String
+    public var detail: String
+    public init(path: String, _ detail: String) {
+        self.path = path
+        self.detail = detail
+    }
+    public var exitCode: Int32 { ExitCode.invalidInput }
+    public var description: String { "\(path): \(detail)" }
+}
+
+/// Runs `body`, attaching `file` to any format or model error that does not name a file yet.
+public func withFileContext<T>(_ file: String, _ body: () throws -> T) throws -> T {
+    do {
+        return try body()
+    } catch let error as FormatError {
+        throw error.inFile(file)
+    } catch let error as ModelError {
+        throw error.inFile(file)
+    }
+}
+
+/// `a * b`, or a `FormatError` when the product overflows `Int` (sizes computed from a file).
+public func checkedMultiply(_ a: Int, _ b: Int, what: String) throws -> Int {
+    let (value, overflow) = a.multipliedReportingOverflow(by: b)
+    if overflow || a < 0 || b < 0 {
+        throw FormatError("\(what): size \(a) x \(b) overflows or is negative")
+    }
+    return value
+}
+
+/// The product of `dims`, or a `FormatError` naming `what` when a dimension is negative or it overflows.
+public func checkedElementCount(_ dims: [Int], what: String) throws -> Int {
+    var count = 1
+    for dim in dims {
+        if dim < 0 { throw FormatError("\(what): negative dimension \(dim) in shape \(dims)") }
+        count = try checkedMultiply(count, dim, what: what)
+    }
+    return count
+}

@@ -1,0 +1,112 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Immutable bytes that tensors view: a read-only memory map of a file, or memory alexconv owns.
+///
+/// Tensors keep their storage alive; a memory-mapped storage is unmapped when the last tensor
+/// viewing it goes away. Nothing ever writes through a storage, so input files are never modified.
+public final class ByteStorage: @unchecked Sendable {
+    /// The bytes. Valid for the lifetime of this object.
+    public let bytes: UnsafeRawBufferPointer
+    private let release: (() -> Void)?
+
+    /// Takes ownership of `buffer` (allocated with `UnsafeMutableRawBufferPointer.allocate`).
+    public init(owning buffer: UnsafeMutableRawBufferPointer) {
+        self.bytes = UnsafeRawBufferPointer(buffer)
+        self.release = { buffer.deallocate() }
+    }
+
+    /// Copies `bytes` into owned memory.
+    public convenience init<C: Collection>(copying bytes: C) where C.Element == UInt8 {
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: Swift.max(bytes.count, 1), alignment: 64)
+        _ = buffer.initializeMemory(as: UInt8.self, from: bytes)
+        self.init(owning: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<bytes.count]), deallocate: buffer)
+    }
+
+    private init(owning view: UnsafeMutableRawBufferPointer, deallocate allocation: UnsafeMutableRawBufferPointer) {
+        self.bytes = UnsafeRawBufferPointer(view)
+        self.release = { allocation.deallocate() }
+    }
+
+    /// Views bytes owned by `owner` (another storage, a `Data`, ...), which is kept alive.
+    public init(viewing bytes: UnsafeRawBufferPointer, keepingAlive owner: AnyObject) {
+        self.bytes = bytes
+        self.release = { withExtendedLifetime(owner) {} }
+    }
+
+    private init(mapped bytes: UnsafeRawBufferPointer, release: @escaping () -> Void) {
+        self.bytes = bytes
+        self.release = release
+    }
+
+    deinit { release?() }
+
+    /// Allocates `count` zeroed bytes, 64-byte aligned.
+    public static func zeroed(count: Int) -> (ByteStorage, UnsafeMutableRawBufferPointer) {
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: Swift.max(count, 1), alignment: 64)
+        buffer.initializeMemory(as: UInt8.self, repeating: 0)
+        let view = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<count])
+        let storage = ByteStorage(owning: view, deallocate: buffer)
+        return (storage, view)
+    }
+
+    /// Maps `path` read-only (private mapping: the file can never be modified through it).
+    public static func map(path: String) throws -> ByteStorage {
+        let fd = open(path, O_RDONLY)
+        if fd < 0 { throw IOError(path: path, String(cString: strerror(errno))) }
+        defer { close(fd) }
+        var info = stat()
+        if fstat(fd, &info) != 0 { throw IOError(path: path, String(cString: strerror(errno))) }
+        if (info.st_mode & S_IFMT) == S_IFDIR { throw IOError(path: path, "is a directory, expected a file") }
+        let size = Int(info.st_size)
+        if size == 0 {
+            return ByteStorage(copying: [UInt8]())
+        }
+        guard let base = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), base != MAP_FAILED else {
+            throw IOError(path: path, "cannot map file: \(String(cString: strerror(errno)))")
+        }
+        let bytes = UnsafeRawBufferPointer(start: base, count: size)
+        return ByteStorage(mapped: bytes, release: { munmap(base, size) })
+    }
+
+    /// Tells the kernel the bytes in `range` are not needed again soon (lowers resident memory
+    /// when streaming through a large map). A no-op for owned memory.
+    public func adviseDone(_ range: Range<Int>) {
+        #if canImport(Glibc)
+        guard let base = bytes.baseAddress, !range.isEmpty else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = (range.lowerBound + page - 1) / page * page
+        let end = range.upperBound / page * page
+        if end > start {
+            madvise(UnsafeMutableRawPointer(mutating: base + start), end - start, MADV_DONTNEED)
+        }
+        #endif
+    }
+}
+
+/// Little-endian field reads at any offset of a byte buffer, with bounds checks that throw.
+public struct ByteReader {
+    public let bytes: UnsafeRawBufferPointer
+    public init(_ bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
+
+    /// Reads a fixed-width integer at `offset`, little-endian; throws when out of range.
+    @inlinable
+    public func read<T: FixedWidthInteger>(_ type: T.Type, at offset: Int, what: String = "field") throws -> T {
+        guard offset >= 0, offset <= bytes.count - MemoryLayout<T>.size else {
+            throw FormatError("truncated: \(what) at byte \(offset) needs \(MemoryLayout<T>.size) bytes, file has \(bytes.count)")
+        }
+        return T(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: T.self))
+    }
+
+    /// The bytes in `offset ..< offset+count`; throws when out of range.
+    public func slice(_ offset: Int, _ count: Int, what: String = "data") throws -> UnsafeRawBufferPointer {
+        guard offset >= 0, count >= 0, offset <= bytes.count, count <= bytes.count - offset else {
+            throw FormatError("truncated: \(what) needs bytes \(offset)..<\(offset &+ count), file has \(bytes.count)")
+        }
+        return UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + count)])
+    }
+}

@@ -1,0 +1,204 @@
+import Foundation
+
+/// The safetensors format: u64 LE header length N, N bytes of JSON, then the data buffer.
+public enum Safetensors {
+    /// Largest header accepted, as the reference implementation (safetensors/src/tensor.rs).
+    public static let maxHeaderBytes = 100_000_000
+
+    /// True when `prefix` (the first bytes of a file) looks like safetensors.
+    public static func looksLike(_ prefix: UnsafeRawBufferPointer) -> Bool {
+        guard prefix.count >= 9 else { return false }
+        let n = prefix.loadUnaligned(as: UInt64.self)
+        return n >= 2 && n <= UInt64(maxHeaderBytes) && prefix[8] == UInt8(ascii: "{")
+    }
+
+    /// Reads `path` (memory-mapped; tensors view the map). Tensors come in data-offset order.
+    public static func read(path: String) throws -> TensorBundle {
+        let storage = try ByteStorage.map(path: path)
+        return try withFileContext(path) { try read(storage: storage, path: path) }
+    }
+
+    /// Parses safetensors bytes held by `storage`.
+    public static func read(storage: ByteStorage, path: String = "<memory>") throws -> TensorBundle {
+        let reader = ByteReader(storage.bytes)
+        let headerLength = try reader.read(UInt64.self, at: 0, what: "safetensors header length")
+        guard headerLength <= UInt64(maxHeaderBytes) else {
+            throw FormatError("safetensors header length \(headerLength) exceeds the limit \(maxHeaderBytes)")
+        }
+        let n = Int(headerLength)
+        let headerBytes = try reader.slice(8, n, what: "safetensors header")
+        let object: Any
+        do {
+            object = try JSONSerialization.jsonObject(with: Data(headerBytes), options: [])
+        } catch {
+            throw FormatError("safetensors header is not valid JSON")
+        }
+        guard let header = object as? [String: Any] else { throw FormatError("safetensors header is not a JSON object") }
+        let dataStart = 8 + n
+        let bufferLength = storage.bytes.count - dataStart
+        var metadata: [String: String] = [:]
+        var entries: [(name: String, begin: Int, end: Int, tensor: Tensor)] = []
+        for (name, value) in header {
+            if name == "__metadata__" {
+                guard let dict = value as? [String: Any] else { throw FormatError(location: name, "must be an object of strings") }
+                for (k, v) in dict {
+                    guard let s = v as? String else { throw FormatError(location: "__metadata__.\(k)", "must be a string") }
+                    metadata[k] = s
+                }
+                continue
+            }
+            guard let info = value as? [String: Any],
+                  let dtypeName = info["dtype"] as? String,
+                  let shapeAny = info["shape"] as? [Any],
+                  let offsetsAny = info["data_offsets"] as? [Any], offsetsAny.count == 2 else {
+                throw FormatError(location: "tensor '\(name)'", "needs dtype, shape and data_offsets [begin, end]")
+            }
+            guard let dtype = DType(rawValue: dtypeName) else {
+                throw FormatError(location: "tensor '\(name)'", "unsupported dtype '\(dtypeName)' (expected one of \(DType.allCases.map(\.rawValue).joined(separator: ", ")))")
+            }
+            let shape = try shapeAny.map { item -> Int in
+                guard let number = item as? NSNumber, Double(number.int64Value) == number.doubleValue, number.int64Value >= 0 else {
+                    throw FormatError(location: "tensor '\(name)'", "shape must hold non-negative integers")
+                }
+                return number.intValue
+            }
+            let offsets = try offsetsAny.map { item -> Int in
+                guard let number = item as? NSNumber, number.int64Value >= 0 else {
+                    throw FormatError(location: "tensor '\(name)'", "data_offsets must be non-negative integers")
+                }
+                return number.intValue
+            }
+            let count = try checkedElementCount(shape, what: "tensor '\(name)'")
+            let bytes = try checkedMultiply(count, dtype.size, what: "tensor '\(name)'")
+            guard offsets[0] <= offsets[1], offsets[1] <= bufferLength else {
+                throw FormatError(location: "tensor '\(name)'", "data_offsets \(offsets) outside the data buffer of \(bufferLength) bytes")
+            }
+            guard offsets[1] - offsets[0] == bytes else {
+                throw FormatError(location: "tensor '\(name)'", "data_offsets span \(offsets[1] - offsets[0]) bytes, shape \(shape) of \(dtypeName) needs \(bytes)")
+            }
+            let tensor = try Tensor(storage: storage, byteOffset: dataStart + offsets[0], dtype: dtype, shape: shape, name: name)
+            entries.append((name, offsets[0], offsets[1], tensor))
+        }
+        entries.sort { ($0.begin, $0.end, $0.name) < ($1.begin, $1.end, $1.name) }
+        var expectedBegin = 0
+        for entry in entries {
+            if entry.begin != expectedBegin {
+                throw FormatError(location: "tensor '\(entry.name)'",
+                                  entry.begin < expectedBegin ? "data overlaps the previous tensor" : "hole in the data buffer before this tensor")
+            }
+            expectedBegin = entry.end
+        }
+        if expectedBegin != bufferLength {
+            throw FormatError("data buffer has \(bufferLength - expectedBegin) bytes after the last tensor")
+        }
+        return TensorBundle(path: path, format: "safetensors",
+                            tensors: entries.map { NamedTensor($0.name, $0.tensor) }, metadata: metadata)
+    }
+
+    /// Writes `tensors` (converted to `dtype` when given) with `metadata`, atomically.
+    /// Order and padding follow the reference writer: dtype size descending, then name; JSON
+    /// padded with spaces to a multiple of 8.
+    public static func write(_ tensors: [NamedTensor], metadata: [String: String] = [:], dtype: DType? = nil,
+                             to path: String, overwrite: Bool = true) throws {
+        var seen = Set<String>()
+        for t in tensors where !seen.insert(t.name).inserted {
+            throw ModelError(tensor: t.name, "appears twice; safetensors names must be unique")
+        }
+        let ordered = tensors.map { ($0.name, $0.tensor, dtype ?? $0.tensor.dtype) }
+            .sorted { ($0.2.size, $1.0) > ($1.2.size, $0.0) }
+        var json = "{"
+        var parts: [String] = []
+        if !metadata.isEmpty {
+            let items = metadata.keys.sorted().map { "\(jsonString($0)):\(jsonString(metadata[$0]!))" }
+            parts.append("\"__metadata__\":{\(items.joined(separator: ","))}")
+        }
+        var offset = 0
+        for (name, tensor, type) in ordered {
+            let end = offset + tensor.count * type.size
+            parts.append("\(jsonString(name)):{\"dtype\":\"\(type.rawValue)\",\"shape\":[\(tensor.shape.map(String.init).joined(separator: ","))],\"data_offsets\":[\(offset),\(end)]}")
+            offset = end
+        }
+        json += parts.joined(separator: ",") + "}"
+        var header = Array(json.utf8)
+        while header.count % 8 != 0 { header.append(UInt8(ascii: " ")) }
+        try writeAtomically(to: path, overwrite: overwrite) { file in
+            var length = UInt64(header.count).littleEndian
+            try withUnsafeBytes(of: &length) { try file.write($0) }
+            try file.write(header)
+            for (_, tensor, type) in ordered {
+                try tensor.forEachChunk(as: type) { try file.write($0) }
+            }
+        }
+    }
+}
+
+/// A JSON string literal for `s`.
+public func jsonString(_ s: String) -> String {
+    var out = "\""
+    for scalar in s.unicodeScalars {
+        switch scalar {
+        case "\"": out += "\\\""
+        case "\\": out += "\\\\"
+        case "\n": out += "\\n"
+        case "\r": out += "\\r"
+        case "\t": out += "\\t"
+        default:
+            if scalar.value < 0x20 {
+                out += String(format: "\\u%04x", scalar.value)
+            } else {
+                out.unicodeScalars.append(scalar)
+            }
+        }
+    }
+    return out + "\""
+}
+
+/// The canonical model file: safetensors with `alexconv.spec` and `alexconv.source` metadata.
+public enum CanonicalFile {
+    public static let specKey = "alexconv.spec"
+    public static let sourceKey = "alexconv.source"
+    public static let versionKey = "alexconv.format_version"
+    /// Default file name suffix: `<stem>.alexnet.safetensors`.
+    public static let suffix = ".alexnet.safetensors"
+
+    /// Writes `model` as a canonical file (float32 unless `dtype` says otherwise), atomically.
+    public static func write(_ model: Model, to path: String, dtype: DType? = .float32, overwrite: Bool = true) throws {
+        try model.validate()
+        try Safetensors.write(model.tensors, metadata: [
+            specKey: model.spec.json(),
+            sourceKey: model.source,
+            versionKey: "1",
+        ], dtype: dtype, to: path, overwrite: overwrite)
+    }
+
+    /// True when a safetensors bundle carries alexconv's spec metadata.
+    public static func isCanonical(_ bundle: TensorBundle) -> Bool { bundle.metadata[specKey] != nil }
+
+    /// Reads a canonical file into a model (tensors view the memory map).
+    public static func read(path: String) throws -> Model {
+        let bundle = try Safetensors.read(path: path)
+        return try model(from: bundle)
+    }
+
+    /// The model held by a canonical safetensors bundle.
+    public static func model(from bundle: TensorBundle) throws -> Model {
+        guard let specText = bundle.metadata[specKey] else {
+            throw FormatError(file: bundle.path, "safetensors file has no '\(specKey)' metadata: not an alexconv canonical file")
+        }
+        let spec = try ArchitectureSpec.parse(json: specText, source: "\(bundle.path) metadata \(specKey)")
+        let order = try spec.expectedTensors().map(\.name)
+        let byName = Dictionary(bundle.tensors.map { ($0.name, $0.tensor) }, uniquingKeysWith: { a, _ in a })
+        var tensors: [NamedTensor] = []
+        for name in order {
+            guard let t = byName[name] else { throw ModelError(file: bundle.path, tensor: name, "missing from the canonical file") }
+            tensors.append(NamedTensor(name, t))
+        }
+        let extra = Set(byName.keys).subtracting(order)
+        if let first = extra.sorted().first {
+            throw ModelError(file: bundle.path, tensor: first, "not part of the recorded architecture \(spec.name)")
+        }
+        let model = Model(spec: spec, tensors: tensors, source: bundle.metadata[sourceKey] ?? bundle.path)
+        try withFileContext(bundle.path) { try model.validate() }
+        return model
+    }
+}

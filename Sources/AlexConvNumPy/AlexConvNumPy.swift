@@ -1,0 +1,1 @@
+// AlexConvNumPy module.

@@ -1,0 +1,1 @@
+// AlexConvPickle module.

@@ -1,0 +1,1 @@
+// AlexConvZip module.
