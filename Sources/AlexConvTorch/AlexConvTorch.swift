@@ -1,1 +1,0 @@
-// AlexConvTorch module.

@@ -1,0 +1,136 @@
+import Foundation
+import Testing
+import AlexConvCore
+import AlexConvPickle
+import AlexConvZip
+import TestSupport
+@testable import AlexConvTorch
+
+// MARK: - Building hostile archives
+
+/// A torch-style archive holding `pickle` as data.pkl plus the given storage entries.
+func archive(pickle: [UInt8], storages: [(String, [UInt8])], folder: String = "evil") throws -> String {
+    let path = FixturePaths.temporaryDirectory("torch") + "/\(folder).pth"
+    try writeAtomically(to: path) { file in
+        let zip = ZipWriter(file: file)
+        try zip.addEntry(name: "\(folder)/data.pkl", bytes: pickle, alignment: 64)
+        try zip.addEntry(name: "\(folder)/byteorder", bytes: Array("little".utf8), alignment: 64)
+        for (key, bytes) in storages { try zip.addEntry(name: "\(folder)/data/\(key)", bytes: bytes, alignment: 64) }
+        try zip.addEntry(name: "\(folder)/version", bytes: Array("3\n".utf8), alignment: 64)
+        try zip.finish()
+    }
+    return path
+}
+
+/// `{name: _rebuild_tensor_v2(storage(key, FloatStorage, numel), offset, shape, stride, False, OrderedDict())}`.
+func statePickle(name: String = "w", storageType: String = "FloatStorage", key: String = "0", numel: Int,
+                 offset: Int = 0, shape: [Int], stride: [Int]) -> [UInt8] {
+    let p = PickleWriter(protocolVersion: 2)
+    p.emptyDict()
+    p.string(name)
+    p.global(module: "torch._utils", name: "_rebuild_tensor_v2")
+    p.tuple {
+        p.tuple {
+            p.string("storage"); p.global(module: "torch", name: storageType)
+            p.string(key); p.string("cpu"); p.int(numel)
+        }
+        p.persistentID()
+        p.int(offset)
+        p.tuple { for s in shape { p.int(s) } }
+        p.tuple { for s in stride { p.int(s) } }
+        p.bool(false)
+        p.call(module: "collections", name: "OrderedDict") {}
+    }
+    p.reduce()
+    p.setItem()
+    p.stop()
+    return p.takeBytes()
+}
+
+func floats(_ values: [Float]) -> [UInt8] { values.withUnsafeBytes { Array($0) } }
+
+// MARK: - Tests
+
+@Test func handBuiltArchiveReads() throws {
+    let path = try archive(pickle: statePickle(numel: 6, shape: [2, 3], stride: [3, 1]),
+                           storages: [("0", floats([1, 2, 3, 4, 5, 6]))])
+    let bundle = try TorchArchiveReader.read(path: path)
+    #expect(bundle["w"]?.floats() == [1, 2, 3, 4, 5, 6])
+}
+
+@Test func refusesGlobalsOutsideTheAllowList() throws {
+    let p = PickleWriter(protocolVersion: 2)
+    p.global(module: "os", name: "system")
+    p.tuple { p.string("echo pwned") }
+    p.reduce()
+    p.stop()
+    let path = try archive(pickle: p.takeBytes(), storages: [])
+    let message = errorText { _ = try TorchArchiveReader.read(path: path) }
+    #expect(message.contains(path) && message.contains("os.system") && message.contains("refused"), "\(message)")
+}
+
+@Test func wholeModulePickleGetsAdvice() throws {
+    let p = PickleWriter(protocolVersion: 2)
+    p.global(module: "__main__", name: "AlexNet")
+    p.emptyTuple()
+    p.reduce()
+    p.stop()
+    let path = try archive(pickle: p.takeBytes(), storages: [])
+    let message = errorText { _ = try TorchArchiveReader.read(path: path) }
+    #expect(message.contains("__main__.AlexNet") && message.contains("state_dict()"), "\(message)")
+}
+
+@Test func missingStorageEntryIsNamed() throws {
+    let path = try archive(pickle: statePickle(key: "7", numel: 6, shape: [2, 3], stride: [3, 1]), storages: [])
+    let message = errorText { _ = try TorchArchiveReader.read(path: path) }
+    #expect(message.contains("tensor 'w'") && message.contains("evil/data/7") && message.contains("missing"), "\(message)")
+}
+
+@Test func storageShorterThanDeclaredIsAnError() throws {
+    let path = try archive(pickle: statePickle(numel: 6, shape: [2, 3], stride: [3, 1]),
+                           storages: [("0", floats([1, 2, 3]))])
+    let message = errorText { _ = try TorchArchiveReader.read(path: path) }
+    #expect(message.contains("tensor 'w'") && message.contains("12 bytes") && message.contains("24 bytes"), "\(message)")
+}
+
+@Test func tensorReachingPastItsStorageIsAnError() throws {
+    // Storage of 6 floats, but offset 2 + shape (2, 3) needs 8.
+    let path = try archive(pickle: statePickle(numel: 6, offset: 2, shape: [2, 3], stride: [3, 1]),
+                           storages: [("0", floats([1, 2, 3, 4, 5, 6]))])
+    let message = errorText { _ = try TorchArchiveReader.read(path: path) }
+    #expect(message.contains(path) && message.contains("w") && message.contains("only 24 available"), "\(message)")
+}
+
+@Test func hugeSizesDoNotCrash() throws {
+    let path = try archive(pickle: statePickle(numel: Int.max / 2, shape: [Int.max / 4, 4], stride: [4, 1]),
+                           storages: [("0", floats([1]))])
+    let message = errorText { _ = try TorchArchiveReader.read(path: path) }
+    #expect(message.contains("tensor 'w'") || message.contains("'w'"), "\(message)")
+}
+
+@Test func unsupportedStorageTypeIsNamed() throws {
+    let path = try archive(pickle: statePickle(storageType: "ComplexFloatStorage", numel: 1, shape: [1], stride: [1]),
+                           storages: [("0", floats([1, 2]))])
+    let message = errorText { _ = try TorchArchiveReader.read(path: path) }
+    #expect(message.contains("ComplexFloatStorage") && message.contains("not supported"), "\(message)")
+}
+
+@Test func truncatedTorchFilesFailCleanly() throws {
+    for file in ["torchvision.pth", "torchvision_legacy.pth"] {
+        let whole = Array(FileManager.default.contents(atPath: torchFixture(file))!)
+        for cut in [1, 20, 200, whole.count / 3, whole.count - 100, whole.count - 1] {
+            let storage = ByteStorage(copying: whole.prefix(cut))
+            let message = errorText { _ = try TorchArchiveReader.read(storage: storage, path: "cut-\(cut).pth") }
+            #expect(message.hasPrefix("cut-\(cut).pth"), "\(file) cut at \(cut): \(message)")
+        }
+    }
+}
+
+@Test func noStateDictListsTheKeys() throws {
+    let p = PickleWriter(protocolVersion: 2)
+    p.dict { p.string("epoch"); p.int(3); p.string("lr"); p.float(0.1) }
+    p.stop()
+    let path = try archive(pickle: p.takeBytes(), storages: [])
+    let message = errorText { _ = try TorchArchiveReader.read(path: path) }
+    #expect(message.contains("no state dict") && message.contains("epoch (int)"), "\(message)")
+}
