@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Interop check for `--format pth`: files alexconv writes load with real PyTorch
+# (torch.load with the default weights_only=True, load_state_dict(strict=True)) and compute the
+# same outputs as the source model. Developers and CI run this; it needs Python with torch and
+# safetensors. When that cannot be set up (no PyPI), it prints SKIP and exits 0 -- never silently.
+#
+#   Interop/torch/run.sh            # uses $ALEXCONV_PYTHON, else the fixture venv (Fixtures/venv.sh)
+#   ALEXCONV=path/to/alexconv Interop/torch/run.sh   # also drive the CLI: import + export each fixture
+set -uo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(cd "$here/../.." && pwd)"
+out="${ALEXCONV_INTEROP_OUT:-$repo/Interop/out/torch}"
+
+skip() { echo "SKIP: torch interop check: $*"; exit 0; }
+
+# MARK: - Python with torch
+python="${ALEXCONV_PYTHON:-}"
+if [ -z "$python" ]; then
+  python="$("$repo/Fixtures/venv.sh" 2>/dev/null)" || skip "cannot set up the Python venv (is PyPI reachable?)"
+fi
+"$python" -c "import torch, safetensors" 2>/dev/null || skip "$python cannot import torch and safetensors"
+
+rm -rf "$out" && mkdir -p "$out"
+
+# MARK: - Files to check
+if [ -n "${ALEXCONV:-}" ]; then
+  # Through the command line, as users do: import the torch-written fixture, export pth.
+  : > "$out/manifest.txt"
+  for name in torchvision alexnet_v1 half; do
+    src="$repo/Fixtures/torch/$name.pth"
+    "$ALEXCONV" import "$src" -o "$out/$name.alexnet.safetensors" || { echo "FAIL: alexconv import $src"; exit 1; }
+    "$ALEXCONV" export "$out/$name.alexnet.safetensors" --format pth -o "$out/$name.pth" || { echo "FAIL: alexconv export $name"; exit 1; }
+    echo "$out/$name.alexnet.safetensors $out/$name.pth sequential $src" >> "$out/manifest.txt"
+  done
+else
+  # The exporter driven from a Swift test (writes canonical files, pth files and a manifest).
+  (cd "$repo" && ALEXCONV_INTEROP_OUT="$out" swift test --filter writesInteropFiles >"$out/swift-test.log" 2>&1) \
+    || { echo "FAIL: swift test could not write the files (see $out/swift-test.log)"; exit 1; }
+fi
+[ -s "$out/manifest.txt" ] || { echo "FAIL: no files were written ($out/manifest.txt is empty)"; exit 1; }
+
+# MARK: - Check each file with torch
+status=0
+while read -r canonical pth naming source; do
+  args=(--canonical "$canonical" --pth "$pth" --naming "$naming")
+  [ "$source" != "-" ] && args+=(--source "$source")
+  "$python" "$here/check_torch.py" "${args[@]}" || status=1
+done < "$out/manifest.txt"
+[ $status -eq 0 ] && echo "torch interop: all files load with weights_only=True and match" || echo "torch interop: FAILED"
+exit $status
