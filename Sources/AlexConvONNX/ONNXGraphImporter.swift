@@ -402,7 +402,7 @@ struct ONNXGraphImporter {
         let ceil = (try attributes.int("ceil_mode") ?? 0) != 0
         let (oh, ow) = try outputSize(label, height: height, width: width, kernel: kernel, stride: stride, padding: padding, ceil: ceil)
         if node.opType == "MaxPool" {
-            append(.maxPool(PoolSpec(kernel: kernel, stride: stride, padding: padding, ceilMode: ceil, countIncludePad: false)))
+            append(.maxPool(PoolSpec(kernel: kernel, stride: stride, padding: padding, ceilMode: ceil, countIncludePad: true)))
         } else {
             let includePad = (try attributes.int("count_include_pad") ?? 0) != 0
             append(.avgPool(PoolSpec(kernel: kernel, stride: stride, padding: padding, ceilMode: ceil, countIncludePad: includePad)))
@@ -415,7 +415,7 @@ struct ONNXGraphImporter {
         if node.opType == "GlobalAveragePool" {
             append(.adaptiveAvgPool([1, 1]))
         } else {
-            append(.maxPool(PoolSpec(kernel: [height, width], stride: [height, width], padding: [0, 0, 0, 0], ceilMode: false, countIncludePad: false)))
+            append(.maxPool(PoolSpec(kernel: [height, width], stride: [height, width], padding: [0, 0, 0, 0], ceilMode: false, countIncludePad: true)))
         }
         shape = .map(channels: channels, height: 1, width: 1)
     }
