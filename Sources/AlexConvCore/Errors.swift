@@ -7,7 +7,7 @@ public protocol UserFacingError: Error, CustomStringConvertible {
 }
 
 /// Exit codes of the contract.
-public enum ExitCode {
+public enum ExitStatus {
     public static let success: Int32 = 0
     public static let verificationFailed: Int32 = 1
     public static let usage: Int32 = 2
@@ -29,7 +29,7 @@ public struct FormatError: UserFacingError, Equatable {
         self.detail = detail
     }
 
-    public var exitCode: Int32 { ExitCode.invalidInput }
+    public var exitCode: Int32 { ExitStatus.invalidInput }
 
     public var description: String {
         var parts: [String] = []
@@ -59,7 +59,7 @@ public struct ModelError: UserFacingError, Equatable {
         self.detail = detail
     }
 
-    public var exitCode: Int32 { ExitCode.invalidInput }
+    public var exitCode: Int32 { ExitStatus.invalidInput }
 
     public var description: String {
         var parts: [String] = []
@@ -80,7 +80,7 @@ public struct ModelError: UserFacingError, Equatable {
 public struct UsageError: UserFacingError, Equatable {
     public var detail: String
     public init(_ detail: String) { self.detail = detail }
-    public var exitCode: Int32 { ExitCode.usage }
+    public var exitCode: Int32 { ExitStatus.usage }
     public var description: String { detail }
 }
 
@@ -92,7 +92,7 @@ public struct IOError: UserFacingError, Equatable {
         self.path = path
         self.detail = detail
     }
-    public var exitCode: Int32 { ExitCode.invalidInput }
+    public var exitCode: Int32 { ExitStatus.invalidInput }
     public var description: String { "\(path): \(detail)" }
 }
 

@@ -7,7 +7,7 @@ import AlexConvCore
 public struct ForwardError: UserFacingError, Equatable {
     public var detail: String
     public init(_ detail: String) { self.detail = detail }
-    public var exitCode: Int32 { ExitCode.invalidInput }
+    public var exitCode: Int32 { ExitStatus.invalidInput }
     public var description: String { detail }
 }
 

@@ -1,0 +1,75 @@
+@_exported import AlexConvCore
+import Foundation
+
+/// Every format alexconv reads and writes, in one place. Adding a format = one reader + one
+/// exporter registered here.
+public enum FormatRegistry {
+    /// Readers, tried in order on the file's first bytes and name.
+    public static let readers: [any WeightFileReader.Type] = [
+        SafetensorsReader.self,
+    ]
+
+    /// Exporters by `--format` name.
+    public static let exporters: [any ModelExporter.Type] = [
+        CanonicalExporter.self,
+    ]
+
+    /// The `--format` names users can give, in a stable order.
+    public static var exportFormats: [String] { exporters.flatMap { $0.formats } }
+
+    /// The exporter for `format`, or a usage error listing the formats.
+    public static func exporter(for format: String) throws -> any ModelExporter.Type {
+        let key = format.lowercased().trimmingCharacters(in: CharacterSet(charactersIn: "."))
+        guard let exporter = exporters.first(where: { $0.formats.contains(key) }) else {
+            throw UsageError("unknown format '\(format)' (expected one of: \(exportFormats.joined(separator: ", ")))")
+        }
+        return exporter
+    }
+
+    /// The format whose file extension ends `path` (`.weights.h5` before `.h5`), if any.
+    public static func format(forOutputPath path: String) -> String? {
+        let lower = path.lowercased()
+        let pairs = exporters.flatMap { e in e.formats.map { ($0, e.fileExtension(for: $0).lowercased()) } }
+        return pairs.filter { lower.hasSuffix($0.1) }.max { $0.1.count < $1.1.count }?.0
+    }
+
+    /// Reads `path` with the first reader that recognises it.
+    public static func read(path: String) throws -> TensorBundle {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw IOError(path: path, "no such file")
+        }
+        if isDirectory.boolValue { throw IOError(path: path, "is a directory, expected a weight file") }
+        guard let handle = FileHandle(forReadingAtPath: path) else { throw IOError(path: path, "cannot open for reading") }
+        let prefix = (try? handle.read(upToCount: 4096)) ?? Data()
+        try? handle.close()
+        let reader = prefix.withUnsafeBytes { bytes in readers.first { $0.matches(path: path, prefix: bytes) } }
+        guard let reader else {
+            throw FormatError(file: path, "unrecognised format (first bytes \(prefix.prefix(8).map { String(format: "%02x", $0) }.joined(separator: " "))); alexconv reads \(readers.map { $0.formatName }.joined(separator: ", "))")
+        }
+        return try withFileContext(path) { try reader.read(path: path) }
+    }
+}
+
+/// safetensors files, canonical or plain.
+public enum SafetensorsReader: WeightFileReader {
+    public static let formatName = "safetensors"
+    public static func matches(path: String, prefix: UnsafeRawBufferPointer) -> Bool { Safetensors.looksLike(prefix) }
+    public static func read(path: String) throws -> TensorBundle {
+        var bundle = try Safetensors.read(path: path)
+        if CanonicalFile.isCanonical(bundle) {
+            bundle.format = "alexconv canonical (safetensors)"
+            bundle.layout = .channelsFirst
+        }
+        return bundle
+    }
+}
+
+/// Writes the canonical model file (`--format alexnet`).
+public enum CanonicalExporter: ModelExporter {
+    public static let formats = ["alexnet"]
+    public static func fileExtension(for format: String) -> String { CanonicalFile.suffix }
+    public static func export(_ model: Model, format: String, to path: String, options: ExportOptions) throws {
+        try CanonicalFile.write(model, to: path, dtype: options.dtype ?? .float32, overwrite: options.overwrite)
+    }
+}

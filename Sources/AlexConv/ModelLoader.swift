@@ -1,0 +1,28 @@
+import Foundation
+
+/// Loads any readable weight file as a canonical model (import on the fly).
+public enum ModelLoader {
+    /// Reads and recognises `path`. `arch` is a preset name or a spec JSON path; `map` a name-map JSON path.
+    public static func load(path: String, arch: String? = nil, map: String? = nil) throws -> Model {
+        try recognize(path: path, arch: arch, map: map).recognition.model
+    }
+
+    /// Reads `path` and recognises it, keeping the bundle for reports.
+    public static func recognize(path: String, arch: String? = nil, map: String? = nil) throws -> (bundle: TensorBundle, recognition: Recognition) {
+        let choice = try architectureChoice(arch)
+        let nameMap = try map.map { try Recognizer.loadMap(path: $0) }
+        let bundle = try FormatRegistry.read(path: path)
+        let recognition = try Recognizer.recognize(bundle, choice: choice, map: nameMap)
+        return (bundle, recognition)
+    }
+
+    /// `--arch` value: a preset name, or a path to a spec JSON file.
+    public static func architectureChoice(_ arch: String?) throws -> ArchitectureChoice {
+        guard let arch else { return .detect }
+        if let preset = Presets.named(arch) { return .preset(preset) }
+        if arch.hasSuffix(".json") || FileManager.default.fileExists(atPath: arch) {
+            return .spec(try ArchitectureSpec.load(path: arch))
+        }
+        throw UsageError("--arch \(arch): not a preset (\(Presets.all.map(\.name).joined(separator: ", "))) and not a spec file")
+    }
+}

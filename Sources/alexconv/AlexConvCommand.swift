@@ -1,0 +1,47 @@
+import AlexConv
+import ArgumentParser
+import Foundation
+
+/// The `alexconv` command: converts AlexNet-family weights between formats and proves it.
+@main
+struct AlexConvCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "alexconv",
+        abstract: "Convert AlexNet-family weights between npy, npz, Keras HDF5, PyTorch, safetensors and ONNX, and verify predictions survived.",
+        discussion: """
+        Every command that takes a MODEL accepts any readable weight file; it is imported on the fly.
+        Exit codes: 0 success, 1 verification failed, 2 usage error, 3 unreadable or invalid input.
+        """,
+        subcommands: AlexConvCommand.allSubcommands)
+
+    /// Runs the command line and turns every error into one line on stderr and the contract's exit code.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch let error as UserFacingError {
+            fail(error.description, code: error.exitCode)
+        } catch let error as ArgumentParser.ExitCode {
+            Foundation.exit(error.rawValue)
+        } catch {
+            let code = exitCode(for: error)
+            if code == .success {
+                print(fullMessage(for: error))
+                Foundation.exit(0)
+            }
+            fail(fullMessage(for: error), code: code == .validationFailure ? 2 : code.rawValue == 1 ? 2 : code.rawValue)
+        }
+    }
+
+    static func fail(_ message: String, code: Int32) -> Never {
+        let line = message.split(separator: "\n").first.map(String.init) ?? message
+        let rest = message.split(separator: "\n").dropFirst().joined(separator: "\n")
+        FileHandle.standardError.write(Data(("alexconv: " + line + "\n" + (rest.isEmpty ? "" : rest + "\n")).utf8))
+        Foundation.exit(code)
+    }
+}
+
+/// Prints to standard error (Swift 6: Glibc's stderr global is not usable directly).
+func printError(_ message: String) {
+    FileHandle.standardError.write(Data((message + "\n").utf8))
+}
