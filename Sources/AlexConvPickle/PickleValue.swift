@@ -220,11 +220,14 @@ extension PickleValue {
         }
     }
 
-    /// Entries of a dict, or of an object that received SETITEM(S) (an OrderedDict).
+    /// Entries of a dict, or of a dict-like object: one that received SETITEM(S), or whose class
+    /// name ends in `dict` (an empty `OrderedDict`).
     public var dictEntries: [(key: PickleValue, value: PickleValue)]? {
         switch self {
         case .dict(let dict): return dict.entries
-        case .object(let object) where object.appended.isEmpty: return object.items
+        case .object(let object) where object.appended.isEmpty
+            && (!object.items.isEmpty || object.callable.name.lowercased().hasSuffix("dict")):
+            return object.items
         default: return nil
         }
     }
