@@ -139,6 +139,12 @@ struct TensorCollector {
                     children.append((child, join(keyText)))
                 }
                 if depth == 0 && topIsDict { noteStyle(entries.map(\.value)) }
+                // A Python 2 dict has no order (the file holds hash order): sort its keys naturally
+                // (conv1 < conv2 < ... < fc8) so the layer order means something.
+                if entries.contains(where: { if case .legacyString = $0.key { return true } else { return false } }) {
+                    children.sort { naturalLess($0.1, $1.1) }
+                    if depth == 0 { notes.append("Python 2 dict: keys had hash order in the file; sorted naturally") }
+                }
             } else if let items = value.sequence {
                 for (index, item) in items.enumerated() { children.append((item, join(String(index)))) }
                 if depth == 1 && topIsDict {
