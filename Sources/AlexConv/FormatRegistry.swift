@@ -1,4 +1,8 @@
 @_exported import AlexConvCore
+import AlexConvKeras
+import AlexConvNumPy
+import AlexConvONNX
+import AlexConvTorch
 import Foundation
 
 /// Every format alexconv reads and writes, in one place. Adding a format = one reader + one
@@ -6,12 +10,21 @@ import Foundation
 public enum FormatRegistry {
     /// Readers, tried in order on the file's first bytes and name.
     public static let readers: [any WeightFileReader.Type] = [
-        SafetensorsReader.self,
+        NumPyReader.self,          // \x93NUMPY magic
+        SafetensorsReader.self,    // u64 header length + '{'
+        NPZReader.self,            // zip named .npz
+        KerasArchiveReader.self,   // zip named .keras
+        TorchArchiveReader.self,   // torch zip (data.pkl) or legacy pickle magic
+        KerasH5Reader.self,        // HDF5 signature
+        ONNXReader.self,           // protobuf ModelProto (.onnx, or ir_version first)
     ]
 
     /// Exporters by `--format` name.
     public static let exporters: [any ModelExporter.Type] = [
-        CanonicalExporter.self,
+        NumPyExporter.self,        // npy, npz
+        TorchExporter.self,        // pth, safetensors
+        ONNXExporter.self,         // onnx
+        CanonicalExporter.self,    // alexnet (the canonical file)
     ]
 
     /// The `--format` names users can give, in a stable order.

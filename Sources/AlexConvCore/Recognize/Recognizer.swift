@@ -240,6 +240,9 @@ public enum Recognizer {
             if let fileSpec = bundle.spec {
                 spec = fileSpec
                 reasons.append("the file describes its architecture (\(bundle.format)); matched as '\(fileSpec.name)'")
+            } else if let text = bundle.metadata[CanonicalFile.specKey] {
+                spec = try ArchitectureSpec.parse(json: text, source: "\(bundle.path) metadata \(CanonicalFile.specKey)")
+                reasons.append("the file carries the architecture alexconv wrote into its metadata ('\(CanonicalFile.specKey)': \(spec.name))")
             } else {
                 let (preset, why, others) = try detect(bundle, structure, denseOutIn, layout)
                 spec = try instantiate(preset, structure, denseOutIn)
