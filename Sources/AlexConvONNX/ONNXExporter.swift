@@ -150,9 +150,7 @@ private struct GraphBuilder {
             case .relu:
                 emit("Relu", [current], output: "\(current)_relu")
             case .lrn(let l):
-                emit("LRN", [current], output: "norm\(block)", attributes: [
-                    .int("size", l.size), .float("alpha", l.alpha), .float("beta", l.beta), .float("bias", l.k),
-                ])
+                try localResponseNorm(l, on: previous)
             case .batchNorm(let b):
                 let inputs = try [current] + ["weight", "bias", "running_mean", "running_var"].map { try initializer("\(b.name).\($0)") }
                 emit("BatchNormalization", inputs, output: b.name, attributes: [.float("epsilon", b.epsilon)])
@@ -195,23 +193,57 @@ private struct GraphBuilder {
         try renameFinalOutput()
     }
 
+    /// LRN with alexconv's (PyTorch's) window: for odd sizes ONNX LRN is the same. For even sizes
+    /// ONNX's window leans forward ([c - size/2 + 1, c + size/2]) and PyTorch's backward
+    /// ([c - size/2, c + size/2 - 1]), so the channels are reversed around the LRN (Gather on axis
+    /// 1), which mirrors the window exactly.
+    private mutating func localResponseNorm(_ l: LRNSpec, on shape: ActivationShape) throws {
+        let attributes: [Attribute] = [.int("size", l.size), .float("alpha", l.alpha), .float("beta", l.beta), .float("bias", l.k)]
+        guard l.size % 2 == 0, case .map(let channels, _, _) = shape else {
+            emit("LRN", [current], output: "norm\(block)", attributes: attributes)
+            return
+        }
+        let indices = "channels_reversed_\(channels)"
+        if !usedNames.contains(indices) {
+            initializers.append(ONNXTensors.int64Proto(name: indices, values: (0..<channels).reversed().map { Int64($0) }, dims: [channels]))
+            usedNames.insert(indices)
+        }
+        emit("Gather", [current, indices], output: "norm\(block)_reversed", attributes: [.int("axis", 1)])
+        emit("LRN", [current], output: "norm\(block)_window", attributes: attributes)
+        emit("Gather", [current, indices], output: "norm\(block)", attributes: [.int("axis", 1)])
+    }
+
     /// PyTorch adaptive average pooling as ONNX: identity when the map already has the target
-    /// size, GlobalAveragePool for 1x1, AveragePool when the size divides evenly (all windows equal).
+    /// size, GlobalAveragePool for 1x1, AveragePool when the size divides evenly (all windows
+    /// equal), and otherwise two MatMuls with PyTorch's averaging matrices (X · Aw^T, then Ah · _),
+    /// which is exact for uneven and overlapping windows.
     private mutating func adaptiveAveragePool(to size: [Int], from shape: ActivationShape, layer: Int) throws {
         guard case .map(_, let h, let w) = shape, size.count == 2 else { return }
         if size == [h, w] { return }
+        let name = uniqueName("avgpool\(block)")
+        usedNames.remove(name)
         if size == [1, 1] {
-            emit("GlobalAveragePool", [current], output: "avgpool\(block)")
+            emit("GlobalAveragePool", [current], output: name)
             return
         }
-        guard size[0] > 0, size[1] > 0, h % size[0] == 0, w % size[1] == 0 else {
-            throw ModelError("architecture \(model.spec.name): layer \(layer + 1) (adaptiveavgpool) pools a \(h)x\(w) map to \(size[0])x\(size[1]); its windows are uneven and ONNX has no adaptive pooling operator, so this cannot be exported (use an input size whose last map is \(size[0])x\(size[1]) or a multiple of it)")
+        guard size[0] > 0, size[1] > 0 else {
+            throw ModelError("architecture \(model.spec.name): layer \(layer + 1) (adaptiveavgpool) has output size \(size)")
         }
-        let kernel = [h / size[0], w / size[1]]
-        emit("AveragePool", [current], output: "avgpool\(block)", attributes: [
-            .ints("kernel_shape", kernel), .ints("strides", kernel), .ints("pads", [0, 0, 0, 0]),
-            .int("ceil_mode", 0), .int("count_include_pad", 0),
-        ])
+        if h % size[0] == 0, w % size[1] == 0 {
+            let kernel = [h / size[0], w / size[1]]
+            emit("AveragePool", [current], output: name, attributes: [
+                .ints("kernel_shape", kernel), .ints("strides", kernel), .ints("pads", [0, 0, 0, 0]),
+                .int("ceil_mode", 0), .int("count_include_pad", 0),
+            ])
+            return
+        }
+        let widthMatrix = Tensor(AdaptivePooling.matrix(from: w, to: size[1]), shape: [size[1], w]).transposed([1, 0])
+        let heightMatrix = Tensor(AdaptivePooling.matrix(from: h, to: size[0]), shape: [size[0], h])
+        let widthName = uniqueName("\(name)_width_matrix"), heightName = uniqueName("\(name)_height_matrix")
+        initializers.append(ONNXTensors.proto(name: widthName, tensor: widthMatrix))
+        initializers.append(ONNXTensors.proto(name: heightName, tensor: heightMatrix))
+        emit("MatMul", [current, widthName], output: "\(name)_width")
+        emit("MatMul", [heightName, current], output: name)
     }
 
     /// The last node's output becomes the graph output `output`.

@@ -19,6 +19,7 @@ struct ONNXGraphImporter {
     static let supportedOperators = [
         "Conv", "Relu", "LRN", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool",
         "BatchNormalization", "Flatten", "Reshape", "Gemm", "MatMul", "Add", "Dropout", "Softmax", "Identity",
+        "Gather (channel reversal around an even-size LRN)",
     ]
 
     let model: Onnx_ModelProto
@@ -35,6 +36,25 @@ struct ONNXGraphImporter {
     private var convCount = 0, bnCount = 0, denseCount = 0
     /// Index in `layers` of a dense layer made from MatMul that may still take its bias from an Add.
     private var matMulDense: Int?
+    /// A multi-node pattern alexconv's exporter writes, half seen.
+    private var pending: PendingPattern?
+
+    /// Node sequences that together form one layer.
+    private enum PendingPattern {
+        /// Gather reversing the channels, before an even-size LRN (PyTorch's window in ONNX).
+        case reversedChannels(channels: Int)
+        /// ... then the LRN, before the Gather that reverses the channels back.
+        case reversedLRN(LRNSpec, channels: Int)
+        /// MatMul by the width averaging matrix, before the height one (adaptive average pooling).
+        case adaptiveWidth(output: Int)
+
+        var description: String {
+            switch self {
+            case .reversedChannels, .reversedLRN: return "channel-reversed LRN (Gather, LRN, Gather)"
+            case .adaptiveWidth: return "adaptive average pooling (MatMul by width then height matrices)"
+            }
+        }
+    }
 
     init(model: Onnx_ModelProto) throws {
         self.model = model
@@ -70,6 +90,9 @@ struct ONNXGraphImporter {
         shape = .map(channels: input.channels, height: input.height, width: input.width)
 
         for node in graph.node { try visit(node) }
+        if let pending {
+            throw FormatError("the graph ends inside a \(pending.description) before it is complete")
+        }
 
         let outputs = graph.output.map(\.name)
         guard outputs.contains(current) else {
@@ -198,7 +221,8 @@ struct ONNXGraphImporter {
             throw FormatError(location: label,
                               "reads '\(stale)', which an earlier node already consumed: the graph branches, and alexconv imports a single chain of layers")
         }
-        guard node.opType == "Add" || inputs.first == current else {
+        let heightMatMul: Bool = { if case .adaptiveWidth = pending, node.opType == "MatMul" { return true } else { return false } }()
+        guard node.opType == "Add" || heightMatMul || inputs.first == current else {
             throw FormatError(location: label, "takes the activations '\(current)' as a parameter input, not as its data input")
         }
         guard let output = node.output.first, !output.isEmpty else {
@@ -206,17 +230,25 @@ struct ONNXGraphImporter {
         }
 
         let attributes = NodeAttributes(node: node, label: label)
+        if let pending {
+            try continuePattern(pending, node, attributes)
+            chainValues.insert(output)
+            current = output
+            return
+        }
         switch node.opType {
         case "Conv": try conv(node, attributes)
         case "Relu": append(.relu)
         case "LRN": try lrn(attributes)
+        case "Gather": try gather(node, attributes)
         case "MaxPool", "AveragePool": try pool(node, attributes)
         case "GlobalAveragePool", "GlobalMaxPool": try globalPool(node, label)
         case "BatchNormalization": try batchNorm(node, attributes)
         case "Flatten": try flatten(attributes, label)
         case "Reshape": try reshape(node, label)
         case "Gemm": try gemm(node, attributes)
-        case "MatMul": try matMul(node, label)
+        case "MatMul":
+            if case .map = shape { try adaptiveWidth(node, label) } else { try matMul(node, label) }
         case "Add": try add(node, label)
         case "Dropout": try dropout(node, attributes)
         case "Softmax": try softmax(attributes, label)
@@ -383,13 +415,91 @@ struct ONNXGraphImporter {
         shape = .map(channels: out, height: oh, width: ow)
     }
 
-    private mutating func lrn(_ attributes: NodeAttributes) throws {
+    private func lrnSpec(_ attributes: NodeAttributes) throws -> LRNSpec {
         _ = try requireMap(attributes.label)
         guard let size = try attributes.int("size"), size > 0, size <= ONNXLimits.maxExtent else {
             throw FormatError(location: attributes.label, "needs a positive size attribute")
         }
-        append(.lrn(LRNSpec(size: size, alpha: attributes.float("alpha") ?? 1e-4,
-                            beta: attributes.float("beta") ?? 0.75, k: attributes.float("bias") ?? 1)))
+        return LRNSpec(size: size, alpha: attributes.float("alpha") ?? 1e-4,
+                       beta: attributes.float("beta") ?? 0.75, k: attributes.float("bias") ?? 1)
+    }
+
+    private mutating func lrn(_ attributes: NodeAttributes) throws {
+        let spec = try lrnSpec(attributes)
+        guard spec.size % 2 == 1 else {
+            throw FormatError(location: attributes.label,
+                              "LRN size \(spec.size) is even: ONNX's window [c-\(spec.size / 2 - 1), c+\(spec.size / 2)] leans forward, alexconv's (PyTorch's) [c-\(spec.size / 2), c+\(spec.size / 2 - 1)] backward; alexconv reads even sizes only between two channel-reversing Gathers, as it exports them")
+        }
+        append(.lrn(spec))
+    }
+
+    // MARK: - Exporter patterns (even-size LRN, uneven adaptive pooling)
+
+    /// True when `name` is a constant holding [C-1, ..., 1, 0].
+    private func isChannelReversal(_ name: String, channels: Int, of label: String) throws -> Bool {
+        guard constants[name] != nil else { return false }
+        let values = try constant(name, role: "indices", of: label).doubles()
+        return values == (0..<channels).reversed().map(Double.init)
+    }
+
+    private mutating func gather(_ node: Onnx_NodeProto, _ attributes: NodeAttributes) throws {
+        let label = attributes.label
+        let (channels, _, _) = try requireMap(label)
+        guard try attributes.int("axis") == 1, node.input.count == 2,
+              try isChannelReversal(node.input[1], channels: channels, of: label) else {
+            throw FormatError(location: label, "unsupported operator 'Gather' here; alexconv imports Gather only as the channel reversal around an even-size LRN")
+        }
+        pending = .reversedChannels(channels: channels)
+    }
+
+    /// Matrix `name` compared with PyTorch's adaptive averaging matrix (output, size), transposed when asked.
+    private func isAdaptiveMatrix(_ name: String, from size: Int, to output: Int, transposed: Bool, of label: String) throws -> Bool {
+        guard constants[name] != nil else { return false }
+        let m = try constant(name, role: "matrix", of: label)
+        guard m.shape == (transposed ? [size, output] : [output, size]) else { return false }
+        let expected = AdaptivePooling.matrix(from: size, to: output)
+        let found = (transposed ? LayoutRules.transposeDense(m) : m).doubles()
+        return zip(found, expected).allSatisfy { abs($0 - Double($1)) <= 1e-6 }
+    }
+
+    private mutating func adaptiveWidth(_ node: Onnx_NodeProto, _ label: String) throws {
+        let (channels, height, width) = try requireMap(label)
+        guard node.input.count == 2, let b = constants[node.input[1]], b.dims.count == 2, b.dims[0] == Int64(width),
+              let output = Int(exactly: b.dims[1]), output > 0, output <= width,
+              try isAdaptiveMatrix(node.input[1], from: width, to: output, transposed: true, of: label) else {
+            throw FormatError(location: label, "multiplies a \(shape) feature map; alexconv imports MatMul on a feature map only as adaptive average pooling (its averaging matrices)")
+        }
+        pending = .adaptiveWidth(output: output)
+        shape = .map(channels: channels, height: height, width: output)
+    }
+
+    private mutating func continuePattern(_ state: PendingPattern, _ node: Onnx_NodeProto, _ attributes: NodeAttributes) throws {
+        let label = attributes.label
+        func broken() -> FormatError {
+            FormatError(location: label, "interrupts a \(state.description): expected the pattern's next node")
+        }
+        switch state {
+        case .reversedChannels(let channels):
+            guard node.opType == "LRN" else { throw broken() }
+            pending = .reversedLRN(try lrnSpec(attributes), channels: channels)
+        case .reversedLRN(let spec, let channels):
+            guard node.opType == "Gather", try attributes.int("axis") == 1, node.input.count == 2,
+                  try isChannelReversal(node.input[1], channels: channels, of: label) else { throw broken() }
+            guard spec.size % 2 == 0 else {
+                throw FormatError(location: label, "channel reversal around an LRN of odd size \(spec.size) changes nothing alexconv can represent; expected an even size")
+            }
+            append(.lrn(spec))
+            pending = nil
+        case .adaptiveWidth(let outputWidth):
+            guard node.opType == "MatMul", node.input.count == 2, node.input[1] == current,
+                  case .map(let channels, let height, _) = shape,
+                  let a = constants[node.input[0]], a.dims.count == 2, a.dims[1] == Int64(height),
+                  let outputHeight = Int(exactly: a.dims[0]), outputHeight > 0, outputHeight <= height,
+                  try isAdaptiveMatrix(node.input[0], from: height, to: outputHeight, transposed: false, of: label) else { throw broken() }
+            append(.adaptiveAvgPool([outputHeight, outputWidth]))
+            shape = .map(channels: channels, height: outputHeight, width: outputWidth)
+            pending = nil
+        }
     }
 
     private mutating func pool(_ node: Onnx_NodeProto, _ attributes: NodeAttributes) throws {

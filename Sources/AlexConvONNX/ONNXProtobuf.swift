@@ -143,6 +143,16 @@ enum ONNXTensors {
         return try Tensor(storage: ByteStorage(copying: bytes), dtype: dtype, shape: shape, name: location)
     }
 
+    /// A TensorProto holding int64 `values` with `dims` as little-endian `raw_data`.
+    static func int64Proto(name: String, values: [Int64], dims: [Int]) -> Onnx_TensorProto {
+        var proto = Onnx_TensorProto()
+        proto.name = name
+        proto.dataType = Int32(Onnx_TensorProto.DataType.int64.rawValue)
+        proto.dims = dims.map { Int64($0) }
+        proto.rawData = values.map { $0.littleEndian }.withUnsafeBytes { Data($0) }
+        return proto
+    }
+
     /// A TensorProto holding `tensor` as little-endian `raw_data` in float32.
     static func proto(name: String, tensor: Tensor) -> Onnx_TensorProto {
         var proto = Onnx_TensorProto()
@@ -151,5 +161,21 @@ enum ONNXTensors {
         proto.dims = tensor.shape.map { Int64($0) }
         proto.rawData = tensor.withContiguousBytes(as: .float32) { Data($0) }
         return proto
+    }
+}
+
+// MARK: - Adaptive average pooling as matrices
+
+enum AdaptivePooling {
+    /// PyTorch's adaptive average pooling along one axis of length `size` to `output` cells, as an
+    /// (output, size) matrix: row i averages [floor(i*size/output), ceil((i+1)*size/output)).
+    static func matrix(from size: Int, to output: Int) -> [Float] {
+        var m = [Float](repeating: 0, count: output * size)
+        for i in 0..<output {
+            let start = i * size / output, end = ((i + 1) * size + output - 1) / output
+            let weight = 1 / Float(end - start)
+            for j in start..<end { m[i * size + j] = weight }
+        }
+        return m
     }
 }

@@ -63,10 +63,19 @@ import TestSupport
         let pool = try #require(even.graph.node.first { $0.opType == "AveragePool" })
         #expect(pool.attribute.first { $0.name == "kernel_shape" }?.ints == [2, 2])
 
+        // Uneven windows (6 -> 4: [0,2) [1,3) [3,5) [4,6)): two MatMuls by PyTorch's averaging matrices.
         spec.layers[index] = .adaptiveAvgPool([4, 4])
-        let uneven = try TinyModels.model(spec)
-        let message = errorText { _ = try ONNXExporter.modelProto(uneven, options: ExportOptions()) }
-        #expect(message.contains("uneven"))
+        let unevenModel = try TinyModels.model(spec)
+        var uneven = try ONNXExporter.modelProto(unevenModel, options: ExportOptions())
+        #expect(uneven.graph.node.filter { $0.opType == "MatMul" }.count == 2)
+        uneven.metadataProps = []
+        let bytes: [UInt8] = try uneven.serializedBytes()
+        let back = try model(from: try bytes.withUnsafeBytes { try ONNXReader.read(bytes: $0) })
+        #expect(back.spec.layers.contains(.adaptiveAvgPool([4, 4])))
+        let input: [Float] = (0..<(3 * 224 * 224)).map { (i: Int) -> Float in Float((i * 7919) % 1000) / 500 - 1 }
+        let a = try ReferenceForward.run(back, input: input)
+        let b = try ReferenceForward.run(unevenModel, input: input)
+        #expect(a == b)
     }
 
     @Test func exportedGraphsComputeWhatTheSpecSays() throws {
@@ -84,7 +93,7 @@ import TestSupport
             layers.removeAll { if case .dropout = $0 { return true } else { return false } }
             #expect(fromGraph.spec.layers == layers, "\(preset.name)")
             expectSameTensors(fromGraph.tensors, original.tensors)
-            let input = (0..<(3 * original.spec.input.height * original.spec.input.width)).map { Float(($0 * 7919) % 1000) / 500 - 1 }
+            let input: [Float] = (0..<(3 * original.spec.input.height * original.spec.input.width)).map { (i: Int) -> Float in Float((i * 7919) % 1000) / 500 - 1 }
             #expect(try ReferenceForward.run(fromGraph, input: input) == ReferenceForward.run(original, input: input))
         }
     }

@@ -39,7 +39,8 @@ enum ReferenceForward {
                 let plane = h * w
                 var y = x
                 for ch in 0..<c {
-                    let lo = max(0, ch - (l.size - 1) / 2), hi = min(c - 1, ch + l.size / 2)
+                    // PyTorch's window (alexconv's meaning): size/2 before, (size-1)/2 after.
+                    let lo = max(0, ch - l.size / 2), hi = min(c - 1, ch + (l.size - 1) / 2)
                     for p in 0..<plane {
                         var sum = 0.0
                         for j in lo...hi { sum += x[j * plane + p] * x[j * plane + p] }
