@@ -9,7 +9,7 @@
 set -uo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
-out="${ALEXCONV_INTEROP_OUT:-$repo/Interop/out/torch}"
+out="${ALEXCONV_INTEROP_OUT:-$here/out}"
 
 skip() { echo "SKIP: torch interop check: $*"; exit 0; }
 
