@@ -193,24 +193,36 @@ private struct GraphBuilder {
         try renameFinalOutput()
     }
 
-    /// LRN with alexconv's (PyTorch's) window: for odd sizes ONNX LRN is the same. For even sizes
-    /// ONNX's window leans forward ([c - size/2 + 1, c + size/2]) and PyTorch's backward
-    /// ([c - size/2, c + size/2 - 1]), so the channels are reversed around the LRN (Gather on axis
-    /// 1), which mirrors the window exactly.
+    /// LRN with alexconv's (PyTorch's) window. For odd sizes that is ONNX's LRN. For even sizes
+    /// ONNX's window leans forward ([c - size/2 + 1, c + size/2]) where PyTorch's leans backward
+    /// ([c - size/2, c + size/2 - 1]), and onnxruntime refuses even sizes anyway, so the layer is
+    /// written out: x / Pow(Conv(x*x, band * alpha/size, bias k), beta), where the (C, C, 1, 1)
+    /// band sums PyTorch's window of squares.
     private mutating func localResponseNorm(_ l: LRNSpec, on shape: ActivationShape) throws {
-        let attributes: [Attribute] = [.int("size", l.size), .float("alpha", l.alpha), .float("beta", l.beta), .float("bias", l.k)]
+        let name = uniqueName("norm\(block)")
+        usedNames.remove(name)
         guard l.size % 2 == 0, case .map(let channels, _, _) = shape else {
-            emit("LRN", [current], output: "norm\(block)", attributes: attributes)
+            emit("LRN", [current], output: name, attributes: [
+                .int("size", l.size), .float("alpha", l.alpha), .float("beta", l.beta), .float("bias", l.k),
+            ])
             return
         }
-        let indices = "channels_reversed_\(channels)"
-        if !usedNames.contains(indices) {
-            initializers.append(ONNXTensors.int64Proto(name: indices, values: (0..<channels).reversed().map { Int64($0) }, dims: [channels]))
-            usedNames.insert(indices)
+        let x = current
+        let scale = Float(l.alpha / Double(l.size))
+        var band = [Float](repeating: 0, count: channels * channels)
+        for o in 0..<channels {
+            for i in max(0, o - l.size / 2)...min(channels - 1, o + (l.size - 1) / 2) { band[o * channels + i] = scale }
         }
-        emit("Gather", [current, indices], output: "norm\(block)_reversed", attributes: [.int("axis", 1)])
-        emit("LRN", [current], output: "norm\(block)_window", attributes: attributes)
-        emit("Gather", [current, indices], output: "norm\(block)", attributes: [.int("axis", 1)])
+        let window = uniqueName("\(name)_window"), bias = uniqueName("\(name)_k"), beta = uniqueName("\(name)_beta")
+        initializers.append(ONNXTensors.proto(name: window, tensor: Tensor(band, shape: [channels, channels, 1, 1])))
+        initializers.append(ONNXTensors.proto(name: bias, tensor: Tensor([Float](repeating: Float(l.k), count: channels), shape: [channels])))
+        initializers.append(ONNXTensors.proto(name: beta, tensor: Tensor([Float(l.beta)], shape: [])))
+        emit("Mul", [x, x], output: "\(name)_squares")
+        emit("Conv", [current, window, bias], output: "\(name)_sums", attributes: [
+            .ints("kernel_shape", [1, 1]), .ints("strides", [1, 1]), .ints("pads", [0, 0, 0, 0]), .int("group", 1),
+        ])
+        emit("Pow", [current, beta], output: "\(name)_denominator")
+        emit("Div", [x, current], output: name)
     }
 
     /// PyTorch adaptive average pooling as ONNX: identity when the map already has the target

@@ -19,7 +19,7 @@ struct ONNXGraphImporter {
     static let supportedOperators = [
         "Conv", "Relu", "LRN", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool",
         "BatchNormalization", "Flatten", "Reshape", "Gemm", "MatMul", "Add", "Dropout", "Softmax", "Identity",
-        "Gather (channel reversal around an even-size LRN)",
+        "Mul/Conv/Pow/Div (LRN with an even size, as alexconv exports it)",
     ]
 
     let model: Onnx_ModelProto
@@ -41,16 +41,18 @@ struct ONNXGraphImporter {
 
     /// Node sequences that together form one layer.
     private enum PendingPattern {
-        /// Gather reversing the channels, before an even-size LRN (PyTorch's window in ONNX).
-        case reversedChannels(channels: Int)
-        /// ... then the LRN, before the Gather that reverses the channels back.
-        case reversedLRN(LRNSpec, channels: Int)
+        /// Mul(x, x): the squares of an even-size LRN's input `x` (onnxruntime's LRN takes odd sizes only).
+        case lrnSquares(input: String, channels: Int)
+        /// Conv of the squares with a banded (C, C, 1, 1) weight alpha/size and bias k.
+        case lrnSums(input: String, lrn: LRNSpec)
+        /// Pow(sums, beta), before Div(x, _).
+        case lrnDenominator(input: String, lrn: LRNSpec)
         /// MatMul by the width averaging matrix, before the height one (adaptive average pooling).
         case adaptiveWidth(output: Int)
 
         var description: String {
             switch self {
-            case .reversedChannels, .reversedLRN: return "channel-reversed LRN (Gather, LRN, Gather)"
+            case .lrnSquares, .lrnSums, .lrnDenominator: return "local response normalisation (Mul, Conv, Pow, Div)"
             case .adaptiveWidth: return "adaptive average pooling (MatMul by width then height matrices)"
             }
         }
@@ -216,31 +218,30 @@ struct ONNXGraphImporter {
             for output in node.output where !output.isEmpty { shapeValues.insert(output) }
             return
         }
+        guard let output = node.output.first, !output.isEmpty else {
+            throw FormatError(location: label, "has no output")
+        }
+        let attributes = NodeAttributes(node: node, label: label)
+        if let pending {
+            try continuePattern(pending, node, inputs, attributes)
+            matMulDense = nil
+            chainValues.insert(output)
+            current = output
+            return
+        }
         guard chainInputs.allSatisfy({ $0 == current }) else {
             let stale = chainInputs.first { $0 != current } ?? ""
             throw FormatError(location: label,
                               "reads '\(stale)', which an earlier node already consumed: the graph branches, and alexconv imports a single chain of layers")
         }
-        let heightMatMul: Bool = { if case .adaptiveWidth = pending, node.opType == "MatMul" { return true } else { return false } }()
-        guard node.opType == "Add" || heightMatMul || inputs.first == current else {
+        guard node.opType == "Add" || inputs.first == current else {
             throw FormatError(location: label, "takes the activations '\(current)' as a parameter input, not as its data input")
-        }
-        guard let output = node.output.first, !output.isEmpty else {
-            throw FormatError(location: label, "has no output")
-        }
-
-        let attributes = NodeAttributes(node: node, label: label)
-        if let pending {
-            try continuePattern(pending, node, attributes)
-            chainValues.insert(output)
-            current = output
-            return
         }
         switch node.opType {
         case "Conv": try conv(node, attributes)
         case "Relu": append(.relu)
         case "LRN": try lrn(attributes)
-        case "Gather": try gather(node, attributes)
+        case "Mul": try lrnSquares(inputs, label)
         case "MaxPool", "AveragePool": try pool(node, attributes)
         case "GlobalAveragePool", "GlobalMaxPool": try globalPool(node, label)
         case "BatchNormalization": try batchNorm(node, attributes)
@@ -428,28 +429,54 @@ struct ONNXGraphImporter {
         let spec = try lrnSpec(attributes)
         guard spec.size % 2 == 1 else {
             throw FormatError(location: attributes.label,
-                              "LRN size \(spec.size) is even: ONNX's window [c-\(spec.size / 2 - 1), c+\(spec.size / 2)] leans forward, alexconv's (PyTorch's) [c-\(spec.size / 2), c+\(spec.size / 2 - 1)] backward; alexconv reads even sizes only between two channel-reversing Gathers, as it exports them")
+                              "LRN size \(spec.size) is even: ONNX's window [c-\(spec.size / 2 - 1), c+\(spec.size / 2)] leans forward, alexconv's (PyTorch's) [c-\(spec.size / 2), c+\(spec.size / 2 - 1)] backward, so it cannot be imported as it is")
         }
         append(.lrn(spec))
     }
 
     // MARK: - Exporter patterns (even-size LRN, uneven adaptive pooling)
 
-    /// True when `name` is a constant holding [C-1, ..., 1, 0].
-    private func isChannelReversal(_ name: String, channels: Int, of label: String) throws -> Bool {
-        guard constants[name] != nil else { return false }
-        let values = try constant(name, role: "indices", of: label).doubles()
-        return values == (0..<channels).reversed().map(Double.init)
+    /// Mul(x, x) on a feature map: the start of an LRN written out in primitive operators.
+    private mutating func lrnSquares(_ inputs: [String], _ label: String) throws {
+        let (channels, _, _) = try requireMap(label)
+        guard inputs == [current, current] else {
+            throw FormatError(location: label, "unsupported operator 'Mul' here; alexconv imports Mul only as the squares of an LRN written out as Mul, Conv, Pow, Div")
+        }
+        pending = .lrnSquares(input: current, channels: channels)
     }
 
-    private mutating func gather(_ node: Onnx_NodeProto, _ attributes: NodeAttributes) throws {
-        let label = attributes.label
-        let (channels, _, _) = try requireMap(label)
-        guard try attributes.int("axis") == 1, node.input.count == 2,
-              try isChannelReversal(node.input[1], channels: channels, of: label) else {
-            throw FormatError(location: label, "unsupported operator 'Gather' here; alexconv imports Gather only as the channel reversal around an even-size LRN")
+    /// The LRN a banded (C, C, 1, 1) channel-sum weight and constant bias stand for, when the band
+    /// is PyTorch's window (size/2 channels before, (size-1)/2 after).
+    private func lrnWindow(weight: String, bias: String?, channels: Int, of label: String) throws -> LRNSpec? {
+        guard constants[weight] != nil else { return nil }
+        let w = try constant(weight, role: "window", of: label)
+        guard w.shape == [channels, channels, 1, 1] else { return nil }
+        let values = w.doubles()
+        let scale = values[0]
+        guard scale > 0 else { return nil }
+        var before = 0, after = 0
+        for o in 0..<channels {
+            let row = values[(o * channels)..<((o + 1) * channels)]
+            guard let first = row.firstIndex(where: { $0 != 0 }), let last = row.lastIndex(where: { $0 != 0 }) else { return nil }
+            before = max(before, o - (first - o * channels))
+            after = max(after, (last - o * channels) - o)
         }
-        pending = .reversedChannels(channels: channels)
+        for o in 0..<channels {
+            for i in 0..<channels {
+                let inside = i >= o - before && i <= o + after
+                guard values[o * channels + i] == (inside ? scale : 0) else { return nil }
+            }
+        }
+        guard before == after || before == after + 1 else { return nil }
+        var k = 0.0
+        if let bias {
+            let b = try constant(bias, role: "bias", of: label).doubles()
+            guard b.count == channels, let first = b.first, b.allSatisfy({ $0 == first }) else { return nil }
+            k = Double("\(Float(first))") ?? first
+        }
+        let size = before + after + 1
+        let alpha = Double("\(Float(scale * Double(size)))") ?? scale * Double(size)
+        return LRNSpec(size: size, alpha: alpha, beta: 0, k: k)
     }
 
     /// Matrix `name` compared with PyTorch's adaptive averaging matrix (output, size), transposed when asked.
@@ -473,29 +500,33 @@ struct ONNXGraphImporter {
         shape = .map(channels: channels, height: height, width: output)
     }
 
-    private mutating func continuePattern(_ state: PendingPattern, _ node: Onnx_NodeProto, _ attributes: NodeAttributes) throws {
+    private mutating func continuePattern(_ state: PendingPattern, _ node: Onnx_NodeProto, _ inputs: [String], _ attributes: NodeAttributes) throws {
         let label = attributes.label
         func broken() -> FormatError {
             FormatError(location: label, "interrupts a \(state.description): expected the pattern's next node")
         }
         switch state {
-        case .reversedChannels(let channels):
-            guard node.opType == "LRN" else { throw broken() }
-            pending = .reversedLRN(try lrnSpec(attributes), channels: channels)
-        case .reversedLRN(let spec, let channels):
-            guard node.opType == "Gather", try attributes.int("axis") == 1, node.input.count == 2,
-                  try isChannelReversal(node.input[1], channels: channels, of: label) else { throw broken() }
-            guard spec.size % 2 == 0 else {
-                throw FormatError(location: label, "channel reversal around an LRN of odd size \(spec.size) changes nothing alexconv can represent; expected an even size")
-            }
-            append(.lrn(spec))
+        case .lrnSquares(let x, let channels):
+            guard node.opType == "Conv", inputs.first == current, inputs.count >= 2,
+                  let lrn = try lrnWindow(weight: inputs[1], bias: inputs.count >= 3 ? inputs[2] : nil, channels: channels, of: label)
+            else { throw broken() }
+            pending = .lrnSums(input: x, lrn: lrn)
+        case .lrnSums(let x, var lrn):
+            guard node.opType == "Pow", inputs.count == 2, inputs[0] == current, constants[inputs[1]] != nil else { throw broken() }
+            let exponent = try constant(inputs[1], role: "exponent", of: label).doubles()
+            guard exponent.count == 1 else { throw broken() }
+            lrn.beta = Double("\(Float(exponent[0]))") ?? exponent[0]
+            pending = .lrnDenominator(input: x, lrn: lrn)
+        case .lrnDenominator(let x, let lrn):
+            guard node.opType == "Div", inputs == [x, current] else { throw broken() }
+            append(.lrn(lrn))
             pending = nil
         case .adaptiveWidth(let outputWidth):
-            guard node.opType == "MatMul", node.input.count == 2, node.input[1] == current,
+            guard node.opType == "MatMul", inputs.count == 2, inputs[1] == current,
                   case .map(let channels, let height, _) = shape,
-                  let a = constants[node.input[0]], a.dims.count == 2, a.dims[1] == Int64(height),
+                  let a = constants[inputs[0]], a.dims.count == 2, a.dims[1] == Int64(height),
                   let outputHeight = Int(exactly: a.dims[0]), outputHeight > 0, outputHeight <= height,
-                  try isAdaptiveMatrix(node.input[0], from: height, to: outputHeight, transposed: false, of: label) else { throw broken() }
+                  try isAdaptiveMatrix(inputs[0], from: height, to: outputHeight, transposed: false, of: label) else { throw broken() }
             append(.adaptiveAvgPool([outputHeight, outputWidth]))
             shape = .map(channels: channels, height: outputHeight, width: outputWidth)
             pending = nil

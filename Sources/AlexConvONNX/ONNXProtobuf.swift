@@ -143,16 +143,6 @@ enum ONNXTensors {
         return try Tensor(storage: ByteStorage(copying: bytes), dtype: dtype, shape: shape, name: location)
     }
 
-    /// A TensorProto holding int64 `values` with `dims` as little-endian `raw_data`.
-    static func int64Proto(name: String, values: [Int64], dims: [Int]) -> Onnx_TensorProto {
-        var proto = Onnx_TensorProto()
-        proto.name = name
-        proto.dataType = Int32(Onnx_TensorProto.DataType.int64.rawValue)
-        proto.dims = dims.map { Int64($0) }
-        proto.rawData = values.map { $0.littleEndian }.withUnsafeBytes { Data($0) }
-        return proto
-    }
-
     /// A TensorProto holding `tensor` as little-endian `raw_data` in float32.
     static func proto(name: String, tensor: Tensor) -> Onnx_TensorProto {
         var proto = Onnx_TensorProto()
