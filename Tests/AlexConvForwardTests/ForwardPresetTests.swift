@@ -133,7 +133,7 @@ struct ForwardInputTests {
         let cases: [[Int]] = [[1, 4, 224, 224], [1, 3, 227, 227], [3, 224, 224], [0, 3, 224, 224], [2, 224, 224, 3]]
         for shape in cases {
             let x = Tensor.zeros(shape)
-            #expect(throws: ForwardError.self, "shape \(shape)") { try network.run(x) }
+            #expect(throws: ForwardError.self, "shape \(shape)") { _ = try network.run(x) }
         }
         do {
             _ = try network.run(Tensor.zeros([1, 4, 224, 224]))
@@ -141,12 +141,12 @@ struct ForwardInputTests {
             #expect(error.description.contains("expected (N, 3, 224, 224)"))
             #expect(error.exitCode == 3)
         }
-        #expect(throws: ForwardError.self) { try network.run(Tensor.zeros([1, 3, 224, 224], dtype: .int32)) }
+        #expect(throws: ForwardError.self) { _ = try network.run(Tensor.zeros([1, 3, 224, 224], dtype: .int32)) }
     }
 
     @Test func modelThatDoesNotFitItsSpecIsAnError() throws {
         var model = try ForwardFixtures.model("torchvision")
         model["fc6.weight"] = Tensor.zeros([32, 100])
-        #expect(throws: ModelError.self) { try Network(model: model) }
+        #expect(throws: ModelError.self) { _ = try Network(model: model) }
     }
 }

@@ -1,0 +1,139 @@
+import Foundation
+import AlexConvCore
+
+// MARK: - Running EXPECTED.json
+
+/// The outcome of one case.
+public struct CaseResult: Codable, Sendable {
+    public enum Kind: String, Codable, Sendable { case image, tensor }
+    public var name: String
+    public var kind: Kind
+    public var model: String
+    public var passed: Bool
+    /// Image cases: expected and seen class indices (best first), labels seen, probabilities seen.
+    public var expectedTop: [Int]?
+    public var seenTop: [Int]?
+    public var seenLabels: [String]?
+    public var seenScores: [Double]?
+    /// Tensor cases: the comparison.
+    public var comparison: TensorComparison?
+    public var seconds: Double
+    /// One line on what differed (or what matched).
+    public var detail: String
+}
+
+/// All cases of one EXPECTED.json run.
+public struct VerificationReport: Codable, Sendable {
+    public var expectations: String
+    public var tolerance: Tolerance
+    public var cases: [CaseResult]
+    public var passed: Bool { cases.allSatisfy(\.passed) }
+    public var failures: Int { cases.filter { !$0.passed }.count }
+}
+
+/// Runs the cases of an EXPECTED.json against models through alexconv's forward pass.
+///
+/// Problems with the expectations themselves (missing files, a golden whose shape differs from the
+/// model's output, an input the model cannot take) throw, so the CLI exits 3; numeric mismatches
+/// are failed cases (exit 1).
+public struct Verifier {
+    /// Loads a model from a path (the CLI passes `ModelLoader.load`, which imports any format).
+    public typealias ModelLoading = (String) throws -> Model
+
+    let loadModel: ModelLoading
+    private var networks: [String: Network] = [:]
+
+    public init(loadModel: @escaping ModelLoading) { self.loadModel = loadModel }
+
+    /// Runs every case; `model` (the command line's MODEL) overrides the models the file names.
+    public mutating func run(_ expected: ExpectedFile, model override: String? = nil) throws -> VerificationReport {
+        var results: [CaseResult] = []
+        for (i, c) in expected.cases.enumerated() {
+            let location = "case \(i + 1) '\(c.name)'"
+            let modelPath: String
+            if let override {
+                modelPath = override
+            } else if let path = c.model ?? expected.model {
+                modelPath = expected.resolve(path)
+            } else {
+                throw UsageError("\(expected.path): \(location) names no model; pass MODEL or add \"model\" to the file")
+            }
+            let network = try self.network(modelPath)
+            let started = DispatchTime.now().uptimeNanoseconds
+            var result = try wrap(expected.path, location) {
+                if let image = c.image {
+                    return try runImage(c, image: expected.resolve(image), network: network, model: modelPath)
+                }
+                return try runTensor(c, expected: expected, network: network, model: modelPath)
+            }
+            result.seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+            results.append(result)
+        }
+        return VerificationReport(expectations: expected.path, tolerance: expected.tolerance, cases: results)
+    }
+
+    private mutating func network(_ path: String) throws -> Network {
+        if let cached = networks[path] { return cached }
+        let network = try Network(model: try loadModel(path))
+        networks[path] = network
+        return network
+    }
+
+    /// Adds the expectations file and the case to errors from inside a case.
+    private func wrap<T>(_ file: String, _ location: String, _ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let error as ForwardError {
+            throw FormatError(file: file, location: location, error.detail)
+        } catch var error as FormatError {
+            if error.location == nil { error.location = location } else { error.location = "\(location): \(error.location!)" }
+            throw error.inFile(file)
+        }
+    }
+
+    private func runImage(_ c: ExpectedFile.Case, image: String, network: Network, model: String) throws -> CaseResult {
+        let expectedTop = c.top ?? []
+        let k = c.topk ?? expectedTop.count
+        let classes = network.spec.classes ?? 0
+        if let bad = expectedTop.first(where: { $0 < 0 || $0 >= classes }) {
+            throw FormatError(location: nil, "label \(bad) in \"top\" is outside the model's \(classes) classes")
+        }
+        let decoded = try ImageDecoder.decode(path: image)
+        let x = try ImagePreprocessor.tensor(for: decoded, input: network.spec.input)
+        let logits = try network.run(x, logits: true).floats()
+        let probabilities = softmax(logits)
+        let seen = topK(logits, max(k, min(5, logits.count)))
+        let passed = Array(seen.prefix(k)) == Array(expectedTop.prefix(k))
+        let labels = seen.map { ImageNetClasses.label($0, classes: classes) }
+        let seenText = zip(seen, labels).map { "\($0.0) \($0.1)" }.joined(separator: ", ")
+        let detail = passed
+            ? "top-\(k) labels match: \(seenText)"
+            : "top-\(k) expected \(Array(expectedTop.prefix(k))), seen \(Array(seen.prefix(k))) (\(seenText))"
+        return CaseResult(name: c.name, kind: .image, model: model, passed: passed, expectedTop: Array(expectedTop.prefix(k)),
+                          seenTop: seen, seenLabels: labels, seenScores: seen.map { Double(probabilities[$0]) },
+                          comparison: nil, seconds: 0, detail: detail)
+    }
+
+    private func runTensor(_ c: ExpectedFile.Case, expected: ExpectedFile, network: Network, model: String) throws -> CaseResult {
+        let inputPath = expected.resolve(c.input!), outputPath = expected.resolve(c.output!)
+        let x = try NPYFile.read(path: inputPath)
+        guard x.dtype.isFloatingPoint || x.dtype == .uint8 || x.dtype == .int8 || x.dtype == .int16 || x.dtype == .int32 else {
+            throw FormatError(file: inputPath, "input dtype \(x.dtype.name) is not numeric")
+        }
+        let golden = try NPYFile.read(path: outputPath)
+        let y = try withFileContext(inputPath) { try network.run(x.contiguous(as: .float32), logits: c.logits ?? false) }
+        guard y.shape == golden.shape else {
+            throw FormatError(file: outputPath, "expected output has shape \(golden.shape), the model produces \(y.shape)")
+        }
+        let comparison = TensorComparison.compare(y, golden, tolerance: c.tolerance ?? expected.tolerance)
+        return CaseResult(name: c.name, kind: .tensor, model: model, passed: comparison.passed, expectedTop: nil, seenTop: nil,
+                          seenLabels: nil, seenScores: nil, comparison: comparison, seconds: 0, detail: comparison.summary)
+    }
+
+    private func softmax(_ x: [Float]) -> [Float] {
+        let peak = x.max() ?? 0
+        let e = x.map { expf($0 - peak) }
+        let total = e.reduce(0, +)
+        return e.map { $0 / total }
+    }
+}

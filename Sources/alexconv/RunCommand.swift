@@ -1,0 +1,40 @@
+import AlexConv
+import ArgumentParser
+
+struct RunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run the forward pass on an already preprocessed float32 batch and write the output as .npy.",
+        discussion: """
+        The input is fed straight to conv1: no resizing or normalisation. The output is the model's \
+        last layer (logits, or probabilities where the model ends in softmax), float32 (N, classes).
+        """)
+
+    @Argument(help: "The model (any readable weight file).")
+    var model: String
+
+    @Option(name: .long, help: "Input batch .npy, float32 (N, C, H, W) or, with --layout nhwc, (N, H, W, C).")
+    var input: String
+
+    @Option(name: .long, help: "Output .npy file to write.")
+    var output: String
+
+    @Option(name: .long, help: "Layout of the input (and of a feature-map output): nchw (default) or nhwc.")
+    var layout: String = "nchw"
+
+    @Flag(name: .long, help: "Stop before a final softmax.")
+    var logits = false
+
+    @OptionGroup var importOptions: ImportOptions
+
+    func validate() throws {
+        if BatchLayout(rawValue: layout.lowercased()) == nil { throw ValidationError("--layout takes nchw or nhwc") }
+    }
+
+    func run() throws {
+        let shape = try ForwardTasks.run(model: model, input: input, output: output,
+                                         layout: BatchLayout(rawValue: layout.lowercased()) ?? .nchw, logits: logits,
+                                         arch: importOptions.arch, map: importOptions.map)
+        print("wrote \(output): float32 \(shape)")
+    }
+}
