@@ -169,3 +169,33 @@ func exportAndRead(_ model: Model, format: String = "pth", naming: String? = nil
     }
     #expect(seen.isSubset(of: allowed), "\(seen.subtracting(allowed))")
 }
+
+// MARK: - Towers
+
+/// Two-tower caffe weights exported with one tower: conv2/4/5 become block-diagonal OIHW, exactly
+/// what `np.zeros((out, in, kh, kw)); w[o, g*inPer:(g+1)*inPer] = grouped[o]` gives.
+@Test func oneTowerExportIsBlockDiagonal() throws {
+    let caffeNames = Dictionary(uniqueKeysWithValues: ["conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7", "fc8"].map { ($0, $0) })
+    let grouped = try model(Presets.caffeAlexNet, expected: "caffe_grouped", names: caffeNames)
+    let (_, bundle) = try exportAndRead(grouped.expandingTowers(), naming: "canonical")
+    for layer in ["conv2", "conv4", "conv5"] {
+        let source = try grouped.tensor("\(layer).weight")
+        let (out, inPer, kh, kw) = (source.shape[0], source.shape[1], source.shape[2], source.shape[3])
+        let written = try #require(bundle["\(layer).weight"])
+        #expect(written.shape == [out, inPer * 2, kh, kw])
+        let src = source.floats(), dst = written.floats()
+        var expected = [Float](repeating: 0, count: out * inPer * 2 * kh * kw)
+        for o in 0..<out {
+            let g = o / (out / 2)
+            for i in 0..<inPer {
+                for k in 0..<(kh * kw) {
+                    expected[((o * inPer * 2) + g * inPer + i) * kh * kw + k] = src[(o * inPer + i) * kh * kw + k]
+                }
+            }
+        }
+        #expect(dst == expected, "\(layer)")
+    }
+    // Ungrouped layers pass through bit-exactly.
+    #expect(bundle["conv3.weight"]!.bitwiseEqual(try grouped.tensor("conv3.weight")))
+    #expect(bundle["fc6.weight"]!.bitwiseEqual(try grouped.tensor("fc6.weight")))
+}

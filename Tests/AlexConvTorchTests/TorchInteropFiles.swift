@@ -29,6 +29,7 @@ import TestSupport
         ("half", try model(Presets.half, expected: "half", names: torchvisionNames), nil, torchFixture("half.pth")),
         ("alexnet8", try model(Presets.alexnet8, expected: "alexnet8", names: alexnet8Names), nil, torchFixture("alexnet8_net.pth")),
         ("caffe_grouped", try model(Presets.caffeAlexNet, expected: "caffe_grouped", names: caffeNames), nil, nil),
+        ("caffe_one_tower", try model(Presets.caffeAlexNet, expected: "caffe_grouped", names: caffeNames).expandingTowers(), nil, nil),
         ("keras_bn", bnModel, nil, nil),
     ]
     var manifest = ""
