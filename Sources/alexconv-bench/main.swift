@@ -1,1 +1,50 @@
-print("bench")
+import AlexConv
+import AlexConvCore
+import Foundation
+
+// alexconv-bench: measures alexconv against the Python way on the same machine, in the same run.
+//   alexconv-bench numpy     npy <-> canonical vs numpy (issue 3)
+//   alexconv-bench torch     pth -> safetensors vs torch + safetensors (issue 5)
+//   alexconv-bench forward   forward-pass throughput vs PyTorch eager and ONNX Runtime (issue 4)
+//   alexconv-bench all       everything
+// Build in release mode: `swift run -c release alexconv-bench all`.
+
+let arguments = Array(CommandLine.arguments.dropFirst())
+let which = arguments.first ?? "all"
+let executableDirectory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().path
+let alexconvBinary = executableDirectory + "/alexconv"
+let scratch = ProcessInfo.processInfo.environment["ALEXCONV_BENCH_DIR"] ?? NSTemporaryDirectory() + "alexconv-bench"
+let python: String? = {
+    if let p = ProcessInfo.processInfo.environment["ALEXCONV_PYTHON"] { return p }
+    return FileManager.default.isExecutableFile(atPath: ".venv-fixtures/bin/python") ? ".venv-fixtures/bin/python" : "python3"
+}()
+
+func section(_ title: String, _ body: () throws -> Void) {
+    print("== \(title)")
+    do { try body() } catch { print("  failed: \(error)") }
+    fflush(nil)
+}
+
+let known = ["numpy", "torch", "forward", "all"]
+guard known.contains(which) else {
+    FileHandle.standardError.write(Data("usage: alexconv-bench [\(known.joined(separator: "|"))]\n".utf8))
+    exit(2)
+}
+if which == "numpy" || which == "all" {
+    section("npy <-> canonical (issue 3)") {
+        guard FileManager.default.isExecutableFile(atPath: alexconvBinary) else {
+            throw IOError(path: alexconvBinary, "not built: run `swift build -c release` first")
+        }
+        try NumPyBenchmark.run(directory: scratch + "/numpy", alexconv: alexconvBinary, python: python, repeats: 3)
+    }
+}
+if which == "torch" || which == "all" {
+    section("pth -> safetensors (issue 5)") {
+        print(try TorchBenchmark.run(directory: scratch + "/torch", python: python).summary)
+    }
+}
+if which == "forward" || which == "all" {
+    section("forward pass (issue 4)") {
+        print(try ForwardBenchmark.run())
+    }
+}
