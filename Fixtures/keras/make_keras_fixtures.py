@@ -229,7 +229,7 @@ def main():
     g_lin.set_weights(g_weights)
     save_outputs("grouped", g_probs, g_lin.predict(x, verbose=0))
 
-    for name in ["keras3_bn.h5", "keras3_bn.weights.h5", "tfkeras_bn.h5", "keras3_subclass.weights.h5", "tfkeras_functional.h5", "keras3_grouped.h5"]:
+    for name in ["keras3_bn.h5", "keras3_bn.weights.h5", "tfkeras_bn.h5", "tfkeras_bn_weights.h5", "keras3_subclass.weights.h5", "tfkeras_functional.h5", "keras3_grouped.h5"]:
         summaries[name] = tensor_summary(out(name))
 
     # --- micro: crafted files (Keras 2 style fixed-length split attributes, broken files).

@@ -1,1 +1,0 @@
-// AlexConvKeras module.
