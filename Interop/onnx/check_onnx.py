@@ -124,6 +124,9 @@ def main():
     parser.add_argument("--alexconv", help="the alexconv executable, to compare its forward pass too")
     args = parser.parse_args()
     print(f"onnx {onnx.__version__}, onnxruntime {ort.__version__}")
+    if args.alexconv and "--input" not in subprocess.run([args.alexconv, "run", "--help"], capture_output=True, text=True).stdout:
+        print(f"NOTICE: {args.alexconv} has no working 'run' command; alexconv's own forward pass is not compared")
+        args.alexconv = None
     ok = True
     with open(args.manifest) as manifest:
         for line in manifest:
