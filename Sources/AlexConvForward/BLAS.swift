@@ -44,3 +44,62 @@ extension BLAS {
         #endif
     }
 }
+
+// MARK: - Splitting GEMMs across cores
+
+extension BLAS {
+    /// `gemm` with B and C split into column blocks run on `Parallel.workers` cores, each block a
+    /// single-threaded BLAS call. The forward pass keeps the BLAS itself at one thread: GCD workers
+    /// sleep when idle where OpenBLAS's own threads spin, which matters on a busy two-core machine.
+    static func parallelGemm(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int,
+                             b: UnsafePointer<Float>, ldb: Int, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        let workers = Parallel.workers
+        if workers <= 1 || m * n * k < 1 << 21 || n < 64 {
+            gemm(m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc)
+            return
+        }
+        let blocks = min(workers, n / 32)
+        Parallel.forEach(blocks, costPerItem: 1 << 20) { range in
+            for block in range {
+                // Column blocks on 16-float boundaries keep each call's B and C panels aligned.
+                let start = (n * block / blocks) & ~15, end = block == blocks - 1 ? n : (n * (block + 1) / blocks) & ~15
+                if end > start {
+                    gemm(m: m, n: end - start, k: k, a: a, lda: lda, b: b + start, ldb: ldb, c: c + start, ldc: ldc)
+                }
+            }
+        }
+    }
+
+    /// y = A x + y·0 with A's rows split across cores (a memory-bound GEMV).
+    static func parallelGemv(m: Int, n: Int, a: UnsafePointer<Float>, lda: Int, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
+        let workers = Parallel.workers
+        if workers <= 1 || m * n < 1 << 18 {
+            gemv(m: m, n: n, a: a, lda: lda, x: x, y: y)
+            return
+        }
+        Parallel.forEach(workers, costPerItem: 1 << 20) { range in
+            for block in range {
+                let start = m * block / workers, end = m * (block + 1) / workers
+                if end > start { gemv(m: end - start, n: n, a: a + start * lda, lda: lda, x: x, y: y + start) }
+            }
+        }
+    }
+
+    /// C (rows x n) = A (rows x k) * B^T with B (n x k), split over B's rows (C's columns) across cores.
+    static func parallelGemmTransposedB(rows: Int, n: Int, k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
+                                        c: UnsafeMutablePointer<Float>) {
+        let workers = Parallel.workers
+        if workers <= 1 || rows * n * k < 1 << 21 {
+            gemm(m: rows, n: n, k: k, a: a, lda: k, b: b, ldb: k, transposeB: true, c: c, ldc: n)
+            return
+        }
+        Parallel.forEach(workers, costPerItem: 1 << 20) { range in
+            for block in range {
+                let start = n * block / workers, end = n * (block + 1) / workers
+                if end > start {
+                    gemm(m: rows, n: end - start, k: k, a: a, lda: k, b: b + start * k, ldb: k, transposeB: true, c: c + start, ldc: n)
+                }
+            }
+        }
+    }
+}

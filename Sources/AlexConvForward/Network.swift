@@ -67,6 +67,7 @@ public final class Network: @unchecked Sendable {
     /// Compiles `model` (validated against its spec) into a plan.
     public init(model: Model) throws {
         try model.validate()
+        Network.singleThreadedBLAS
         spec = model.spec
         inputShape = [spec.input.channels, spec.input.height, spec.input.width]
         layerShapes = try spec.activationShapes()
@@ -87,10 +88,11 @@ public final class Network: @unchecked Sendable {
         }
     }
 
-    /// Sets the threads used by the BLAS and by the forward pass's own loops (default: all cores).
+    /// Sets the cores the forward pass uses (default: all). Work is split across cores by the
+    /// forward pass itself; the BLAS runs single-threaded inside each piece.
     public static func setThreads(_ count: Int) {
         Parallel.workers = max(1, count)
-        BLAS.setThreads(count)
+        BLAS.setThreads(1)
     }
 
     /// The output for a float32 batch (N, C, H, W); `logits` stops before a final softmax.
@@ -102,6 +104,32 @@ public final class Network: @unchecked Sendable {
     public func runCollectingActivations(_ input: Tensor, logits: Bool = false) throws -> (output: Tensor, activations: [LayerActivation]) {
         try execute(input, logits: logits, collect: true)
     }
+
+    /// Seconds spent in each layer for one run of `input` (after a warm-up run), in spec order.
+    public func layerTimes(_ input: Tensor) throws -> [(name: String, seconds: Double)] {
+        let batch = try checkInput(input)
+        guard batch <= Network.maxChunk else { throw ForwardError("layer timing takes at most \(Network.maxChunk) items") }
+        _ = try run(input)
+        let source = input.contiguous(as: .float32)
+        lock.lock()
+        defer { lock.unlock() }
+        let workspace = try workspace(batch: batch)
+        var times: [(String, Double)] = []
+        source.withContiguousBytes { bytes in
+            var current = workspace.a.pointer, spare = workspace.b.pointer
+            Layout.toChannelMajor(bytes.bindMemory(to: Float.self).baseAddress!, current, channels: inputShape[0],
+                                  plane: inputShape[1] * inputShape[2], batch: batch)
+            for (index, step) in steps.enumerated() {
+                let start = DispatchTime.now().uptimeNanoseconds
+                if run(step, current, spare, workspace.scratch.pointer, batch) { swap(&current, &spare) }
+                times.append((layerName(index), Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9))
+            }
+        }
+        return times
+    }
+
+    /// Set once: the BLAS runs single-threaded; the forward pass splits GEMMs across cores itself.
+    static let singleThreadedBLAS: Void = BLAS.setThreads(1)
 
     /// A readable name for layer `index` (see `LayerActivation.name`).
     public func layerName(_ index: Int) -> String {

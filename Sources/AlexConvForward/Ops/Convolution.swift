@@ -40,7 +40,7 @@ struct ConvolutionOp {
         let groupOut = outChannels / groups
         let groupK = patchRows / groups
         for g in 0..<groups {
-            BLAS.gemm(m: groupOut, n: columns, k: groupK,
+            BLAS.parallelGemm(m: groupOut, n: columns, k: groupK,
                       a: weight.pointer + g * groupOut * groupK, lda: groupK,
                       b: cols + g * groupK * columns, ldb: columns,
                       c: output + g * groupOut * columns, ldc: columns)
@@ -109,10 +109,9 @@ struct DenseOp {
 
     func run(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, batch: Int) {
         if batch == 1 {
-            BLAS.gemv(m: outFeatures, n: inFeatures, a: weight.pointer, lda: inFeatures, x: input, y: output)
+            BLAS.parallelGemv(m: outFeatures, n: inFeatures, a: weight.pointer, lda: inFeatures, x: input, y: output)
         } else {
-            BLAS.gemm(m: batch, n: outFeatures, k: inFeatures, a: input, lda: inFeatures,
-                      b: weight.pointer, ldb: inFeatures, transposeB: true, c: output, ldc: outFeatures)
+            BLAS.parallelGemmTransposedB(rows: batch, n: outFeatures, k: inFeatures, a: input, b: weight.pointer, c: output)
         }
         if let bias {
             let b = bias.pointer

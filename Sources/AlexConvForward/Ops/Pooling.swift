@@ -29,6 +29,10 @@ struct PoolOp {
 
     /// Max over each window clipped to the input (padding never wins: it is -infinity).
     private func maxPlane(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>) {
+        if padding == [0, 0, 0, 0] && (outHeight - 1) * strideH + kernelH <= height && (outWidth - 1) * strideW + kernelW <= width {
+            maxPlaneInterior(src, dst)
+            return
+        }
         for oh in 0..<outHeight {
             let h0 = oh * strideH - padding[0]
             let hs = max(h0, 0), he = min(h0 + kernelH, height)
@@ -45,6 +49,24 @@ struct PoolOp {
                     best = 0
                 }
                 dst[oh * outWidth + ow] = best
+            }
+        }
+    }
+
+    /// Every window lies inside the input (no padding, floor mode): max of row maxima, no clipping.
+    private func maxPlaneInterior(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>) {
+        let kh = kernelH, kw = kernelW, sw = strideW
+        for oh in 0..<outHeight {
+            let top = src + oh * strideH * width
+            let out = dst + oh * outWidth
+            for ow in 0..<outWidth {
+                let window = top + ow * sw
+                var best = window[0]
+                for h in 0..<kh {
+                    let row = window + h * width
+                    for w in 0..<kw { best = max(best, row[w]) }
+                }
+                out[ow] = best
             }
         }
     }
