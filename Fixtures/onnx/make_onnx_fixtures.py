@@ -22,9 +22,10 @@ Fixtures:
                      1, 2, 5, Softmax), 227 input, exported by torch.onnx.export at opset 13.
   zoo_tiny           a graph built with onnx.helper the way the ONNX model zoo's bvlcalexnet is:
                      IR 3, opset 9, initializers listed as graph inputs, float_data initializers,
-                     grouped convs (groups 1,2,1,2,2), LRN(5, 1e-4, 0.75, 1) then MaxPool, the first
-                     pool padded [0,0,1,1] to reach Caffe's sizes from a 224 input, Reshape to
-                     [1, 576] before Gemm(transB=1), Dropout(ratio 0.5) nodes, Softmax.
+                     grouped convs (groups 1,2,1,2,2), LRN(5, 1e-4, 0.75, 1) then MaxPool, a 224
+                     input (as the zoo's data_0, onnx/models#7) with every pool padded [0,0,1,1]
+                     (as the zoo's pool5_1, onnx/models#5) to reach Caffe's 27-13-6 sizes,
+                     Reshape to [1, 576] before Gemm(transB=1), Dropout(ratio 0.5) nodes, Softmax.
 """
 import os
 
@@ -223,10 +224,10 @@ def zoo_tiny():
             current = "pool1_1"
         elif i == 1:
             lrn(current, "norm2_1")
-            pool("norm2_1", "pool2_1", [0, 0, 0, 0])
+            pool("norm2_1", "pool2_1", [0, 0, 1, 1])
             current = "pool2_1"
         elif i == 4:
-            pool(current, "pool5_1", [0, 0, 0, 0])
+            pool(current, "pool5_1", [0, 0, 1, 1])
             current = "pool5_1"
         channels = c[i]
 

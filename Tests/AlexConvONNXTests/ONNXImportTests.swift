@@ -74,7 +74,7 @@ import TestSupport
         #expect(spec.convs.map(\.groups) == [1, 2, 1, 2, 2])
         #expect(spec.layers.contains(.lrn(LRNSpec(size: 5, alpha: 1e-4, beta: 0.75, k: 1))))
         let pools = spec.layers.compactMap { if case .maxPool(let p) = $0 { return p } else { return nil } }
-        #expect(pools.map(\.padding) == [[0, 0, 1, 1], [0, 0, 0, 0], [0, 0, 0, 0]])
+        #expect(pools.map(\.padding) == [[0, 0, 1, 1], [0, 0, 1, 1], [0, 0, 1, 1]])
         #expect(spec.layers.filter { $0 == .dropout(0.5) }.count == 2)
         #expect(spec.endsInSoftmax)
         // Caffe-style graph: Caffe preprocessing assumed, and said so.
