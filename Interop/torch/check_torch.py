@@ -207,11 +207,23 @@ def build_module(spec, tensors, naming):
 # MARK: - Check
 
 def unwrap(obj):
-    """The state dict inside a checkpoint dict ({'net': ...}, {'model': ...}, ...)."""
+    """The state dict inside a checkpoint dict ({'net': ...}, {'model': ...}, ...), with the
+    DataParallel 'module.' prefix removed."""
     for key in ("state_dict", "model_state_dict", "model", "net"):
         if isinstance(obj, dict) and key in obj and isinstance(obj[key], dict):
             return unwrap(obj[key])
+    if obj and all(k.startswith("module.") for k in obj):
+        obj = {k[len("module."):]: v for k, v in obj.items()}
     return obj
+
+
+def load(module, state, label):
+    try:
+        module.load_state_dict(state, strict=True)
+        return True
+    except RuntimeError as error:
+        print(f"FAIL {label}: load_state_dict(strict=True): {error}")
+        return False
 
 
 def compare(label, got, want):
@@ -245,19 +257,27 @@ def main():
     torch.manual_seed(0)
     x = torch.randn(args.batch, inp["channels"], inp["height"], inp["width"])
 
-    state = torch.load(args.pth)  # the default: weights_only=True
+    label = f"{args.pth} ({spec['name']}, naming {naming})"
+    try:
+        state = torch.load(args.pth)  # the default: weights_only=True
+    except Exception as error:  # noqa: BLE001 -- report any refusal as a failure line
+        print(f"FAIL {label}: torch.load: {error}")
+        sys.exit(1)
     module = build_module(spec, tensors, naming).eval()
-    module.load_state_dict(state, strict=True)
+    if not load(module, state, label):
+        sys.exit(1)
     with torch.no_grad():
         got = module(x)
         want = reference_forward(spec, tensors, x)
-    label = f"{args.pth} ({spec['name']}, naming {naming})"
     ok = compare(label, got, want)
     if args.source:
         source = build_module(spec, tensors, naming).eval()
-        source.load_state_dict(unwrap(torch.load(args.source)), strict=True)
-        with torch.no_grad():
-            ok = compare(f"{args.pth} vs source {args.source}", got, source(x)) and ok
+        source_label = f"{args.pth} vs source {args.source}"
+        if load(source, unwrap(torch.load(args.source)), source_label):
+            with torch.no_grad():
+                ok = compare(source_label, got, source(x)) and ok
+        else:
+            ok = False
     sys.exit(0 if ok else 1)
 
 

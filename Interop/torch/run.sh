@@ -26,15 +26,25 @@ rm -rf "$out" && mkdir -p "$out"
 if [ -n "${ALEXCONV:-}" ]; then
   # Through the command line, as users do: import the torch-written fixture, export pth.
   : > "$out/manifest.txt"
-  for name in torchvision alexnet_v1 half; do
+  # fixture  naming (the source file's own naming, so the source loads into the same module)
+  while read -r name naming; do
     src="$repo/Fixtures/torch/$name.pth"
     "$ALEXCONV" import "$src" -o "$out/$name.alexnet.safetensors" || { echo "FAIL: alexconv import $src"; exit 1; }
-    "$ALEXCONV" export "$out/$name.alexnet.safetensors" --format pth -o "$out/$name.pth" || { echo "FAIL: alexconv export $name"; exit 1; }
-    echo "$out/$name.alexnet.safetensors $out/$name.pth sequential $src" >> "$out/manifest.txt"
-  done
+    "$ALEXCONV" export "$out/$name.alexnet.safetensors" --format pth --naming "$naming" -o "$out/$name.pth" \
+      || { echo "FAIL: alexconv export $name"; exit 1; }
+    echo "$out/$name.alexnet.safetensors $out/$name.pth $naming $src" >> "$out/manifest.txt"
+  done <<'CASES'
+torchvision sequential
+alexnet_v1 sequential
+half sequential
+alexnet8_net layers
+caffe_grouped_model canonical
+checkpoint sequential
+dataparallel_fp16 sequential
+CASES
 else
   # The exporter driven from a Swift test (writes canonical files, pth files and a manifest).
-  (cd "$repo" && ALEXCONV_INTEROP_OUT="$out" swift test --filter writesInteropFiles >"$out/swift-test.log" 2>&1) \
+  (cd "$repo" && ALEXCONV_INTEROP_OUT="$out" swift test --scratch-path "${ALEXCONV_SCRATCH:-$repo/.build}" --filter writesInteropFiles >"$out/swift-test.log" 2>&1) \
     || { echo "FAIL: swift test could not write the files (see $out/swift-test.log)"; exit 1; }
 fi
 [ -s "$out/manifest.txt" ] || { echo "FAIL: no files were written ($out/manifest.txt is empty)"; exit 1; }
