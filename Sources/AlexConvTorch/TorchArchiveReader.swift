@@ -201,13 +201,14 @@ public enum TorchArchiveReader: WeightFileReader {
                             metadata: [:], notes: notes)
     }
 
-    /// Finds every legacy persistent id (6 fields) and records its root storage's dtype.
+    /// Finds every legacy persistent id (6 fields) and records its root storage's dtype. Shared
+    /// containers (memo references) are visited once, so a pickle of nested shared lists cannot
+    /// make the walk exponential.
     static func collectLegacyStorageTypes(_ root: PickleValue, into dtypes: inout [String: DType]) throws {
         var pending: [PickleValue] = [root]
-        var visited = 0
+        var seen = Set<ObjectIdentifier>()
+        func firstVisit(_ object: AnyObject) -> Bool { seen.insert(ObjectIdentifier(object)).inserted }
         while let value = pending.popLast() {
-            visited += 1
-            if visited > 50_000_000 { throw FormatError("pickle too large to scan") }
             switch value {
             case .persistentID(let id):
                 let ref = try StorageReference(persistentID: id, tensorName: "?")
@@ -216,9 +217,12 @@ public enum TorchArchiveReader: WeightFileReader {
                 }
                 dtypes[ref.key] = ref.dtype
             case .tuple(let items): pending.append(contentsOf: items)
-            case .list(let list), .set(let list): pending.append(contentsOf: list.items)
-            case .dict(let dict): for entry in dict.entries { pending.append(entry.key); pending.append(entry.value) }
+            case .list(let list), .set(let list):
+                if firstVisit(list) { pending.append(contentsOf: list.items) }
+            case .dict(let dict):
+                if firstVisit(dict) { for entry in dict.entries { pending.append(entry.key); pending.append(entry.value) } }
             case .object(let object):
+                guard firstVisit(object) else { continue }
                 pending.append(contentsOf: object.arguments)
                 if let state = object.state { pending.append(state) }
                 for item in object.items { pending.append(item.key); pending.append(item.value) }

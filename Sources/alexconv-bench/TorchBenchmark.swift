@@ -74,6 +74,7 @@ public enum TorchBenchmark {
         defer { if directory == nil { try? FileManager.default.removeItem(atPath: dir) } }
         let pth = dir + "/alexnet.pth"
         let modelBytes = try writeModel(to: pth)
+        defer { try? FileManager.default.removeItem(atPath: pth) }
         var result = Result(modelBytes: modelBytes, measurements: [])
         if python == nil { result.pythonSkipped = "no python with torch (set ALEXCONV_PYTHON)" }
 

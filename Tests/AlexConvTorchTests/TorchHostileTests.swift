@@ -134,3 +134,39 @@ func floats(_ values: [Float]) -> [UInt8] { values.withUnsafeBytes { Array($0) }
     let message = errorText { _ = try TorchArchiveReader.read(path: path) }
     #expect(message.contains("no state dict") && message.contains("epoch (int)"), "\(message)")
 }
+
+// MARK: - Mutations
+
+/// Deterministic byte flips in real torch files (pickle, storages, zip records, legacy stream):
+/// every result is a bundle or a thrown error, never a crash or a hang.
+@Test(arguments: ["torchvision.pth", "torchvision_legacy.pth", "views.pth", "dtypes_legacy.pth"])
+func mutatedFilesNeverCrash(_ file: String) throws {
+    let original = Array(FileManager.default.contents(atPath: torchFixture(file))!)
+    var state: UInt64 = 0x9E37_79B9_7F4A_7C15 ^ UInt64(original.count)
+    func next() -> Int {
+        state ^= state << 13; state ^= state >> 7; state ^= state << 17
+        return Int(state % UInt64(Int.max))
+    }
+    // Regions: the pickle (start), the central directory and end records (end), anywhere.
+    let regions = [0..<min(2048, original.count), max(0, original.count - 2048)..<original.count, 0..<original.count]
+    var outcomes = (read: 0, refused: 0)
+    let rounds = 120
+    for round in 0..<rounds {
+        var bytes = original
+        let region = regions[round % regions.count]
+        for _ in 0..<(1 + next() % 4) {
+            let at = region.lowerBound + next() % region.count
+            bytes[at] = UInt8(truncatingIfNeeded: next())
+        }
+        do {
+            let bundle = try TorchArchiveReader.read(storage: ByteStorage(copying: bytes), path: "m.pth")
+            for item in bundle.tensors { _ = item.tensor.contiguous(as: .float32).byteCount }   // touch every element
+            outcomes.read += 1
+        } catch is FormatError {
+            outcomes.refused += 1
+        } catch is ModelError {
+            outcomes.refused += 1
+        }
+    }
+    #expect(outcomes.read + outcomes.refused == rounds)
+}
