@@ -213,3 +213,30 @@ func errorText(_ body: () throws -> Void) -> String {
     #expect(ZipArchive.inflateBackend == "zlib")
     #endif
 }
+
+// MARK: - Mutations
+
+/// Deterministic byte flips anywhere in real archives: opening and reading every entry either
+/// works or throws a `FormatError`; never a crash, a hang or an over-long inflate.
+@Test(arguments: ["python_deflated.zip", "numpy_savez_compressed.npz", "python_zip64.zip", "numpy_savez.npz"])
+func mutatedArchivesNeverCrash(_ file: String) throws {
+    let original = Array(FileManager.default.contents(atPath: zipFixture(file))!)
+    var state: UInt64 = 0x2545_F491_4F6C_DD1D ^ UInt64(original.count)
+    func next() -> Int {
+        state ^= state << 13; state ^= state >> 7; state ^= state << 17
+        return Int(state % UInt64(Int.max))
+    }
+    for _ in 0..<300 {
+        var bytes = original
+        for _ in 0..<(1 + next() % 3) { bytes[next() % bytes.count] = UInt8(truncatingIfNeeded: next()) }
+        do {
+            let archive = try ZipArchive(storage: ByteStorage(copying: bytes), path: "m.zip")
+            for entry in archive.entries {
+                let data = try archive.bytes(of: entry)
+                #expect(data.bytes.count == entry.uncompressedSize)
+            }
+        } catch is FormatError {
+            continue
+        }
+    }
+}
