@@ -105,7 +105,7 @@ public struct Verifier {
         let seen = topK(logits, max(k, min(5, logits.count)))
         let passed = Array(seen.prefix(k)) == Array(expectedTop.prefix(k))
         let labels = seen.map { ImageNetClasses.label($0, classes: classes) }
-        let seenText = zip(seen, labels).map { "\($0.0) \($0.1)" }.joined(separator: ", ")
+        let seenText = zip(seen, labels).map { $0.1 == "class \($0.0)" ? "\($0.0)" : "\($0.0) \($0.1)" }.joined(separator: ", ")
         let detail = passed
             ? "top-\(k) labels match: \(seenText)"
             : "top-\(k) expected \(Array(expectedTop.prefix(k))), seen \(Array(seen.prefix(k))) (\(seenText))"
