@@ -170,3 +170,54 @@ func mutatedFilesNeverCrash(_ file: String) throws {
     }
     #expect(outcomes.read + outcomes.refused == rounds)
 }
+
+// MARK: - Rebuild variants
+
+/// `{name: wrap(_rebuild_tensor_v3(UntypedStorage(nbytes), offset, size, stride, False, OrderedDict(), dtype))}`.
+func v3Pickle(dtype: String, nbytes: Int, shape: [Int], parameter: Bool) -> [UInt8] {
+    let p = PickleWriter(protocolVersion: 2)
+    p.emptyDict()
+    p.string("w")
+    if parameter { p.global(module: "torch._utils", name: "_rebuild_parameter"); p.mark() }
+    p.global(module: "torch._utils", name: "_rebuild_tensor_v3")
+    p.tuple {
+        p.tuple {
+            p.string("storage"); p.global(module: "torch", name: "UntypedStorage")
+            p.string("0"); p.string("cpu"); p.int(nbytes)
+        }
+        p.persistentID()
+        p.int(1)
+        p.tuple { for s in shape { p.int(s) } }
+        p.tuple { for s in Tensor.contiguousStrides(shape) { p.int(s) } }
+        p.bool(false)
+        p.call(module: "collections", name: "OrderedDict") {}
+        p.global(module: "torch", name: dtype)
+    }
+    p.reduce()
+    if parameter {
+        p.bool(true)
+        p.call(module: "collections", name: "OrderedDict") {}
+        p.tupleFromMark()
+        p.reduce()
+    }
+    p.setItem()
+    p.stop()
+    return p.takeBytes()
+}
+
+@Test func untypedStorageWithV3DtypeAndParameterWrapper() throws {
+    let halves: [UInt16] = [0x3C00, 0x4000, 0x4200, 0x4400, 0x4500]   // 1, 2, 3, 4, 5 as float16
+    let bytes = halves.withUnsafeBytes { Array($0) }
+    let path = try archive(pickle: v3Pickle(dtype: "float16", nbytes: bytes.count, shape: [2, 2], parameter: true),
+                           storages: [("0", bytes)])
+    let bundle = try TorchArchiveReader.read(path: path)
+    #expect(bundle["w"]?.dtype == .float16)
+    #expect(bundle["w"]?.floats() == [2, 3, 4, 5])   // storage offset 1 element
+}
+
+@Test func unsupportedDTypeIsNamed() throws {
+    let path = try archive(pickle: v3Pickle(dtype: "uint16", nbytes: 10, shape: [2, 2], parameter: false),
+                           storages: [("0", [UInt8](repeating: 0, count: 10))])
+    let message = errorText { _ = try TorchArchiveReader.read(path: path) }
+    #expect(message.contains("tensor 'w'") && message.contains("torch.uint16") && message.contains("not supported"), "\(message)")
+}
