@@ -144,6 +144,19 @@ struct ForwardInputTests {
         #expect(throws: ForwardError.self) { _ = try network.run(Tensor.zeros([1, 3, 224, 224], dtype: .int32)) }
     }
 
+    @Test func hugeRecordedInputSizeIsAnErrorNotAnAllocation() throws {
+        // A spec (from a file's metadata) may claim any input size; the adaptive pool keeps fc6 small,
+        // so the tensors still fit and only the plan's buffer limit stands between it and the allocator.
+        var model = try ForwardFixtures.model("torchvision")
+        model.spec.input.height = 100_000
+        model.spec.input.width = 100_000
+        #expect(throws: ForwardError.self) { _ = try Network(model: model) }
+        var input = model.spec.input
+        input.resize = 1_000_000
+        let image = RGBImage(width: 4, height: 3, pixels: [UInt8](repeating: 9, count: 36))
+        #expect(throws: ForwardError.self) { _ = try ImagePreprocessor.tensor(for: image, input: input) }
+    }
+
     @Test func modelThatDoesNotFitItsSpecIsAnError() throws {
         var model = try ForwardFixtures.model("torchvision")
         model["fc6.weight"] = Tensor.zeros([32, 100])

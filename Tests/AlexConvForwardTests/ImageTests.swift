@@ -42,6 +42,7 @@ struct ImageTests {
             ("corrupt JPEG", corruptJPEG),
             ("PPM truncated", Array("P6 4 4 255\n".utf8) + [1, 2, 3]),
             ("PPM huge", Array("P6 99999 99999 255\n".utf8)),
+            ("PPM text claims 100M samples", Array("P3 9999 9999 255\n1 2 3\n".utf8)),
             ("PPM bad maxval", Array("P6 1 1 0\n".utf8) + [0, 0, 0]),
             ("not an image", Array("hello world".utf8)),
             ("empty", []),

@@ -97,13 +97,16 @@ enum PortablePixmap {
         guard maxval > 0, maxval <= 65535 else { throw FormatError("PPM maxval \(maxval) outside 1...65535") }
         let channels = (kind == UInt8(ascii: "6") || kind == UInt8(ascii: "3")) ? 3 : 1
         let samples = width * height * channels
+        let binary = kind == UInt8(ascii: "6") || kind == UInt8(ascii: "5")
+        // Checked before allocating: binary samples take 1 or 2 bytes, text samples at least 2.
+        let sampleBytes = binary ? (maxval < 256 ? 1 : 2) : 2
+        let available = bytes.count - position - (binary ? 1 : 0)
+        guard available >= samples * sampleBytes - (binary ? 0 : 1) else {
+            throw FormatError("PPM data truncated: \(width)x\(height)x\(channels) samples need \(samples * sampleBytes) bytes, found \(max(0, available))")
+        }
         var values = [Int](repeating: 0, count: samples)
-        if kind == UInt8(ascii: "6") || kind == UInt8(ascii: "5") {
+        if binary {
             position += 1  // exactly one whitespace byte after maxval
-            let sampleBytes = maxval < 256 ? 1 : 2
-            guard position <= bytes.count, bytes.count - position >= samples * sampleBytes else {
-                throw FormatError("PPM data truncated: \(width)x\(height)x\(channels) samples need \(samples * sampleBytes) bytes, found \(max(0, bytes.count - position))")
-            }
             for i in 0..<samples {
                 values[i] = sampleBytes == 1 ? Int(bytes[position + i]) : Int(bytes[position + 2 * i]) << 8 | Int(bytes[position + 2 * i + 1])
             }

@@ -20,9 +20,15 @@ public enum ImagePreprocessor {
             throw ForwardError("the model takes \(input.channels)-channel input; images give 3 (RGB)")
         }
         let h = input.height, w = input.width
+        guard h > 0, w > 0, images.count * h <= ImageDecoder.maxPixels / w else {
+            throw ForwardError("input size \(w)x\(h) for \(images.count) images exceeds the limit of \(ImageDecoder.maxPixels) pixels")
+        }
         var values = [Float](repeating: 0, count: images.count * 3 * h * w)
         for (n, image) in images.enumerated() {
             let (resizedH, resizedW) = resizedSize(image, input)
+            guard resizedH > 0, resizedW > 0, resizedH <= ImageDecoder.maxPixels / max(resizedW, 1) else {
+                throw ForwardError("resizing a \(image.width)x\(image.height) image to \(resizedW)x\(resizedH) exceeds the limit of \(ImageDecoder.maxPixels) pixels")
+            }
             let resized = resize(image, height: resizedH, width: resizedW)
             let top = Int((Double(resizedH - h) / 2).rounded(.toNearestOrEven))
             let left = Int((Double(resizedW - w) / 2).rounded(.toNearestOrEven))
