@@ -111,7 +111,8 @@ enum ONNXTensors {
                 throw FormatError(location: location,
                                   "raw_data holds \(proto.rawData.count) bytes, but dims \(shape) of \(dtype.name) need \(byteCount)")
             }
-            let storage = ByteStorage(copying: proto.rawData)
+            let (storage, buffer) = ByteStorage.zeroed(count: byteCount)
+            proto.rawData.withUnsafeBytes { buffer.copyMemory(from: $0) }
             return try Tensor(storage: storage, dtype: dtype, shape: shape, name: location)
         }
 
