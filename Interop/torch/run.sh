@@ -56,5 +56,17 @@ while read -r canonical pth naming source; do
   [ "$source" != "-" ] && args+=(--source "$source")
   "$python" "$here/check_torch.py" "${args[@]}" || status=1
 done < "$out/manifest.txt"
+# MARK: - bvlc two towers -> pth with --towers 1 (needs the CLI)
+if [ -n "${ALEXCONV:-}" ]; then
+  for npy in "$repo"/Fixtures/numpy/bvlc_py2.npy "$repo"/Fixtures/numpy/bvlc_np2.npy; do
+    [ -f "$npy" ] || continue
+    pth="$out/$(basename "$npy" .npy)_one_tower.pth"
+    if "$ALEXCONV" convert "$npy" "$pth" --towers 1 >/dev/null; then
+      "$python" "$here/check_bvlc_towers.py" "$npy" "$pth" || status=1
+    else
+      echo "FAIL: alexconv convert $npy $pth --towers 1"; status=1
+    fi
+  done
+fi
 [ $status -eq 0 ] && echo "torch interop: all files load with weights_only=True and match" || echo "torch interop: FAILED"
 exit $status
