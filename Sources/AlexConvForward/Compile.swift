@@ -14,6 +14,11 @@ extension Network {
             guard case .map(let ci, let h, let w) = from, case .map(let co, let oh, let ow) = to else { throw fail("needs a feature map") }
             let weight = try model.tensor("\(c.name).weight")
             let bias = c.bias ? FloatArray(try model.tensor("\(c.name).bias")) : nil
+            if WinogradConvolutionOp.applies(kernel: c.kernel, stride: c.stride, inPerGroup: ci / c.groups, outPerGroup: co / c.groups) {
+                return .winograd(WinogradConvolutionOp(inChannels: ci, height: h, width: w, outChannels: co, outHeight: oh, outWidth: ow,
+                                                       padTop: c.padding[0], padLeft: c.padding[1], groups: c.groups,
+                                                       weight: FloatArray(weight), bias: bias))
+            }
             return .conv(ConvolutionOp(inChannels: ci, height: h, width: w, outChannels: co, outHeight: oh, outWidth: ow,
                                        kernelH: c.kernel[0], kernelW: c.kernel[1], strideH: c.stride[0], strideW: c.stride[1],
                                        padTop: c.padding[0], padLeft: c.padding[1], groups: c.groups,

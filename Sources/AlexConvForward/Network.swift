@@ -26,6 +26,7 @@ public struct LayerActivation: Sendable {
 /// What one layer of the plan does, compiled from a `LayerSpec`.
 enum CompiledStep {
     case conv(ConvolutionOp)
+    case winograd(WinogradConvolutionOp)
     /// max(x, 0) in place over `perItem` values of each item.
     case relu(perItem: Int)
     case lrn(LRNOp)
@@ -86,6 +87,13 @@ public final class Network: @unchecked Sendable {
         for shape in layerShapes + [previous] where shape.count > Network.maxBufferElements / Network.maxChunk {
             throw ForwardError("architecture \(spec.name): an activation of \(shape) is larger than the forward pass supports")
         }
+    }
+
+    /// Whether networks compiled from now on run 3x3 stride-1 convolutions with Winograd F(2x2, 3x3)
+    /// (default) or with im2col + GEMM like the other convolutions. Both match the frameworks to ~1e-7.
+    public static var usesWinograd: Bool {
+        get { WinogradConvolutionOp.enabled }
+        set { WinogradConvolutionOp.enabled = newValue }
     }
 
     /// Sets the cores the forward pass uses (default: all). Work is split across cores by the
@@ -224,6 +232,9 @@ public final class Network: @unchecked Sendable {
         case .conv(let op):
             op.run(input: x, output: y, scratch: scratch, batch: n)
             return true
+        case .winograd(let op):
+            op.run(input: x, output: y, scratch: scratch, batch: n)
+            return true
         case .relu(let perItem):
             Elementwise.relu(x, count: n * perItem)
             return false
@@ -281,7 +292,10 @@ public final class Network: @unchecked Sendable {
         var largest = inputShape.reduce(1, *)
         for shape in layerShapes { largest = max(largest, shape.count) }
         var scratch = 0
-        for step in steps { if case .conv(let op) = step { scratch = max(scratch, op.scratchCount(batch: 1)) } }
+        for step in steps {
+            if case .conv(let op) = step { scratch = max(scratch, op.scratchCount(batch: 1)) }
+            if case .winograd(let op) = step { scratch = max(scratch, op.scratchCount(batch: 1)) }
+        }
         let activation = try checkedMultiply(largest, batch, what: "activation buffer")
         let scratchTotal = try checkedMultiply(scratch, batch, what: "im2col buffer")
         guard activation <= Network.maxBufferElements, scratchTotal <= Network.maxBufferElements else {
