@@ -9,6 +9,7 @@
 #   Interop/onnx/run.sh                                 # exporter driven from a Swift test
 #   ALEXCONV=.build/debug/alexconv Interop/onnx/run.sh  # through the command line, as users do
 #   ALEXCONV_PYTHON=python3 ...                         # another Python instead of the fixture venv
+#   ALEXCONV_SCRATCH=.build-x ...                       # swift test --scratch-path for the Swift-test mode
 set -uo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
@@ -39,7 +40,7 @@ if [ -n "${ALEXCONV:-}" ]; then
     echo "reexport $name $src $out/reexport_$name.onnx" >> "$out/manifest.txt"
   done
 else
-  (cd "$repo" && ALEXCONV_ONNX_INTEROP_OUT="$out" swift test --filter writesONNXInteropFiles >"$out/swift-test.log" 2>&1) \
+  (cd "$repo" && ALEXCONV_ONNX_INTEROP_OUT="$out" swift test ${ALEXCONV_SCRATCH:+--scratch-path "$ALEXCONV_SCRATCH"} --filter writesONNXInteropFiles >"$out/swift-test.log" 2>&1) \
     || { echo "FAIL: swift test could not write the files (see $out/swift-test.log)"; exit 1; }
 fi
 [ -s "$out/manifest.txt" ] || { echo "FAIL: no files were written ($out/manifest.txt is empty)"; exit 1; }
