@@ -23,6 +23,7 @@ public enum FormatRegistry {
     public static let exporters: [any ModelExporter.Type] = [
         NumPyExporter.self,        // npy, npz
         TorchExporter.self,        // pth, safetensors
+        KerasExporter.self,        // h5, weights.h5, keras
         ONNXExporter.self,         // onnx
         CanonicalExporter.self,    // alexnet (the canonical file)
     ]

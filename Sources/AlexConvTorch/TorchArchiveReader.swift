@@ -60,9 +60,11 @@ public enum TorchArchiveReader: WeightFileReader {
                 throw FormatError("not a torch.save file: neither a zip archive nor the legacy format's magic number")
             }
             var notes = loaded.notes
-            let stateDict = try TorchCheckpoint.stateDict(in: loaded.root, resolver: loaded.resolver, notes: &notes)
+            var metadata = loaded.metadata
+            let stateDict = try TorchCheckpoint.stateDict(in: loaded.root, resolver: loaded.resolver, notes: &notes,
+                                                          metadata: &metadata)
             return TensorBundle(path: path, format: loaded.format, tensors: stateDict, layout: .channelsFirst,
-                                metadata: loaded.metadata, notes: notes)
+                                metadata: metadata, notes: notes)
         }
     }
 

@@ -8,7 +8,8 @@ import AlexConvPickle
 enum TorchCheckpoint {
     /// The state dict's tensors in file order, `module.` prefixes stripped, with notes about
     /// what was unwrapped and what was left out.
-    static func stateDict(in root: PickleValue, resolver: StorageResolver, notes: inout [String]) throws -> [NamedTensor] {
+    static func stateDict(in root: PickleValue, resolver: StorageResolver, notes: inout [String],
+                          metadata: inout [String: String]) throws -> [NamedTensor] {
         var current = root
         var path: [String] = []
         for _ in 0...TorchArchiveReader.maxCheckpointNesting {
@@ -23,6 +24,7 @@ enum TorchCheckpoint {
             if keyed.contains(where: { isTensor($0.1) }) {
                 let wrapperKeys = keyed.filter { TorchArchiveReader.stateDictKeys.contains($0.0) && mapping($0.1) != nil }
                 if wrapperKeys.isEmpty {
+                    if let spec = alexconvSpec(ofStateDict: current) { metadata[CanonicalFile.specKey] = spec }
                     return try tensors(of: keyed, path: path, resolver: resolver, notes: &notes)
                 }
             }
@@ -42,6 +44,16 @@ enum TorchCheckpoint {
             current = value
         }
         throw FormatError("checkpoint nests state dicts deeper than \(TorchArchiveReader.maxCheckpointNesting) levels at '\(path.joined(separator: "."))'")
+    }
+
+    /// The architecture spec alexconv writes into a state dict's `_metadata['']['alexconv.spec']`
+    /// (torch's loader passes `_metadata` entries to modules, which ignore keys they do not know).
+    static func alexconvSpec(ofStateDict value: PickleValue) -> String? {
+        guard case .object(let object) = value, let state = object.state?.dictEntries,
+              let metadata = state.first(where: { $0.key.text == "_metadata" })?.value,
+              let root = mapping(metadata)?.first(where: { $0.key.text == "" })?.value,
+              let spec = mapping(root)?.first(where: { $0.key.text == CanonicalFile.specKey })?.value else { return nil }
+        return spec.text
     }
 
     private static func where_(_ path: [String]) -> String {

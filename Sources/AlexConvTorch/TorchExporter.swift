@@ -30,12 +30,13 @@ public enum TorchExporter: ModelExporter {
         switch format {
         case "pth":
             try writeStateDict(state, modules: naming.modules(for: model.spec), floatType: dtype, to: path,
-                               overwrite: options.overwrite)
+                               overwrite: options.overwrite, spec: model.spec.json())
         case "safetensors":
             let converted = state.map { item -> NamedTensor in
                 item.tensor.dtype.isFloatingPoint ? NamedTensor(item.name, item.tensor.contiguous(as: dtype)) : item
             }
-            try Safetensors.write(converted, metadata: ["format": "pt"], to: path, overwrite: options.overwrite)
+            try Safetensors.write(converted, metadata: ["format": "pt", CanonicalFile.specKey: model.spec.json()],
+                                  to: path, overwrite: options.overwrite)
         default:
             throw UsageError("TorchExporter writes pth or safetensors, not '\(format)'")
         }
@@ -55,11 +56,11 @@ public enum TorchExporter: ModelExporter {
     /// Records as torch orders them: data.pkl, .format_version, .storage_alignment, byteorder,
     /// data/0..n, version, .data/serialization_id; each 64-byte aligned and stored.
     public static func writeStateDict(_ tensors: [NamedTensor], modules: [TorchNaming.Module], floatType: DType = .float32,
-                                      to path: String, overwrite: Bool = true) throws {
+                                      to path: String, overwrite: Bool = true, spec: String? = nil) throws {
         let written = tensors.map { item -> (name: String, tensor: Tensor, dtype: DType) in
             (item.name, item.tensor, item.tensor.dtype.isFloatingPoint ? floatType : item.tensor.dtype)
         }
-        let pickle = try statePickle(written.map { ($0.name, $0.tensor.shape, $0.dtype) }, modules: modules)
+        let pickle = try statePickle(written.map { ($0.name, $0.tensor.shape, $0.dtype) }, modules: modules, spec: spec)
         let folder = archiveFolder(for: path)
         try writeAtomically(to: path, overwrite: overwrite) { file in
             let zip = ZipWriter(file: file)
@@ -97,7 +98,10 @@ public enum TorchExporter: ModelExporter {
     /// The data.pkl of an OrderedDict state dict, using only what `weights_only=True` accepts:
     /// `collections.OrderedDict`, `torch._utils._rebuild_tensor_v2`, `torch.<T>Storage`
     /// persistent ids, ints, strs, tuples, bools, dicts; protocol 2 like torch.save.
-    static func statePickle(_ tensors: [(name: String, shape: [Int], dtype: DType)], modules: [TorchNaming.Module]) throws -> [UInt8] {
+    /// `spec` (architecture JSON) goes into `_metadata['']['alexconv.spec']`, where torch ignores it
+    /// and alexconv's reader finds it again, so a re-import keeps the exact architecture.
+    static func statePickle(_ tensors: [(name: String, shape: [Int], dtype: DType)], modules: [TorchNaming.Module],
+                            spec: String? = nil) throws -> [UInt8] {
         let p = PickleWriter(protocolVersion: 2)
         p.global(module: "collections", name: "OrderedDict")
         let orderedDict = p.memoize()
@@ -151,6 +155,10 @@ public enum TorchExporter: ModelExporter {
                 p.dict {
                     p.string("version")
                     p.int(module.isBatchNorm ? 2 : 1)
+                    if module.name.isEmpty, let spec {
+                        p.string(CanonicalFile.specKey)
+                        p.string(spec)
+                    }
                 }
             }
             p.setItems()

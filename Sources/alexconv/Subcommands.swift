@@ -7,5 +7,9 @@ extension AlexConvCommand {
         ImportCommand.self,
         ExportCommand.self,
         ConvertCommand.self,
+        RunCommand.self,
+        PredictCommand.self,
+        VerifyCommand.self,
+        DiffCommand.self,
     ]
 }

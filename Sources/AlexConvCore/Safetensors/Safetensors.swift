@@ -171,8 +171,11 @@ public enum CanonicalFile {
         ], dtype: dtype, to: path, overwrite: overwrite)
     }
 
-    /// True when a safetensors bundle carries alexconv's spec metadata.
-    public static func isCanonical(_ bundle: TensorBundle) -> Bool { bundle.metadata[specKey] != nil }
+    /// True when a bundle is a canonical file: alexconv's spec and format version in its metadata.
+    /// (Exports in other namings carry the spec too, without the version key.)
+    public static func isCanonical(_ bundle: TensorBundle) -> Bool {
+        bundle.metadata[specKey] != nil && bundle.metadata[versionKey] != nil
+    }
 
     /// Reads a canonical file into a model (tensors view the memory map).
     public static func read(path: String) throws -> Model {
