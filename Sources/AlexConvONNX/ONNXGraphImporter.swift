@@ -22,6 +22,9 @@ struct ONNXGraphImporter {
         "Mul/Conv/Pow/Div (LRN with an even size, as alexconv exports it)",
     ]
 
+    /// Start of the note that says the input conventions were guessed.
+    static let guessedPreprocessingNote = "preprocessing not recorded in the file"
+
     let model: Onnx_ModelProto
     let opset: Int
     private var constants: [String: Onnx_TensorProto] = [:]
@@ -115,6 +118,7 @@ struct ONNXGraphImporter {
                recorded.input.height == spec.input.height, recorded.input.width == spec.input.width,
                recorded.input.channels == spec.input.channels {
                 spec = recorded
+                notes.removeAll { $0.hasPrefix(Self.guessedPreprocessingNote) }
                 notes.append("architecture and preprocessing read from metadata_props '\(CanonicalFile.specKey)' (\(recorded.name)); the graph agrees with it")
             } else {
                 notes.append("metadata_props '\(CanonicalFile.specKey)' (\(recorded.name)) does not describe this graph's tensors; using the architecture built from the graph")
@@ -164,16 +168,16 @@ struct ONNXGraphImporter {
         let hasLRN = layers.contains { if case .lrn = $0 { return true } else { return false } }
         let grouped = layers.contains { if case .conv(let c) = $0 { return c.groups > 1 } else { return false } }
         if hasLRN && grouped && channels == 3 {
-            notes.append("preprocessing not recorded in the file; assumed Caffe conventions (BGR, 0-255 minus mean 104, 117, 123) because the graph has LRN and grouped convolutions")
+            notes.append("\(Self.guessedPreprocessingNote); assumed Caffe conventions (BGR, 0-255 minus mean 104, 117, 123) because the graph has LRN and grouped convolutions")
             return InputSpec(height: height, width: width, channels: 3, channelOrder: .bgr, scale: 1,
                              mean: [104, 117, 123], std: [1, 1, 1], resize: 256)
         }
         if channels == 3 {
-            notes.append("preprocessing not recorded in the file; assumed ImageNet RGB normalisation (x/255, mean 0.485 0.456 0.406, std 0.229 0.224 0.225)")
+            notes.append("\(Self.guessedPreprocessingNote); assumed ImageNet RGB normalisation (x/255, mean 0.485 0.456 0.406, std 0.229 0.224 0.225)")
             return InputSpec(height: height, width: width, channels: 3, channelOrder: .rgb, scale: 1.0 / 255.0,
                              mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], resize: 256)
         }
-        notes.append("preprocessing not recorded in the file; assumed none (scale 1, mean 0, std 1)")
+        notes.append("\(Self.guessedPreprocessingNote); assumed none (scale 1, mean 0, std 1)")
         return InputSpec(height: height, width: width, channels: channels, channelOrder: .rgb, scale: 1,
                          mean: Array(repeating: 0, count: channels), std: Array(repeating: 1, count: channels), resize: nil)
     }

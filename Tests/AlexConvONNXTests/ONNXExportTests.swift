@@ -18,6 +18,7 @@ import TestSupport
         #expect(imported.spec == original.spec)
         expectSameTensors(imported.tensors, original.tensors)
         #expect(bundle.notes.contains { $0.contains("metadata_props") })
+        #expect(!bundle.notes.contains { $0.contains("assumed") })
         #expect(bundle.metadata["alexconv.source"] == original.source)
     }
 
