@@ -5,6 +5,7 @@ import Foundation
 // alexconv-bench: measures alexconv against the Python way on the same machine, in the same run.
 //   alexconv-bench numpy     npy <-> canonical vs numpy (issue 3)
 //   alexconv-bench torch     pth -> safetensors vs torch + safetensors (issue 5)
+//   alexconv-bench keras     Keras .h5 -> canonical -> .h5 vs Keras 3 and h5py (issue 6)
 //   alexconv-bench forward   forward-pass throughput vs PyTorch eager and ONNX Runtime (issue 4)
 //   alexconv-bench all       everything
 // Build in release mode: `swift run -c release alexconv-bench all`.
@@ -25,7 +26,7 @@ func section(_ title: String, _ body: () throws -> Void) {
     fflush(nil)
 }
 
-let known = ["numpy", "torch", "forward", "all"]
+let known = ["numpy", "torch", "forward", "keras", "all"]
 guard known.contains(which) else {
     FileHandle.standardError.write(Data("usage: alexconv-bench [\(known.joined(separator: "|"))]\n".utf8))
     exit(2)
@@ -41,6 +42,11 @@ if which == "numpy" || which == "all" {
 if which == "torch" || which == "all" {
     section("pth -> safetensors (issue 5)") {
         print(try TorchBenchmark.run(directory: scratch + "/torch", python: python).summary)
+    }
+}
+if which == "keras" || which == "all" {
+    section("Keras .h5 read + write (issue 6)") {
+        print(try KerasBenchmark.run(directory: scratch + "/keras", python: python))
     }
 }
 if which == "forward" || which == "all" {
