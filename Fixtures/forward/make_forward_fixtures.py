@@ -12,7 +12,7 @@ Outputs (in this folder):
   <name>.alexnet.safetensors   canonical tiny model (metadata alexconv.spec / source / format_version)
   <name>.golden.npy            framework output for det_input(3, ...) (see below), float32 (3, classes)
   <name>.logits.npy            the same without the final softmax (presets that end in softmax)
-  <name>.tf_golden.npy         TensorFlow-ops output (caffe-alexnet, caffenet)
+  <name>.tf_golden.npy         TensorFlow-ops output (caffe-alexnet, caffenet, keras-bn, keras-2048)
   x227_u8.npy, x224_u8.npy     one uint8 input image-like batch (1, 3, H, W) for expected.json
   <name>.x_u8.golden.npy       framework output for that input
   ../expected.json             the verify cases CI runs with `alexconv verify`
@@ -33,6 +33,8 @@ from safetensors.numpy import save_file
 HERE = os.path.dirname(os.path.abspath(__file__))
 FIXTURES = os.path.dirname(HERE)
 CAFFE_PRESETS = {"caffe-alexnet", "caffenet"}
+# Presets whose goldens are also computed with TensorFlow ops (the Caffe and Keras families).
+TENSORFLOW_PRESETS = ["caffe-alexnet", "caffenet", "keras-bn", "keras-2048"]
 torch.manual_seed(0)
 torch.set_num_threads(1)
 
@@ -164,7 +166,8 @@ def run_torch(model, x, logits=False):
         return nn.Sequential(*layers)(torch.from_numpy(x)).numpy().astype(np.float32)
 
 
-# MARK: - TensorFlow cross-check (Caffe presets: grouped conv, TF's LRN spelling, NHWC flatten)
+# MARK: - TensorFlow cross-check (Caffe and Keras presets: grouped conv, TF's LRN spelling, NHWC
+# flatten, tf.nn.batch_normalization with the spec's epsilon)
 
 def run_tensorflow(spec, tensors, x):
     import tensorflow as tf
@@ -184,6 +187,10 @@ def run_tensorflow(spec, tensors, x):
             y = tf.concat(outs, axis=3) + tensors[layer["name"] + ".bias"]
         elif t == "relu":
             y = tf.nn.relu(y)
+        elif t == "batchnorm":
+            n = layer["name"]
+            y = tf.nn.batch_normalization(y, tensors[n + ".running_mean"], tensors[n + ".running_var"],
+                                          tensors[n + ".bias"], tensors[n + ".weight"], layer["epsilon"])
         elif t == "lrn":
             radius = (layer["size"] - 1) // 2
             y = tf.nn.local_response_normalization(y, depth_radius=radius, bias=layer["k"],
@@ -258,7 +265,7 @@ def main():
         np.save(os.path.join(HERE, name + ".golden.npy"), y)
         if spec["layers"][-1]["type"] == "softmax":
             np.save(os.path.join(HERE, name + ".logits.npy"), run_torch(model, x, logits=True))
-        if name in CAFFE_PRESETS:
+        if name in TENSORFLOW_PRESETS:
             ytf = run_tensorflow(spec, tensors, x)
             err = np.max(np.abs(ytf - y)) / np.max(np.abs(y))
             assert err < 1e-4, f"{name}: TensorFlow and PyTorch disagree ({err})"

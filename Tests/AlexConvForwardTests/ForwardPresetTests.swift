@@ -5,7 +5,7 @@ import AlexConvForward
 import TestSupport
 
 /// Every preset's tiny fixture model against the framework's own output (PyTorch; TensorFlow ops
-/// for the Caffe presets), index by index.
+/// too for the Caffe and Keras presets), index by index.
 @Suite("Forward pass against the frameworks")
 struct ForwardPresetTests {
     static let tolerance: Float = 1e-4
@@ -36,7 +36,7 @@ struct ForwardPresetTests {
         #expect(error <= Self.tolerance, "\(name) logits: relative error \(error)")
     }
 
-    @Test(arguments: ["caffe-alexnet", "caffenet"])
+    @Test(arguments: ["caffe-alexnet", "caffenet", "keras-bn", "keras-2048"])
     func matchesTensorFlowOps(_ name: String) throws {
         let model = try ForwardFixtures.model(name)
         let y = try Network(model: model).run(ForwardFixtures.input(for: name, spec: model.spec))
