@@ -1,3 +1,4 @@
+import AlexConvKeras
 import Foundation
 
 /// What `export` and `convert` were asked to do.
@@ -74,7 +75,7 @@ public enum Conversion {
 
     /// Writes `model` as requested and returns the path written. `inputPath` names the default output and is protected.
     @discardableResult
-    public static func export(_ model: Model, inputPath: String, request: ExportRequest) throws -> (path: String, format: String) {
+    public static func export(_ model: Model, inputPath: String, request: ExportRequest) throws -> (path: String, format: String, notes: [String]) {
         let format: String
         if let given = request.format {
             format = given.lowercased()
@@ -90,7 +91,9 @@ public enum Conversion {
         try transformed.validate()
         try exporter.export(transformed, format: format, to: output,
                             options: ExportOptions(naming: request.naming, dtype: request.dtype, overwrite: true))
-        return (output, format)
+        // What loading the written file needs beyond the framework's plain loader (e.g. Keras LRN).
+        let notes = exporter == KerasExporter.self ? KerasExporter.loadingRequirements(for: transformed) : []
+        return (output, format, notes)
     }
 
     /// The canonical model `alexconv import` last wrote in `directory`: the newest `*.alexnet.safetensors`.
