@@ -85,20 +85,19 @@ extension BLAS {
         }
     }
 
-    /// C (rows x n) = A (rows x k) * B^T with B (n x k), split over B's rows (C's columns) across cores.
+    /// Rows of B per call in `parallelGemmTransposedB`: a block of weights is read from memory
+    /// once and reused for every batch item from cache (30% faster than one call at batch 8).
+    static let denseRowBlock = 128
+
+    /// C (rows x n) = A (rows x k) * B^T with B (n x k): B's rows (C's columns) in blocks of
+    /// `denseRowBlock`, the blocks spread across cores.
     static func parallelGemmTransposedB(rows: Int, n: Int, k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
                                         c: UnsafeMutablePointer<Float>) {
-        let workers = Parallel.workers
-        if workers <= 1 || rows * n * k < 1 << 21 {
-            gemm(m: rows, n: n, k: k, a: a, lda: k, b: b, ldb: k, transposeB: true, c: c, ldc: n)
-            return
-        }
-        Parallel.forEach(workers, costPerItem: 1 << 20) { range in
+        let blocks = (n + denseRowBlock - 1) / denseRowBlock
+        Parallel.forEach(blocks, costPerItem: rows * denseRowBlock * k) { range in
             for block in range {
-                let start = n * block / workers, end = n * (block + 1) / workers
-                if end > start {
-                    gemm(m: rows, n: end - start, k: k, a: a, lda: k, b: b + start * k, ldb: k, transposeB: true, c: c + start, ldc: n)
-                }
+                let start = block * denseRowBlock, end = min(n, start + denseRowBlock)
+                gemm(m: rows, n: end - start, k: k, a: a, lda: k, b: b + start * k, ldb: k, transposeB: true, c: c + start, ldc: n)
             }
         }
     }
