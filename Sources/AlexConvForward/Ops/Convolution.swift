@@ -58,39 +58,50 @@ struct ConvolutionOp {
     }
 
     /// Writes the patch matrix: row (c, i, j), column (n, oh, ow) holds input[c, n, oh*sh - pt + i, ow*sw - pl + j] or 0.
+    /// Work is split over (c, i); for each input row read, the `kw` patch rows (c, i, 0..<kw) are
+    /// written while the row is in L1 (a stride-4 11x11 conv1 otherwise rereads its input 11 times).
     private func im2col(input: UnsafePointer<Float>, cols: UnsafeMutablePointer<Float>, batch: Int) {
         let H = height, W = width, OH = outHeight, OW = outWidth
         let kh = kernelH, kw = kernelW, sh = strideH, sw = strideW, pt = padTop, pl = padLeft
         let plane = H * W
         let columns = batch * OH * OW
-        // Output columns ow whose input column ow*sw - pl + j lies in [0, W): [lo(j), hi(j)).
-        Parallel.forEach(patchRows, costPerItem: columns) { rows in
-            for r in rows {
-                let c = r / (kh * kw)
-                let i = (r / kw) % kh
-                let j = r % kw
-                let lo = min(OW, max(0, (pl - j + sw - 1) / sw))
-                let last = W - 1 + pl - j
-                let hi = last < 0 ? lo : max(lo, min(OW, last / sw + 1))
-                var dst = cols + r * columns
-                for n in 0..<batch {
-                    let src = input + (c * batch + n) * plane
-                    for oh in 0..<OH {
-                        let ih = oh * sh - pt + i
-                        if ih < 0 || ih >= H {
-                            dst.update(repeating: 0, count: OW)
-                        } else {
-                            let row = src + ih * W - pl + j
-                            if lo > 0 { dst.update(repeating: 0, count: lo) }
-                            if sw == 1 {
-                                (dst + lo).update(from: row + lo, count: hi - lo)
-                            } else {
-                                var ow = lo
-                                while ow < hi { dst[ow] = row[ow * sw]; ow += 1 }
+        // Output columns ow whose input column ow*sw - pl + j lies in [0, W): [lo[j], hi[j]).
+        var bounds = [(Int, Int)]()
+        for j in 0..<kw {
+            let lo = min(OW, max(0, (pl - j + sw - 1) / sw))
+            let last = W - 1 + pl - j
+            bounds.append((lo, last < 0 ? lo : max(lo, min(OW, last / sw + 1))))
+        }
+        bounds.withUnsafeBufferPointer { bounds in
+            Parallel.forEach(inChannels * kh, costPerItem: kw * columns) { range in
+                for ci in range {
+                    let c = ci / kh, i = ci % kh
+                    let firstRow = cols + (ci * kw) * columns
+                    for n in 0..<batch {
+                        let src = input + (c * batch + n) * plane
+                        for oh in 0..<OH {
+                            let offset = (n * OH + oh) * OW
+                            let ih = oh * sh - pt + i
+                            if ih < 0 || ih >= H {
+                                for j in 0..<kw { (firstRow + j * columns + offset).update(repeating: 0, count: OW) }
+                                continue
                             }
-                            if hi < OW { (dst + hi).update(repeating: 0, count: OW - hi) }
+                            let inputRow = src + ih * W - pl
+                            for j in 0..<kw {
+                                let dst = firstRow + j * columns + offset
+                                let (lo, hi) = bounds[j]
+                                let row = inputRow + j
+                                if lo > 0 { dst.update(repeating: 0, count: lo) }
+                                if sw == 1 {
+                                    (dst + lo).update(from: row + lo, count: hi - lo)
+                                } else {
+                                    var ow = lo
+                                    var p = row + lo * sw
+                                    while ow < hi { dst[ow] = p.pointee; p += sw; ow += 1 }
+                                }
+                                if hi < OW { (dst + hi).update(repeating: 0, count: OW - hi) }
+                            }
                         }
-                        dst += OW
                     }
                 }
             }
