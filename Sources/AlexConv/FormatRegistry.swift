@@ -9,7 +9,7 @@ import Foundation
 /// exporter registered here.
 public enum FormatRegistry {
     /// Readers, tried in order on the file's first bytes and name.
-    public static let readers: [any WeightFileReader.Type] = [
+    nonisolated(unsafe) public static let readers: [any WeightFileReader.Type] = [
         NumPyReader.self,          // \x93NUMPY magic
         SafetensorsReader.self,    // u64 header length + '{'
         NPZReader.self,            // zip named .npz
@@ -20,7 +20,7 @@ public enum FormatRegistry {
     ]
 
     /// Exporters by `--format` name.
-    public static let exporters: [any ModelExporter.Type] = [
+    nonisolated(unsafe) public static let exporters: [any ModelExporter.Type] = [
         NumPyExporter.self,        // npy, npz
         TorchExporter.self,        // pth, safetensors
         KerasExporter.self,        // h5, weights.h5, keras
@@ -61,7 +61,7 @@ public enum FormatRegistry {
         guard let reader else {
             throw FormatError(file: path, "unrecognised format (first bytes \(prefix.prefix(8).map { String(format: "%02x", $0) }.joined(separator: " "))); alexconv reads \(readers.map { $0.formatName }.joined(separator: ", "))")
         }
-        return try withFileContext(path) { try reader.read(path: path) }
+        return try AllocationBudget.withImportBudget { try withFileContext(path) { try reader.read(path: path) } }
     }
 }
 

@@ -115,15 +115,28 @@ public enum ForwardTasks {
     /// NCHW float batch), layer by layer.
     public static func diff(_ a: String, _ b: String, input: String? = nil, tolerance: Tolerance = .standard,
                             arch: String? = nil, map: String? = nil) throws -> ModelDiff {
-        let modelA = try ModelLoader.load(path: a, arch: arch, map: map)
-        let modelB = try ModelLoader.load(path: b, arch: arch, map: map)
+        var modelA = try ModelLoader.load(path: a, arch: arch, map: map)
+        var modelB = try ModelLoader.load(path: b, arch: arch, map: map)
+        // Canonicalise conventions that change tensors but not what the model computes.
+        var notes: [String] = []
+        if modelA.towersPerConv != modelB.towersPerConv {
+            notes.append("towers differ (A \(modelA.towersPerConv), B \(modelB.towersPerConv)): both compared as one tower (block-diagonal)")
+            modelA = modelA.expandingTowers()
+            modelB = modelB.expandingTowers()
+        }
+        if modelA.spec.input.channelOrder != modelB.spec.input.channelOrder {
+            modelB = try modelB.withChannelOrder(modelA.spec.input.channelOrder)
+            notes.append("B takes \(modelB.spec.input.channelOrder == .rgb ? "BGR" : "RGB") input: its conv1 input channels were swapped to compare with A's \(modelA.spec.input.channelOrder.rawValue.uppercased())")
+        }
         let x = try input.map { path -> Tensor in
             let t = try NPYFile.read(path: path)
             guard t.dtype.isFloatingPoint || t.dtype == .uint8 else { throw FormatError(file: path, "input dtype \(t.dtype.name) is not a float type") }
             return t.contiguous(as: .float32)
         }
         do {
-            return try ModelDiff.compare(modelA, modelB, input: x, tolerance: tolerance)
+            var result = try ModelDiff.compare(modelA, modelB, input: x, tolerance: tolerance)
+            result.notes = notes
+            return result
         } catch let error as ForwardError {
             throw FormatError(file: input, error.detail)
         }

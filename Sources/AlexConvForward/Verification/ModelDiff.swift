@@ -28,6 +28,8 @@ public struct ModelDiff: Sendable {
     }
 
     public var tolerance: Tolerance
+    /// How B was brought to A's conventions before comparing (towers, input channel order).
+    public var notes: [String] = []
     public var tensors: [TensorDifference]
     /// Empty unless an input was given.
     public var layers: [LayerDifference]
@@ -83,6 +85,7 @@ public struct ModelDiff: Sendable {
     /// Human-readable report: a table of tensors, then layers and the first divergent one.
     public var text: String {
         var lines = [String(format: "tolerance: atol %g, rtol %g (B compared against A)", tolerance.atol, tolerance.rtol)]
+        lines += notes.map { "note: \($0)" }
         lines.append("tensors:")
         for t in tensors {
             let mark = t.withinTolerance ? "ok  " : "DIFF"
