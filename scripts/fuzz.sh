@@ -88,6 +88,7 @@ printf 'P5\n# comment\n2 1\n65535\n\x00\x01\x02\x03' >"$work/corpus/FuzzImages/p
 printf 'P2\n2 1\n15\n3 4\n' >"$work/corpus/FuzzImages/p2.pgm"
 
 # MARK: - Run
+export SWIFT_BACKTRACE="enable=no"  # the Swift backtracer trips ASan inside its own crash handler
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=0:allocator_may_return_null=1:handle_abort=1}"
 printf '\n%-18s %12s %8s %8s %8s  %s\n' target executions seconds corpus findings result
 failures=0

@@ -36,7 +36,7 @@ public struct FormatError: UserFacingError, Equatable {
         if let file { parts.append(file) }
         if let location { parts.append(location) }
         parts.append(detail)
-        return parts.joined(separator: ": ")
+        return oneLine(parts.joined(separator: ": "))
     }
 
     /// The same error, naming `file` if it did not name one yet.
@@ -66,7 +66,7 @@ public struct ModelError: UserFacingError, Equatable {
         if let file { parts.append(file) }
         if let tensor { parts.append("tensor '\(tensor)'") }
         parts.append(detail)
-        return parts.joined(separator: ": ")
+        return oneLine(parts.joined(separator: ": "))
     }
 
     public func inFile(_ file: String) -> ModelError {
@@ -94,6 +94,27 @@ public struct IOError: UserFacingError, Equatable {
     }
     public var exitCode: Int32 { ExitStatus.invalidInput }
     public var description: String { "\(path): \(detail)" }
+}
+
+/// `text` with control characters (newlines, tabs, escape sequences a hostile file may carry in a
+/// name or header) written as `\n`, `\t`, `\u{1B}`, so an error stays one harmless line.
+public func oneLine(_ text: String) -> String {
+    guard text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else { return text }
+    var result = ""
+    for scalar in text.unicodeScalars {
+        switch scalar {
+        case "\n": result += "\\n"
+        case "\r": result += "\\r"
+        case "\t": result += "\\t"
+        default:
+            if scalar.properties.generalCategory == .control {
+                result += "\\u{\(String(scalar.value, radix: 16, uppercase: true))}"
+            } else {
+                result.unicodeScalars.append(scalar)
+            }
+        }
+    }
+    return result
 }
 
 /// Runs `body`, attaching `file` to any format or model error that does not name a file yet.

@@ -182,6 +182,7 @@ public final class ZipArchive: @unchecked Sendable {
 
     private func inflate(_ entry: ZipEntry) throws -> ByteStorage {
         let compressed = try ByteReader(storage.bytes).slice(entry.dataOffset, entry.compressedSize, what: "data")
+        try AllocationBudget.charge(entry.uncompressedSize, what: "zip entry '\(entry.name)'")
         let (owned, buffer) = ByteStorage.zeroed(count: entry.uncompressedSize)
         let produced = try ZipArchive.rawInflate(compressed, into: buffer)
         if produced != entry.uncompressedSize {

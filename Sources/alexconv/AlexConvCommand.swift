@@ -11,13 +11,21 @@ struct AlexConvCommand: ParsableCommand {
         discussion: """
         Every command that takes a MODEL accepts any readable weight file; it is imported on the fly.
         Exit codes: 0 success, 1 verification failed, 2 usage error, 3 unreadable or invalid input.
+        Progress lines appear on stderr for work longer than a second when stderr is a terminal;
+        --quiet (before or after the command name) turns them off.
         """,
         subcommands: AlexConvCommand.allSubcommands)
 
     /// Runs the command line and turns every error into one line on stderr and the contract's exit code.
     static func main() {
         do {
-            var command = try parseAsRoot()
+            // --quiet is global: it switches the progress line off and is not a subcommand option.
+            var arguments = Array(CommandLine.arguments.dropFirst())
+            if let quiet = arguments.firstIndex(where: { $0 == "--quiet" }) {
+                ProgressLine.enabled = false
+                arguments.remove(at: quiet)
+            }
+            var command = try parseAsRoot(arguments)
             try command.run()
         } catch let error as UserFacingError {
             fail(error.description, code: error.exitCode)

@@ -15,6 +15,12 @@ public final class AtomicFileWriter {
     private var committed = false
     /// Bytes written so far.
     public private(set) var offset: Int = 0
+    /// "writing <name>: 12.3 MB" on stderr when the write takes more than a second.
+    private let progress: ProgressLine
+
+    /// Test hook: when set (task-locally), `write` fails with an `IOError` once this many bytes
+    /// have been written, to prove a failed export leaves the previous file and no temporary file.
+    @TaskLocal public static var injectedFailureAfterBytes: Int?
 
     /// Opens a temporary file beside `path`. Throws if `path` exists and `overwrite` is false.
     public init(path: String, overwrite: Bool = true) throws {
@@ -31,6 +37,7 @@ public final class AtomicFileWriter {
         }
         self.fd = fd
         self.temporaryPath = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        self.progress = ProgressLine("writing \(url.lastPathComponent)")
         fchmod(fd, 0o644)
     }
 
@@ -39,6 +46,9 @@ public final class AtomicFileWriter {
     /// Appends `bytes`.
     public func write(_ bytes: UnsafeRawBufferPointer) throws {
         guard var base = bytes.baseAddress else { return }
+        if let limit = AtomicFileWriter.injectedFailureAfterBytes, offset + bytes.count > limit {
+            throw IOError(path: path, "write failed: injected failure after \(limit) bytes")
+        }
         var remaining = bytes.count
         while remaining > 0 {
             let n = Glibc.write(fd, base, remaining)
@@ -50,6 +60,7 @@ public final class AtomicFileWriter {
             base += n
             offset += n
         }
+        progress.update(completed: offset)
     }
 
     public func write(_ bytes: [UInt8]) throws { try bytes.withUnsafeBytes { try write($0) } }
@@ -69,6 +80,7 @@ public final class AtomicFileWriter {
 
     /// Flushes and renames the temporary file over the target.
     public func commit() throws {
+        progress.finish()
         if fsync(fd) != 0 { throw IOError(path: path, "flush failed: \(String(cString: strerror(errno)))") }
         close(fd)
         fd = -1
@@ -82,6 +94,7 @@ public final class AtomicFileWriter {
 
     /// Drops the temporary file; the target is left as it was.
     public func abort() {
+        progress.finish()
         if fd >= 0 { close(fd); fd = -1 }
         unlink(temporaryPath)
         committed = true

@@ -45,8 +45,17 @@ public final class ByteStorage: @unchecked Sendable {
 
     deinit { release?() }
 
+    /// From this size on, `zeroed` maps anonymous pages: the kernel zeroes them lazily, so memory
+    /// is committed only as it is written (a size a file merely claims costs nothing).
+    static let lazyZeroedBytes = 1 << 20
+
     /// Allocates `count` zeroed bytes, 64-byte aligned.
     public static func zeroed(count: Int) -> (ByteStorage, UnsafeMutableRawBufferPointer) {
+        if count >= lazyZeroedBytes,
+           let base = mmap(nil, count, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), base != MAP_FAILED {
+            let view = UnsafeMutableRawBufferPointer(start: base, count: count)
+            return (ByteStorage(mapped: UnsafeRawBufferPointer(view), release: { munmap(base, count) }), view)
+        }
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: Swift.max(count, 1), alignment: 64)
         buffer.initializeMemory(as: UInt8.self, repeating: 0)
         let view = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<count])

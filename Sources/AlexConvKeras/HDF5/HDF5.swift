@@ -526,6 +526,7 @@ final class HDF5Dataset: HDF5Location, @unchecked Sendable {
             guard bytes <= HDF5Limits.maxDatasetBytes else {
                 throw FormatError(file: file, location: path, "dataset of \(bytes) bytes exceeds the limit \(HDF5Limits.maxDatasetBytes)")
             }
+            try withFileContext(file) { try AllocationBudget.charge(bytes, what: path) }
             let (storage, buffer) = ByteStorage.zeroed(count: bytes)
             if bytes > 0 {
                 let memoryType: HDF5Handle
