@@ -12,7 +12,8 @@ import Darwin
 ///
 /// Nothing is printed when stderr is not a terminal, when `ProgressLine.enabled` is false (the CLI's
 /// `--quiet`), or when the work finishes within `delay`. Updates are throttled and drawn with `\r`
-/// on one line, which `finish()` clears. Safe to update from several threads.
+/// on one line, which `finish()` clears. Safe to update from several threads. While one reporter
+/// is live, reporters created inside it (a forward pass inside `verify`) stay silent: one line only.
 public final class ProgressLine: @unchecked Sendable {
     /// Master switch (set false by `--quiet`); read once when a reporter is created.
     nonisolated(unsafe) public static var enabled = true
@@ -40,7 +41,20 @@ public final class ProgressLine: @unchecked Sendable {
         self.label = label
         self.total = total
         self.unit = unit
-        self.active = ProgressLine.enabled && isatty(2) != 0
+        let wanted = ProgressLine.enabled && isatty(2) != 0
+        self.active = wanted && ProgressLine.claimLine()
+    }
+
+    /// Reporters alive that own the line (0 or 1).
+    nonisolated(unsafe) private static var lineOwners = 0
+    private static let ownersLock = NSLock()
+
+    private static func claimLine() -> Bool {
+        ownersLock.withLock {
+            guard lineOwners == 0 else { return false }
+            lineOwners = 1
+            return true
+        }
     }
 
     deinit { finish() }
@@ -70,6 +84,7 @@ public final class ProgressLine: @unchecked Sendable {
             guard !finished else { return }
             finished = true
             if drawn { emit("\r\u{1B}[K") }
+            ProgressLine.ownersLock.withLock { ProgressLine.lineOwners = 0 }
         }
     }
 

@@ -179,6 +179,8 @@ public final class Network: @unchecked Sendable {
             let x = bytes.bindMemory(to: Float.self).baseAddress!
             lock.lock()
             defer { lock.unlock() }
+            let progress = ProgressLine("forward pass", total: batch, unit: .items("images"))
+            defer { progress.finish() }
             var start = 0
             while start < batch {
                 let n = min(Network.maxChunk, batch - start)
@@ -199,6 +201,7 @@ public final class Network: @unchecked Sendable {
                 }
                 copyOut(current, shape, into: outputPointer, batchStart: start, chunk: n, batch: batch)
                 start += n
+                progress.update(completed: start)
             }
         }
         let outputDims: [Int]

@@ -48,7 +48,10 @@ public struct Verifier {
     /// Runs every case; `model` (the command line's MODEL) overrides the models the file names.
     public mutating func run(_ expected: ExpectedFile, model override: String? = nil) throws -> VerificationReport {
         var results: [CaseResult] = []
+        let progress = ProgressLine("verifying", total: expected.cases.count, unit: .items("cases"))
+        defer { progress.finish() }
         for (i, c) in expected.cases.enumerated() {
+            progress.update(completed: i)
             let location = "case \(i + 1) '\(c.name)'"
             let modelPath: String
             if let override {
