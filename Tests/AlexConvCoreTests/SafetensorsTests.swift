@@ -44,6 +44,7 @@ import TestSupport
         (#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#, 8, "overlaps"),
         (#"{"a":{"dtype":"F32","shape":[-1],"data_offsets":[0,8]}}"#, 8, "non-negative"),
         (#"[1,2]"#, 0, "not a JSON object"),
+        (#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#, 8, "named twice"),
         (#"{"a":"#, 0, "not valid JSON"),
     ])
     func malformedHeadersAreRefused(json: String, data: Int, message: String) throws {

@@ -89,8 +89,7 @@ struct HostileFuzzRegressionTests {
     /// makes libhdf5 (1.10 and 1.14) loop forever in H5HG's collection parser while reading any
     /// variable-length string attribute stored there. GlobalHeapCheck must refuse it before libhdf5
     /// sees it. Built here from keras3_bn.h5 by zeroing the size of that free-space object.
-    @Test("global heap free space of size 0 is refused, not a hang",
-          .disabled("hangs inside libhdf5 until AlexConvKeras/HDF5/GlobalHeapCheck.swift rejects a zero-size free-space object"))
+    @Test("global heap free space of size 0 is refused, not a hang")
     func zeroSizeGlobalHeapFreeSpace() throws {
         var bytes = HostileFiles.bytes("keras/keras3_bn.h5")
         let patched = try #require(zeroFreeSpaceSize(&bytes))

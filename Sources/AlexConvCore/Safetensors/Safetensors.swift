@@ -34,6 +34,10 @@ public enum Safetensors {
             throw FormatError("safetensors header is not valid JSON")
         }
         guard let header = object as? [String: Any] else { throw FormatError("safetensors header is not a JSON object") }
+        // JSONSerialization keeps the last of duplicate keys silently; the reference reader rejects them.
+        if let duplicate = duplicateTopLevelKey(headerBytes) {
+            throw FormatError(location: "tensor '\(duplicate)'", "named twice in the safetensors header")
+        }
         let dataStart = 8 + n
         let bufferLength = storage.bytes.count - dataStart
         var metadata: [String: String] = [:]
@@ -130,6 +134,47 @@ public enum Safetensors {
             }
         }
     }
+}
+
+/// The first top-level key that appears twice in a JSON object's bytes, if any (a small scanner
+/// over keys at depth 1; the JSON is already known to be valid).
+func duplicateTopLevelKey(_ bytes: UnsafeRawBufferPointer) -> String? {
+    var depth = 0
+    var seen = Set<String>()
+    var i = 0
+    var expectKey = false
+    while i < bytes.count {
+        let c = bytes[i]
+        switch c {
+        case UInt8(ascii: "{"), UInt8(ascii: "["):
+            depth += 1
+            expectKey = depth == 1 && c == UInt8(ascii: "{")
+        case UInt8(ascii: "}"), UInt8(ascii: "]"):
+            depth -= 1
+        case UInt8(ascii: ","):
+            if depth == 1 { expectKey = true }
+        case UInt8(ascii: "\""):
+            // Scan the string, honouring escapes.
+            var j = i + 1
+            var raw: [UInt8] = []
+            while j < bytes.count && bytes[j] != UInt8(ascii: "\"") {
+                if bytes[j] == UInt8(ascii: "\\") { raw.append(bytes[j]); j += 1 }
+                if j < bytes.count { raw.append(bytes[j]) }
+                j += 1
+            }
+            if depth == 1 && expectKey {
+                let key = (try? JSONSerialization.jsonObject(with: Data([UInt8(ascii: "\"")] + raw + [UInt8(ascii: "\"")]),
+                                                             options: [.fragmentsAllowed]) as? String) ?? String(decoding: raw, as: UTF8.self)
+                if !seen.insert(key).inserted { return key }
+                expectKey = false
+            }
+            i = j
+        default:
+            break
+        }
+        i += 1
+    }
+    return nil
 }
 
 /// A JSON string literal for `s`.

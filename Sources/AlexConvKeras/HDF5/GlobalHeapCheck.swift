@@ -39,7 +39,17 @@ enum GlobalHeapCheck {
             while offset + objectHeaderBytes <= end {
                 let index = try reader.read(UInt16.self, at: offset)
                 let objectSize = try reader.read(UInt64.self, at: offset + 8)
-                if index == 0 { break }  // free space: the rest of the collection
+                if index == 0 {
+                    // Free space. A size of 0 makes libhdf5 1.10 (and 1.14, via h5py) loop forever
+                    // when reading any variable-length string from this collection.
+                    guard objectSize > 0 else {
+                        throw FormatError(file: file, location: "global heap at byte \(start)",
+                                          "corrupted: free-space object of size 0 (libhdf5 would never finish reading it)")
+                    }
+                    guard objectSize <= UInt64(end - offset) else { break }
+                    offset += Int(objectSize)
+                    continue
+                }
                 let room = UInt64(end - offset - objectHeaderBytes)
                 guard objectSize <= room, (objectSize + 7) / 8 * 8 <= room else {
                     throw FormatError(file: file, location: "global heap at byte \(start)",
