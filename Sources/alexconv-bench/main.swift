@@ -26,6 +26,10 @@ func section(_ title: String, _ body: () throws -> Void) {
     fflush(nil)
 }
 
+if which == "make-bvlc-npy", arguments.count == 2 {
+    do { try NumPyBenchmark.makeModel(at: arguments[1]); exit(0) } catch { print("\(error)"); exit(1) }
+}
+
 let known = ["numpy", "torch", "forward", "keras", "all"]
 guard known.contains(which) else {
     FileHandle.standardError.write(Data("usage: alexconv-bench [\(known.joined(separator: "|"))]\n".utf8))
