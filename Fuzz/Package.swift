@@ -1,7 +1,13 @@
 // swift-tools-version:5.4
 // (5.4 on purpose: from 5.5 SwiftPM renames an executable's entry point to <module>_main and links
 // main to it, which collides with libFuzzer supplying main.)
+import Foundation
 import PackageDescription
+
+// SwiftPM names a path dependency after its folder: whatever the checkout is called (main, a CI
+// clone, ...), that is the package name the products are looked up in.
+let mainPackage = URL(fileURLWithPath: #file).deletingLastPathComponent().deletingLastPathComponent()
+    .standardizedFileURL.lastPathComponent.lowercased()
 
 // libFuzzer targets for every alexconv parser. A separate package so `swift test` on the main
 // package never builds them. Build (see scripts/fuzz.sh):
@@ -26,10 +32,10 @@ let package = Package(
     name: "alexconv-fuzz",
     dependencies: [.package(path: "..")],
     targets: [
-        .target(name: "FuzzSupport", dependencies: [.product(name: "AlexConv", package: "main")]),
+        .target(name: "FuzzSupport", dependencies: [.product(name: "AlexConv", package: mainPackage)]),
     ] + fuzzTargets.map { name in
         .executableTarget(name: name, dependencies: [
-            "FuzzSupport", .product(name: "AlexConv", package: "main"),
+            "FuzzSupport", .product(name: "AlexConv", package: mainPackage),
         ])
     }
 )
