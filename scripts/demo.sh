@@ -14,12 +14,15 @@ echo "== alexconv inspect bvlc_alexnet.npy"
 "$alexconv" inspect bvlc_alexnet.npy
 echo "== alexconv import bvlc_alexnet.npy"
 "$alexconv" import bvlc_alexnet.npy
+echo "== alexconv export --format F (each from the canonical model import just wrote)"
 for format in npz pth safetensors onnx h5 weights.h5 keras; do
-  if "$alexconv" export --format "$format" 2>/dev/null; then :; else echo "(format $format not available in this build)"; fi
+  "$alexconv" export --format "$format" 2>&1 | grep -v "newest canonical model here"
 done
-echo "== every export computes what the original did"
-for file in bvlc_alexnet.*; do
+echo "== alexconv convert bvlc_alexnet.npy bvlc_alexnet_rgb.pth --towers 1 --channels rgb"
+"$alexconv" convert bvlc_alexnet.npy bvlc_alexnet_rgb.pth --towers 1 --channels rgb
+echo "== every export computes what the original did (alexconv diff, layer by layer on a fixture input)"
+for file in bvlc_alexnet.* bvlc_alexnet_rgb.pth; do
   case "$file" in bvlc_alexnet.npy|bvlc_alexnet.alexnet.safetensors) continue;; esac
-  "$alexconv" diff bvlc_alexnet.npy "$file" --input "$here/Fixtures/forward/x227_u8.npy" 2>/dev/null | tail -1 | sed "s|^|$file: |" || echo "$file: diff unavailable"
+  "$alexconv" diff bvlc_alexnet.npy "$file" --input "$here/Fixtures/forward/x227_u8.npy" | tail -1 | sed "s|^|$file: |"
 done
 echo "outputs in $work"
