@@ -25,9 +25,8 @@ import Testing
     }
 
     /// fc6 in channels-last files has rows indexed by (h, w, c); canonical columns by (c, h, w).
-    @Test(arguments: [(2, 3, 3), (4, 6, 6), (3, 1, 2), (1, 2, 5)])
-    func fc6PermutationForAnyMap(c: Int, h: Int, w: Int) {
-        let out = 3
+    @Test(arguments: [(2, 3, 3, 3), (4, 6, 6, 3), (3, 1, 2, 3), (1, 2, 5, 3), (16, 6, 6, 40), (5, 3, 4, 70)])
+    func fc6PermutationForAnyMap(c: Int, h: Int, w: Int, out: Int) {
         let tf = iota([h * w * c, out])
         let canonical = LayoutRules.fc6FromChannelsLast(tf, channels: c, height: h, width: w)
         #expect(canonical.shape == [out, c * h * w])

@@ -257,6 +257,14 @@ public struct Tensor: @unchecked Sendable {
         if Swift.abs(strides0[last]) != 1 && shape[last] > 1 {
             if let a = (0..<last).first(where: { Swift.abs(strides0[$0]) == 1 && shape[$0] > 1 }) { tileAxis = a }
         }
+        // When the innermost output axis jumps far in the source and no long contiguous axis pairs with
+        // it (e.g. fc6 (out, C*H*W) -> (H*W*C, out): W has 6 elements), sweep every other axis for a
+        // block of 16 inner indices at a time: the 16 source rows a block reads stay in cache.
+        let sourceJump = Swift.abs(strides0[last])
+        if sourceJump >= 64 && shape[last] >= 16 && (tileAxis < 0 || shape[tileAxis] < 32) {
+            gatherInnerBlocks(shape: shape, strides: strides0, dstStrides: dstStrides, src: srcStart, dst: dst, convert: convert)
+            return
+        }
         let outerAxes = (0..<last).filter { $0 != tileAxis }
         var index = [Int](repeating: 0, count: rank)
         let outerCount = outerAxes.reduce(1) { $0 * shape[$1] }
@@ -301,6 +309,40 @@ public struct Tensor: @unchecked Sendable {
                 index[axis] = 0
                 k -= 1
             }
+        }
+    }
+
+    /// Copies a view whose innermost axis is strided in the source: for each block of 16 inner
+    /// indices, walks all outer indices row-major and copies the 16 elements of each.
+    private func gatherInnerBlocks(shape: [Int], strides: [Int], dstStrides: [Int], src: UnsafeRawPointer,
+                                   dst: UnsafeMutableRawPointer, convert: ElementConverter) {
+        let last = shape.count - 1
+        let inner = shape[last], srcInner = strides[last]
+        let srcSize = dtype.size, dstSize = convert.to.size
+        let outerCount = shape[0..<last].reduce(1, *)
+        let block = 16
+        var index = [Int](repeating: 0, count: last)
+        var z0 = 0
+        while z0 < inner {
+            let count = Swift.min(block, inner - z0)
+            for axis in 0..<last { index[axis] = 0 }
+            var srcOffset = 0, dstOffset = 0
+            for _ in 0..<outerCount {
+                convert.run(count: count, src: src + (srcOffset + z0 * srcInner) * srcSize, srcStride: srcInner,
+                            dst: dst + (dstOffset + z0) * dstSize, dstStride: 1)
+                var k = last - 1
+                while k >= 0 {
+                    index[k] += 1
+                    srcOffset += strides[k]
+                    dstOffset += dstStrides[k]
+                    if index[k] < shape[k] { break }
+                    srcOffset -= strides[k] * shape[k]
+                    dstOffset -= dstStrides[k] * shape[k]
+                    index[k] = 0
+                    k -= 1
+                }
+            }
+            z0 += count
         }
     }
 
