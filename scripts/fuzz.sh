@@ -12,7 +12,8 @@
 # A finding (crash, sanitizer report, timeout, out-of-memory, non-user-facing error) is saved to
 # $FUZZ_ARTIFACTS (default: a temporary directory) and makes the script exit 1.
 #
-# Environment: FUZZ_SCRATCH (build directory, default .build-fuzz), FUZZ_ARTIFACTS,
+# Environment: FUZZ_SEED (libFuzzer's -seed; 0 = random, CI sets 1 so its smoke run is reproducible),
+# FUZZ_SCRATCH (build directory, default .build-fuzz), FUZZ_ARTIFACTS,
 # FUZZ_KEEP=1 keeps the work directory (corpora and logs).
 set -uo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -97,7 +98,7 @@ for target in "${targets[@]}"; do
   corpus="$work/corpus/$target"
   log="$work/$target.log"
   started=$(date +%s)
-  "$bin/$target" "$corpus" -max_total_time="$budget" -timeout="$per_input_timeout" \
+  "$bin/$target" "$corpus" -max_total_time="$budget" -timeout="$per_input_timeout" -seed="${FUZZ_SEED:-0}" \
       -rss_limit_mb="$rss_limit_mb" -malloc_limit_mb="$rss_limit_mb" -max_len="$max_input_bytes" \
       -print_final_stats=1 -artifact_prefix="$artifacts/$target-" >"$log" 2>&1
   status=$?
