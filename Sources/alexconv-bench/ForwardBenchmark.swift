@@ -27,21 +27,9 @@ enum ForwardBenchmark {
 
     /// Full-size torchvision AlexNet with He-scaled uniform random weights (a fixed seed).
     static func torchvisionAlexNet() throws -> Model {
-        let spec = Presets.torchvision.spec()
-        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
-        var tensors: [NamedTensor] = []
-        for (name, shape) in try spec.expectedTensors() {
-            let count = shape.reduce(1, *)
-            let fanIn = shape.count > 1 ? shape.dropFirst().reduce(1, *) : 1
-            let bound = shape.count > 1 ? Float((6.0 / Double(fanIn)).squareRoot()) : 0.01
-            var values = [Float](repeating: 0, count: count)
-            for i in 0..<count {
-                state ^= state << 13; state ^= state >> 7; state ^= state << 17
-                values[i] = (Float(state >> 40) / Float(1 << 24) * 2 - 1) * bound
-            }
-            tensors.append(NamedTensor(name, Tensor(values, shape: shape)))
+        try BenchmarkModels.random(Presets.torchvision.spec(), seed: 0x9E37_79B9_7F4A_7C15) { shape in
+            shape.count > 1 ? Float((6.0 / Double(shape.dropFirst().reduce(1, *))).squareRoot()) : 0.01
         }
-        return Model(spec: spec, tensors: tensors, source: "random (benchmark)")
     }
 
     /// Floating-point operations of one forward pass of one item (2 per multiply-add, conv and dense).

@@ -60,22 +60,6 @@ enum NumPyBenchmark {
 
     /// Writes the full-size bvlc-shaped model as a bvlc-style npy (`alexconv-bench make-bvlc-npy PATH`).
     static func makeModel(at path: String) throws {
-        try NumPyExporter.export(randomModel(Presets.caffeAlexNet.spec()), format: "npy", to: path, options: ExportOptions())
-    }
-
-    /// A model of `spec` with deterministic pseudo-random weights.
-    static func randomModel(_ spec: ArchitectureSpec) -> Model {
-        var state: UInt64 = 0x2545_F491_4F6C_DD1D
-        var tensors: [NamedTensor] = []
-        for (name, shape) in try! spec.expectedTensors() {
-            let count = shape.reduce(1, *)
-            var values = [Float](repeating: 0, count: count)
-            for i in 0..<count {
-                state ^= state << 13; state ^= state >> 7; state ^= state << 17
-                values[i] = Float(Int32(truncatingIfNeeded: state >> 32)) * 0x1p-36
-            }
-            tensors.append(NamedTensor(name, Tensor(values, shape: shape)))
-        }
-        return Model(spec: spec, tensors: tensors, source: "random (benchmark)")
+        try NumPyExporter.export(BenchmarkModels.random(Presets.caffeAlexNet.spec(), seed: 0x2545_F491_4F6C_DD1D) { _ in 0.03 }, format: "npy", to: path, options: ExportOptions())
     }
 }

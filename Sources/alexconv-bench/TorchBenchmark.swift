@@ -137,21 +137,8 @@ public enum TorchBenchmark {
     /// values) with alexconv's pth writer; returns the tensors' byte count. The model's memory is
     /// released before returning so it does not count in the measurement.
     static func writeModel(to path: String) throws -> Int {
-        let spec = Presets.torchvision.spec()
-        var state: UInt64 = 0x2545_F491_4F6C_DD1D
-        var tensors: [NamedTensor] = []
-        var bytes = 0
-        for (name, shape) in try spec.expectedTensors() {
-            let tensor = Tensor.zeros(shape)
-            let values = UnsafeMutableRawPointer(mutating: tensor.storage.bytes.baseAddress!).bindMemory(to: Float.self, capacity: tensor.count)
-            for i in 0..<tensor.count {
-                state ^= state << 13; state ^= state >> 7; state ^= state << 17
-                values[i] = (Float(state >> 40) / Float(1 << 24) - 0.5) * 0.02
-            }
-            bytes += tensor.byteCount
-            tensors.append(NamedTensor(name, tensor))
-        }
-        let model = Model(spec: spec, tensors: tensors, source: "benchmark")
+        let model = try BenchmarkModels.random(Presets.torchvision.spec(), seed: 0x2545_F491_4F6C_DD1D) { _ in 0.01 }
+        let bytes = model.tensors.reduce(0) { $0 + $1.tensor.byteCount }
         try TorchExporter.export(model, format: "pth", to: path, options: ExportOptions())
         return bytes
     }
