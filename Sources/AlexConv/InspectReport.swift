@@ -10,9 +10,7 @@ public struct InspectReport {
 
     /// Reads and recognises `path`; a recognition failure is reported, not thrown.
     public static func make(path: String, arch: String? = nil, map: String? = nil) throws -> InspectReport {
-        let choice = try ModelLoader.architectureChoice(arch)
-        let nameMap = try map.map { try Recognizer.loadMap(path: $0) }
-        let bundle = try FormatRegistry.read(path: path)
+        let (bundle, choice, nameMap) = try ModelLoader.read(path: path, arch: arch, map: map)
         do {
             let recognition = try Recognizer.recognize(bundle, choice: choice, map: nameMap)
             return InspectReport(path: path, bundle: bundle, recognition: recognition, recognitionError: nil)

@@ -9,11 +9,16 @@ public enum ModelLoader {
 
     /// Reads `path` and recognises it, keeping the bundle for reports.
     public static func recognize(path: String, arch: String? = nil, map: String? = nil) throws -> (bundle: TensorBundle, recognition: Recognition) {
+        let (bundle, choice, nameMap) = try read(path: path, arch: arch, map: map)
+        return (bundle, try Recognizer.recognize(bundle, choice: choice, map: nameMap))
+    }
+
+    /// Resolves `--arch` and `--map` (their errors come before any weight file is read), then reads `path`.
+    public static func read(path: String, arch: String?, map: String?) throws
+        -> (bundle: TensorBundle, choice: ArchitectureChoice, map: [String: String]?) {
         let choice = try architectureChoice(arch)
         let nameMap = try map.map { try Recognizer.loadMap(path: $0) }
-        let bundle = try FormatRegistry.read(path: path)
-        let recognition = try Recognizer.recognize(bundle, choice: choice, map: nameMap)
-        return (bundle, recognition)
+        return (try FormatRegistry.read(path: path), choice, nameMap)
     }
 
     /// `--arch` value: a preset name, or a path to a spec JSON file.
