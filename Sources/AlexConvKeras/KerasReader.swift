@@ -22,8 +22,7 @@ public enum KerasH5Reader: WeightFileReader {
             guard looksLikeHDF5(storage.bytes) else {
                 throw FormatError(file: path, "not an HDF5 file: the HDF5 signature \\x89HDF\\r\\n\\x1a\\n is missing")
             }
-            try GlobalHeapCheck.validate(storage.bytes, file: path)
-            let file = try HDF5File.open(path: path)
+            let file = try HDF5File.open(path: path, storage: storage)
             return try KerasFileReading(file: file, storage: storage, path: path).read(config: nil, kerasVersion: nil)
         }
     }
@@ -58,8 +57,7 @@ public enum KerasArchiveReader: WeightFileReader {
             }
             let storage = try archive.bytes(of: weightsEntry)
             let name = path + "#model.weights.h5"
-            try GlobalHeapCheck.validate(storage.bytes, file: name)
-            let file = try HDF5File.open(image: storage.bytes, name: name)
+            let file = try HDF5File.open(image: storage, name: name)
             var bundle = try KerasFileReading(file: file, storage: storage, path: name).read(config: config, kerasVersion: version)
             bundle.path = path
             bundle.format = "keras (Keras 3 archive)"

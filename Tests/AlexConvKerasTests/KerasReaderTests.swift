@@ -179,7 +179,7 @@ func datasetPath(_ bundle: TensorBundle, _ name: String, full: Bool) -> String {
         #expect(message?.contains("truncated.h5") == true, "\(message ?? "")")
     }
 
-    /// 2100 hits a global heap object's size (libhdf5 1.10 would overrun a buffer: GlobalHeapCheck refuses it).
+    /// 2100 hits a global heap object's size (libhdf5 1.10 would overrun a buffer: GlobalHeapCollection refuses it).
     @Test(arguments: [8, 40, 96, 500, 800, 1200, 2100, 2136, 4000, 6000])
     func corruptedBytes(at offset: Int) throws {
         // Overwrite 16 bytes of metadata: an error (or, where HDF5 never looks, a successful read), never a crash.

@@ -87,7 +87,7 @@ struct HostileDamageTests {
 struct HostileFuzzRegressionTests {
     /// FuzzKerasHDF5 found it: a global heap collection whose free-space object (index 0) has size 0
     /// makes libhdf5 (1.10 and 1.14) loop forever in H5HG's collection parser while reading any
-    /// variable-length string attribute stored there. GlobalHeapCheck must refuse it before libhdf5
+    /// variable-length string attribute stored there. GlobalHeapCollection must refuse it before libhdf5
     /// sees it. Built here from keras3_bn.h5 by zeroing the size of that free-space object.
     @Test("global heap free space of size 0 is refused, not a hang")
     func zeroSizeGlobalHeapFreeSpace() throws {

@@ -84,12 +84,15 @@ class HDF5Location: @unchecked Sendable {
     /// The HDF5 path of this object ("/" for the root).
     let path: String
     let mode: HDF5Mode
+    /// The file's bytes, for checking variable-length strings before libhdf5 reads them (nil when writing).
+    let fileBytes: HDF5FileBytes?
 
-    init(handle: HDF5Handle, file: String, path: String, mode: HDF5Mode) {
+    init(handle: HDF5Handle, file: String, path: String, mode: HDF5Mode, fileBytes: HDF5FileBytes?) {
         self.handle = handle
         self.file = file
         self.path = path
         self.mode = mode
+        self.fileBytes = fileBytes
     }
 
     var id: hid_t { handle.id }
@@ -174,7 +177,7 @@ class HDF5Location: @unchecked Sendable {
         try HDF5Library.serialized {
             let id = H5Gopen2(self.id, name, chdf5_p_default())
             if id < 0 { throw failure("opening group", at: childPath(name)) }
-            return HDF5Group(handle: HDF5Handle(id, .group), file: file, path: childPath(name), mode: mode)
+            return HDF5Group(handle: HDF5Handle(id, .group), file: file, path: childPath(name), mode: mode, fileBytes: fileBytes)
         }
     }
 
@@ -183,7 +186,16 @@ class HDF5Location: @unchecked Sendable {
         try HDF5Library.serialized {
             let id = H5Dopen2(self.id, name, chdf5_p_default())
             if id < 0 { throw failure("opening dataset", at: childPath(name)) }
-            return HDF5Dataset(handle: HDF5Handle(id, .dataset), file: file, path: childPath(name), mode: mode)
+            return HDF5Dataset(handle: HDF5Handle(id, .dataset), file: file, path: childPath(name), mode: mode, fileBytes: fileBytes)
+        }
+    }
+
+    /// The file address of this object's header, relative to the superblock's base address.
+    func headerAddress() throws -> UInt64 {
+        try HDF5Library.serialized {
+            var address = haddr_t()
+            try check(chdf5_object_address(id, &address), "locating the object header")
+            return UInt64(address)
         }
     }
 
@@ -221,6 +233,11 @@ class HDF5Location: @unchecked Sendable {
             let elements = Int(count)
             let variable = try check(H5Tis_variable_str(type.id), "reading attribute type", at: where_) > 0
             if variable {
+                // libhdf5 follows each string's heap reference unchecked: check them first.
+                guard let fileBytes else {
+                    throw FormatError(file: file, location: where_, "variable-length strings are read only from files opened with their bytes")
+                }
+                try fileBytes.checkVariableLengthStrings(objectAddress: try headerAddress(), attribute: name, count: elements, location: where_)
                 let memory = HDF5Handle(try check(H5Tcopy(chdf5_t_c_s1()), "making a string type"), .datatype)
                 try check(H5Tset_size(memory.id, chdf5_t_variable()), "making a string type")
                 try check(H5Tset_cset(memory.id, H5Tget_cset(type.id)), "making a string type")
@@ -277,7 +294,7 @@ class HDF5Location: @unchecked Sendable {
         try HDF5Library.serialized {
             let id = H5Gcreate2(self.id, name, chdf5_p_default(), chdf5_p_default(), chdf5_p_default())
             if id < 0 { throw failure("creating group", at: childPath(name)) }
-            return HDF5Group(handle: HDF5Handle(id, .group), file: file, path: childPath(name), mode: mode)
+            return HDF5Group(handle: HDF5Handle(id, .group), file: file, path: childPath(name), mode: mode, fileBytes: fileBytes)
         }
     }
 
@@ -333,7 +350,7 @@ class HDF5Location: @unchecked Sendable {
             try check(H5Pset_create_intermediate_group(linkCreation.id, 1), "making a property list")
             let id = H5Dcreate2(self.id, name, fileType.id, space.id, linkCreation.id, chdf5_p_default(), chdf5_p_default())
             if id < 0 { throw failure("creating dataset", at: where_) }
-            return HDF5Dataset(handle: HDF5Handle(id, .dataset), file: file, path: where_, mode: mode)
+            return HDF5Dataset(handle: HDF5Handle(id, .dataset), file: file, path: where_, mode: mode, fileBytes: fileBytes)
         }
     }
 }
@@ -384,22 +401,27 @@ final class HDF5File: HDF5Location, @unchecked Sendable {
     /// Keeps an in-memory image alive while HDF5 reads it.
     private var image: AnyObject?
 
-    /// Opens `path` read-only.
-    static func open(path: String) throws -> HDF5File {
-        try HDF5Library.serialized {
+    /// Opens `path` read-only; `storage` is its bytes (mapped here when nil), used to check
+    /// variable-length strings before libhdf5 reads them.
+    static func open(path: String, storage: ByteStorage? = nil) throws -> HDF5File {
+        let fileBytes = try HDF5FileBytes(storage: try storage ?? ByteStorage.map(path: path), file: path)
+        return try HDF5Library.serialized {
             let id = H5Fopen(path, chdf5_f_acc_rdonly(), chdf5_p_default())
             if id < 0 {
                 let reason = HDF5Library.lastError()
                 throw FormatError(file: path, "not a readable HDF5 file (\(reason))")
             }
-            return HDF5File(handle: HDF5Handle(id, .file), file: path, path: "/", mode: .reading)
+            return HDF5File(handle: HDF5Handle(id, .file), file: path, path: "/", mode: .reading, fileBytes: fileBytes)
         }
     }
 
     /// Opens an HDF5 file held in memory (for example a member of a zip archive), read-only.
     /// HDF5 copies the image; `name` is used in error messages.
-    static func open(image: UnsafeRawBufferPointer, name: String) throws -> HDF5File {
-        try HDF5Library.serialized {
+    static func open(image storage: ByteStorage, name: String) throws -> HDF5File {
+        let image = storage.bytes
+        guard image.count > 0 else { throw FormatError(file: name, "empty HDF5 image") }
+        let fileBytes = try HDF5FileBytes(storage: storage, file: name)
+        return try HDF5Library.serialized {
             guard let base = image.baseAddress, image.count > 0 else {
                 throw FormatError(file: name, "empty HDF5 image")
             }
@@ -412,7 +434,7 @@ final class HDF5File: HDF5Location, @unchecked Sendable {
             if id < 0 {
                 throw FormatError(file: name, "not a readable HDF5 file (\(HDF5Library.lastError()))")
             }
-            return HDF5File(handle: HDF5Handle(id, .file), file: name, path: "/", mode: .reading)
+            return HDF5File(handle: HDF5Handle(id, .file), file: name, path: "/", mode: .reading, fileBytes: fileBytes)
         }
     }
 
@@ -421,7 +443,7 @@ final class HDF5File: HDF5Location, @unchecked Sendable {
         try HDF5Library.serialized {
             let id = H5Fcreate(path, chdf5_f_acc_trunc(), chdf5_p_default(), chdf5_p_default())
             if id < 0 { throw IOError(path: reportedPath, "cannot create the HDF5 file: \(HDF5Library.lastError())") }
-            return HDF5File(handle: HDF5Handle(id, .file), file: reportedPath, path: "/", mode: .writing)
+            return HDF5File(handle: HDF5Handle(id, .file), file: reportedPath, path: "/", mode: .writing, fileBytes: nil)
         }
     }
 
