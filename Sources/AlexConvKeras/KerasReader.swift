@@ -85,7 +85,7 @@ struct KerasFileReading {
         if file.kind(of: "model_weights") == .group {
             return try readLegacy(root: try file.group("model_weights"), modelConfig: modelConfig, metadata: metadata, full: true)
         }
-        if file.hasAttribute("layer_names") || file.hasAttribute("layer_names0") {
+        if try file.hasAttribute("layer_names") || file.hasAttribute("layer_names0") {
             return try readLegacy(root: file, modelConfig: modelConfig, metadata: metadata, full: false)
         }
         if modelConfig != nil {

@@ -201,9 +201,21 @@ class HDF5Location: @unchecked Sendable {
 
     // MARK: Reading attributes
 
-    /// True when this object has an attribute `name`.
-    func hasAttribute(_ name: String) -> Bool {
-        HDF5Library.serialized {
+    /// Checks this object's attribute messages before libhdf5 decodes any of them (reading mode).
+    func checkAttributes() throws {
+        guard mode == .reading else { return }
+        guard let fileBytes else {
+            throw FormatError(file: file, location: path, "attributes are read only from files opened with their bytes")
+        }
+        try HDF5Library.serialized {
+            _ = try fileBytes.checkedAttributes(objectAddress: try headerAddress(), location: path)
+        }
+    }
+
+    /// True when this object has an attribute `name`; throws when its attributes fail `checkAttributes`.
+    func hasAttribute(_ name: String) throws -> Bool {
+        try checkAttributes()
+        return HDF5Library.serialized {
             let result = H5Aexists(id, name)
             if result < 0 { _ = HDF5Library.lastError() }
             return result > 0
@@ -214,7 +226,7 @@ class HDF5Location: @unchecked Sendable {
     /// variable-length and fixed-length strings; an empty numeric array (Keras' marker for a layer
     /// without weights) gives an empty list; nil when the attribute does not exist.
     func stringsAttribute(_ name: String) throws -> [String]? {
-        guard hasAttribute(name) else { return nil }
+        guard try hasAttribute(name) else { return nil }
         return try HDF5Library.serialized {
             let where_ = "\(path)@\(name)"
             let attribute = HDF5Handle(try check(H5Aopen(id, name, chdf5_p_default()), "opening attribute", at: where_), .attribute)

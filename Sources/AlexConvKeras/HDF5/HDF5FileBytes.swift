@@ -1,16 +1,20 @@
 import AlexConvCore
 import Foundation
 
-/// The raw bytes of an open HDF5 file, used to check variable-length string attributes before
-/// libhdf5 reads them.
+/// The raw bytes of an open HDF5 file, used to check an object's attributes before libhdf5
+/// decodes them.
 ///
-/// libhdf5 1.10 does not bounds-check the global heap reference (collection address, object index)
-/// stored in a variable-length string, nor the sequence length it allocates for: a damaged file
-/// crashes the process inside `H5Aread`. So before alexconv asks libhdf5 for such an attribute, it
-/// finds the attribute message in the object's header itself (version 1 and 2 headers with their
-/// continuation chunks), reads each stored reference and checks it against the collection it
-/// names (`GlobalHeapCollection`, parsed as libhdf5 parses it). Only references that libhdf5 can
-/// follow safely pass: an object that exists, whose size equals the string length.
+/// libhdf5 1.10 trusts the attribute messages of an object header: it copies as many data bytes as
+/// the datatype and dataspace claim, whatever the message holds (`H5Aexists` alone decodes every
+/// attribute of the object), and it follows the global heap reference (collection address, object
+/// index) of a variable-length string without bounds checks. A damaged file crashes the process.
+/// So before alexconv asks libhdf5 about an object's attributes, it reads the object header itself
+/// (version 1 and 2 headers with their continuation chunks) and checks every attribute message:
+/// the name is NUL-terminated where its size says, the data the datatype and dataspace describe
+/// fits in the message. Before a variable-length string attribute is read, each stored reference
+/// is checked against the collection it names (`GlobalHeapCollection`, parsed as libhdf5 parses
+/// it): the object must exist and hold exactly the string's length. What cannot be checked
+/// (attributes in dense or shared-message storage, shared datatypes) is refused with that reason.
 final class HDF5FileBytes: @unchecked Sendable {
     /// Continuation chunks followed in one object header.
     static let maxHeaderChunks = 4096
@@ -27,6 +31,8 @@ final class HDF5FileBytes: @unchecked Sendable {
     let lengthSize: Int
     /// Collections already parsed, by absolute offset (accessed under the HDF5 library lock).
     private var collections: [Int: GlobalHeapCollection] = [:]
+    /// Attribute messages of the object headers already checked, by relative address (same lock).
+    private var checkedObjects: [UInt64: [AttributeMessage]] = [:]
 
     var bytes: UnsafeRawBufferPointer { storage.bytes }
 
@@ -74,21 +80,25 @@ final class HDF5FileBytes: @unchecked Sendable {
     /// Throws a `FormatError` unless every variable-length string of attribute `name` (of `count`
     /// elements) on the object whose header is at relative address `objectAddress` can be read safely.
     func checkVariableLengthStrings(objectAddress: UInt64, attribute name: String, count: Int, location: String) throws {
-        let messages = try attributeMessages(objectAddress: objectAddress, named: name, location: location)
-        let elementBytes = 4 + offsetSize + 4            // sequence length, collection address, object index
+        let wanted = Array(name.utf8)
+        let messages = try checkedAttributes(objectAddress: objectAddress, location: location)
+            .filter { bytes[$0.name].elementsEqual(wanted) }
+        guard !messages.isEmpty else {
+            throw FormatError(file: file, location: location, "corrupted: no attribute message of this name in the object header")
+        }
+        let elementBytes = variableLengthElementBytes
         let reader = HDF5ByteReader(bytes: bytes, file: file, location: location)
-        let undefined = offsetSize == 8 ? UInt64.max : (UInt64(1) << UInt64(8 * offsetSize)) - 1
         for message in messages {
-            guard count <= message.dataBytes / elementBytes else {
+            guard message.elementBytes == elementBytes, count <= message.elements else {
                 throw FormatError(file: file, location: location,
-                                  "corrupted: attribute holds \(message.dataBytes) bytes of data, \(count) variable-length strings need \(count * elementBytes)")
+                                  "corrupted: a variable-length string attribute of \(count) elements, stored as \(message.elements) of \(message.elementBytes) bytes")
             }
             for element in 0..<count {
-                let at = message.data + element * elementBytes
+                let at = message.data.lowerBound + element * elementBytes
                 let length = try reader.unsigned(at: at, width: 4, what: "string length")
                 let address = try reader.unsigned(at: at + 4, width: offsetSize, what: "global heap address")
                 let index = try reader.unsigned(at: at + 4 + offsetSize, width: 4, what: "global heap index")
-                if address == 0 || address == undefined {
+                if address == 0 || address == undefinedAddress {
                     // No heap object: libhdf5 still allocates `length` bytes, and there is nothing to fill them.
                     guard length == 0 else {
                         throw FormatError(file: file, location: location, "corrupted: string \(element) has length \(length) but no heap object")
@@ -120,23 +130,34 @@ final class HDF5FileBytes: @unchecked Sendable {
         return parsed
     }
 
-    // MARK: Object headers
+    // MARK: Attribute messages
 
-    /// Where an attribute message's raw data lies: absolute offset and byte count.
-    struct AttributeData {
-        let data: Int
-        let dataBytes: Int
+    /// Bytes of one variable-length element in the file: sequence length, collection address, object index.
+    var variableLengthElementBytes: Int { 4 + offsetSize + 4 }
+
+    /// The "undefined address" (all bits set) of this file's address width.
+    var undefinedAddress: UInt64 { offsetSize == 8 ? UInt64.max : (UInt64(1) << UInt64(8 * offsetSize)) - 1 }
+
+    /// One attribute message as stored, every range absolute and inside the message.
+    struct AttributeMessage {
+        /// The name without its NUL.
+        let name: Range<Int>
+        /// The dataspace message inside the attribute message.
+        let dataspace: Range<Int>
+        /// The raw data: `elements` values of `elementBytes` each (possibly followed by padding).
+        let data: Range<Int>
+        let elements: Int
+        let elementBytes: Int
         /// The header chunk holding the message: its first byte and where its messages end
         /// (in version 2 headers, where the chunk's checksum starts).
-        var chunk: (start: Int, messagesEnd: Int) = (0, 0)
+        let chunk: (start: Int, messagesEnd: Int)
     }
 
-    /// The raw data of each attribute message called `name` stored in the object header at
-    /// relative `objectAddress`. Throws when there is none (an attribute alexconv cannot locate is
-    /// one it cannot check), or when it is shared or kept in dense attribute storage.
-    func attributeMessages(objectAddress: UInt64, named name: String, location: String) throws -> [AttributeData] {
-        let wanted = Array(name.utf8)
-        var found: [AttributeData] = []
+    /// The attribute messages of the object header at relative `objectAddress`, after checking
+    /// that libhdf5 can decode each of them safely; throws a `FormatError` naming `location` otherwise.
+    func checkedAttributes(objectAddress: UInt64, location: String) throws -> [AttributeMessage] {
+        if let known = checkedObjects[objectAddress] { return known }
+        var messages: [AttributeMessage] = []
         var dense = false
         var shared = false
         try forEachMessage(objectAddress: objectAddress, location: location) { type, flags, start, size, chunk in
@@ -145,23 +166,105 @@ final class HDF5FileBytes: @unchecked Sendable {
                 // A shared attribute message holds a reference to the attribute, not the attribute.
                 shared = true
             case 0x000C:
-                if var data = try self.attributeData(message: start, size: size, named: wanted, location: location) {
-                    data.chunk = chunk
-                    found.append(data)
-                }
+                messages.append(try self.attributeMessage(at: start, size: size, chunk: chunk, location: location))
             case 0x0015 where size >= 2:
                 if try self.hasDenseStorage(message: start, size: size, location: location) { dense = true }
             default:
                 break
             }
         }
-        if found.isEmpty {
-            let reason = dense ? "is kept in dense attribute storage" : shared ? "is stored as a shared message" : ""
-            throw FormatError(file: file, location: location, reason.isEmpty
-                ? "corrupted: no attribute message of this name in the object header"
-                : "attribute \(reason); alexconv cannot check its variable-length strings, so it does not read them")
+        if dense || shared {
+            throw FormatError(file: file, location: location,
+                              "attributes are kept in \(dense ? "dense attribute storage" : "shared messages"); alexconv cannot check them before libhdf5 decodes them, so it does not read them")
         }
-        return found
+        checkedObjects[objectAddress] = messages
+        return messages
+    }
+
+    /// Parses and checks the attribute message at absolute `start` (`size` bytes).
+    private func attributeMessage(at start: Int, size: Int, chunk: (start: Int, messagesEnd: Int),
+                                  location: String) throws -> AttributeMessage {
+        func corrupted(_ what: String) -> FormatError { FormatError(file: file, location: location, "corrupted attribute message at byte \(start): \(what)") }
+        guard size >= 8 else { throw corrupted("\(size) bytes") }
+        let reader = HDF5ByteReader(bytes: bytes, file: file, location: location)
+        let version = bytes[start]
+        let flags = version == 1 ? 0 : bytes[start + 1]
+        let nameSize = Int(try reader.unsigned(at: start + 2, width: 2, what: "attribute name size"))
+        let typeSize = Int(try reader.unsigned(at: start + 4, width: 2, what: "attribute datatype size"))
+        let spaceSize = Int(try reader.unsigned(at: start + 6, width: 2, what: "attribute dataspace size"))
+        func padded(_ n: Int) -> Int { version == 1 ? (n + 7) / 8 * 8 : n }
+        let nameStart: Int
+        switch version {
+        case 1, 2: nameStart = start + 8
+        case 3: nameStart = start + 9                      // after the name's character set
+        default: throw corrupted("version \(version) is not 1, 2 or 3")
+        }
+        let typeStart = nameStart + padded(nameSize)
+        let spaceStart = typeStart + padded(typeSize)
+        let dataStart = spaceStart + padded(spaceSize)
+        guard dataStart <= start + size else { throw corrupted("name, datatype and dataspace run past the message") }
+        // The name is NUL-terminated exactly where its size says (libhdf5 copies it with strdup).
+        guard nameSize >= 1, bytes[nameStart + nameSize - 1] == 0,
+              !bytes[nameStart..<(nameStart + nameSize - 1)].contains(0) else {
+            throw corrupted("the name is not a NUL-terminated string of \(nameSize) bytes")
+        }
+        guard flags & 0x03 == 0 else {
+            throw FormatError(file: file, location: location,
+                              "an attribute has a shared datatype or dataspace; alexconv cannot check it before libhdf5 decodes it, so it does not read it")
+        }
+        // Datatype: class in the low 4 bits of byte 0, element size in bytes 4-7.
+        guard typeSize >= 8 else { throw corrupted("datatype of \(typeSize) bytes") }
+        let typeClass = bytes[typeStart] & 0x0F
+        let elementBytes = Int(try reader.unsigned(at: typeStart + 4, width: 4, what: "datatype size"))
+        if typeClass == 9 && elementBytes != variableLengthElementBytes {
+            throw corrupted("a variable-length datatype of \(elementBytes) bytes, expected \(variableLengthElementBytes)")
+        }
+        let elements = try dataspaceElements(at: spaceStart, size: spaceSize, corrupted: corrupted)
+        let dataBytes = start + size - dataStart
+        let (needed, overflow) = elements.multipliedReportingOverflow(by: elementBytes)
+        guard !overflow, needed <= dataBytes else {
+            throw corrupted("\(elements) elements of \(elementBytes) bytes do not fit in its \(dataBytes) data bytes")
+        }
+        return AttributeMessage(name: nameStart..<(nameStart + nameSize - 1), dataspace: spaceStart..<(spaceStart + spaceSize),
+                                data: dataStart..<(start + size),
+                                elements: elements, elementBytes: elementBytes, chunk: chunk)
+    }
+
+    /// The number of elements of the dataspace message at absolute `start` (`size` bytes).
+    private func dataspaceElements(at start: Int, size: Int, corrupted: (String) -> FormatError) throws -> Int {
+        guard size >= 4 else { throw corrupted("dataspace of \(size) bytes") }
+        let version = bytes[start], rank = Int(bytes[start + 1]), flags = bytes[start + 2]
+        let dimensionsStart: Int
+        switch version {
+        case 1:
+            dimensionsStart = start + 8
+            if rank == 0 { return 1 }                      // scalar
+        case 2:
+            dimensionsStart = start + 4
+            switch bytes[start + 3] {
+            case 0: return 1                               // scalar
+            case 1: break                                  // simple
+            case 2: return 0                               // null
+            default: throw corrupted("dataspace type \(bytes[start + 3])")
+            }
+        default:
+            throw corrupted("dataspace version \(version) is not 1 or 2")
+        }
+        guard rank <= 32 else { throw corrupted("dataspace of rank \(rank)") }
+        let arrays = flags & 0x01 != 0 ? 2 : 1             // dimensions, then maximum dimensions
+        guard dimensionsStart + arrays * rank * lengthSize <= start + size else {
+            throw corrupted("\(rank) dimensions run past the dataspace")
+        }
+        let reader = HDF5ByteReader(bytes: bytes, file: file, location: "dataspace")
+        var elements = 1
+        for axis in 0..<rank {
+            let extent = try reader.unsigned(at: dimensionsStart + axis * lengthSize, width: lengthSize, what: "dimension")
+            guard let value = Int(exactly: extent) else { throw corrupted("dimension \(extent)") }
+            let (product, overflow) = elements.multipliedReportingOverflow(by: value)
+            guard !overflow else { throw corrupted("dimensions overflow") }
+            elements = product
+        }
+        return elements
     }
 
     /// Calls `body(type, flags, absolute data offset, data size, chunk)` for every message of the
@@ -251,30 +354,6 @@ final class HDF5FileBytes: @unchecked Sendable {
         }
     }
 
-    /// The raw data of the attribute message at absolute `start` (`size` bytes) when its name is `name`, else nil.
-    private func attributeData(message start: Int, size: Int, named name: [UInt8], location: String) throws -> AttributeData? {
-        func corrupted(_ what: String) -> FormatError { FormatError(file: file, location: location, "corrupted attribute message: \(what)") }
-        guard size >= 8 else { throw corrupted("\(size) bytes") }
-        let reader = HDF5ByteReader(bytes: bytes, file: file, location: location)
-        let version = bytes[start]
-        let nameSize = Int(try reader.unsigned(at: start + 2, width: 2, what: "attribute name size"))
-        let typeSize = Int(try reader.unsigned(at: start + 4, width: 2, what: "attribute datatype size"))
-        let spaceSize = Int(try reader.unsigned(at: start + 6, width: 2, what: "attribute dataspace size"))
-        func padded(_ n: Int) -> Int { version == 1 ? (n + 7) / 8 * 8 : n }
-        let nameStart: Int
-        switch version {
-        case 1, 2: nameStart = start + 8
-        case 3: nameStart = start + 9                      // after the name's character set
-        default: throw corrupted("version \(version) is not 1, 2 or 3")
-        }
-        let dataStart = nameStart + padded(nameSize) + padded(typeSize) + padded(spaceSize)
-        guard dataStart <= start + size else { throw corrupted("name, datatype and dataspace run past the message") }
-        // The stored name ends with a NUL that `nameSize` counts.
-        let stored = nameSize > 0 ? nameSize - 1 : 0
-        guard stored == name.count, (0..<stored).allSatisfy({ bytes[nameStart + $0] == name[$0] }) else { return nil }
-        return AttributeData(data: dataStart, dataBytes: start + size - dataStart)
-    }
-
     /// True when the attribute info message at absolute `start` names a fractal heap (dense attribute storage).
     private func hasDenseStorage(message start: Int, size: Int, location: String) throws -> Bool {
         let reader = HDF5ByteReader(bytes: bytes, file: file, location: location)
@@ -282,7 +361,6 @@ final class HDF5FileBytes: @unchecked Sendable {
         let heapField = start + 2 + (flags & 0x01 != 0 ? 2 : 0)
         guard heapField + offsetSize <= start + size else { return false }
         let heap = try reader.unsigned(at: heapField, width: offsetSize, what: "attribute heap address")
-        let undefined = offsetSize == 8 ? UInt64.max : (UInt64(1) << UInt64(8 * offsetSize)) - 1
-        return heap != undefined
+        return heap != undefinedAddress
     }
 }
