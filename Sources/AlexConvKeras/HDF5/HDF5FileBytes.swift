@@ -98,8 +98,8 @@ final class HDF5FileBytes: @unchecked Sendable {
                 let length = try reader.unsigned(at: at, width: 4, what: "string length")
                 let address = try reader.unsigned(at: at + 4, width: offsetSize, what: "global heap address")
                 let index = try reader.unsigned(at: at + 4 + offsetSize, width: 4, what: "global heap index")
-                if address == 0 || address == undefinedAddress {
-                    // No heap object: libhdf5 still allocates `length` bytes, and there is nothing to fill them.
+                if address == 0 {
+                    // No heap object (libhdf5 reads none for address 0): it still allocates `length` bytes, with nothing to fill them.
                     guard length == 0 else {
                         throw FormatError(file: file, location: location, "corrupted: string \(element) has length \(length) but no heap object")
                     }
