@@ -82,7 +82,7 @@ struct KerasFileReading {
         }
         if let kerasVersion { metadata["keras_version"] = kerasVersion }
         let modelConfig = try file.stringAttribute("model_config")
-        if file.kind(of: "model_weights") == .group {
+        if try file.kind(of: "model_weights") == .group {
             return try readLegacy(root: try file.group("model_weights"), modelConfig: modelConfig, metadata: metadata, full: true)
         }
         if try file.hasAttribute("layer_names") || file.hasAttribute("layer_names0") {
@@ -92,7 +92,7 @@ struct KerasFileReading {
             throw FormatError(file: path, location: "/model_weights",
                               "the file has a Keras model_config but no model_weights group: it holds no weights (saved without weights?)")
         }
-        if file.kind(of: "layers") == .group || file.kind(of: "vars") == .group || file.kind(of: "_layer_checkpoint_dependencies") == .group {
+        if try file.kind(of: "layers") == .group || file.kind(of: "vars") == .group || file.kind(of: "_layer_checkpoint_dependencies") == .group {
             return try readKeras3(config: config, metadata: metadata)
         }
         let members = (try? file.childNames()) ?? []
@@ -131,7 +131,7 @@ struct KerasFileReading {
         var used = Set<String>()
         var found: [(layer: String, names: [String], tensors: [Tensor])] = []
         for layerName in layerNames {
-            guard root.kind(of: layerName) == .group else {
+            guard try root.kind(of: layerName) == .group else {
                 throw FormatError(file: path, location: root.childPath(layerName),
                                   "layer_names lists '\(layerName)' but the file has no group of that name")
             }
@@ -141,7 +141,7 @@ struct KerasFileReading {
             }
             var names: [String] = [], layerTensors: [Tensor] = []
             for weightName in weightNames {
-                guard group.kind(of: weightName) == .dataset else {
+                guard try group.kind(of: weightName) == .dataset else {
                     throw FormatError(file: path, location: group.childPath(weightName),
                                       "weight_names lists '\(weightName)' but there is no dataset of that name")
                 }
@@ -225,14 +225,14 @@ struct KerasFileReading {
             }
             for child in try location.childNames() {
                 if depth == 0 && child == "optimizer" { continue }
-                guard location.kind(of: child) == .group else { continue }
+                guard try location.kind(of: child) == .group else { continue }
                 let group = try location.group(child)
                 let childPath = prefix.isEmpty ? child : prefix + "/" + child
                 if child == "vars" {
                     let members = try group.childNames()
                     var items: [(String, Tensor)] = []
                     for index in 0..<members.count {
-                        guard group.kind(of: String(index)) == .dataset else {
+                        guard try group.kind(of: String(index)) == .dataset else {
                             throw FormatError(file: path, location: group.path,
                                               "variables must be datasets named 0..\(members.count - 1); found \(members.sorted().joined(separator: ", "))")
                         }

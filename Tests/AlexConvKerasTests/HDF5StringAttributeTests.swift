@@ -101,16 +101,38 @@ struct HDF5StringAttributeTests {
         }
     }
 
-    /// Inputs FuzzKerasHDF5 found: libhdf5 1.10.8 crashed on each (SEGV in H5HG_read on a damaged
-    /// heap index; heap-buffer-overflow in H5O__attr_decode under H5Aexists).
+    /// Inputs FuzzKerasHDF5 found: libhdf5 1.10.8 crashed on the first two (SEGV in H5HG_read on a
+    /// damaged heap index; heap-buffer-overflow in H5O__attr_decode under H5Aexists) and allocated
+    /// 4 GB for a local heap on the third (H5HL_protect under H5Lexists).
     @Test(arguments: [
         ("libhdf5-vlen-heap-index.h5", "@layer_names: corrupted: string 10 refers to heap object 16777217"),
         ("libhdf5-attribute-data-overrun.h5", ": /: corrupted attribute message at byte 984"),
+        ("libhdf5-local-heap-size.h5", ": /: local heap at address 680: corrupted: a data segment of 4294967295 bytes"),
     ])
     func fuzzFindingsAreRefused(_ name: String, _ expected: String) throws {
         let error = #expect(throws: FormatError.self) { try KerasH5Reader.read(path: FixturePaths.path("hostile/" + name)) }
         #expect(error?.description.contains(expected) == true, "\(error?.description ?? "")")
     }
+}
+
+/// A group's local heap whose data segment size runs past the file is refused before libhdf5
+/// allocates that size (it would, for the first name looked up in the group).
+@Test(arguments: layoutFiles.filter { $0 != "latest.h5" })
+func damagedLocalHeapIsRefused(_ name: String) throws {
+    var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: FixturePaths.path("hdf5/" + name))))
+    // The first local heap: "HEAP", version 0, 3 reserved, then the data segment size.
+    let signature: [UInt8] = Array("HEAP".utf8) + [0]
+    let found = (0..<(bytes.count - 8)).first { (i: Int) -> Bool in bytes[i..<(i + 5)].elementsEqual(signature) }
+    let heap = try #require(found)
+    for i in 0..<4 { bytes[heap + 8 + i] = 0xFF }
+    let path = FixturePaths.temporaryDirectory("hdf5-heap") + "/" + name
+    try Data(bytes).write(to: URL(fileURLWithPath: path))
+    let error = #expect(throws: FormatError.self) {
+        let file = try HDF5File.open(path: path)
+        _ = try file.group("model_weights/conv1").childNames()
+    }
+    #expect(error?.description.contains("local heap at address") == true, "\(error?.description ?? "")")
+    #expect(error?.description.contains("does not fit in the file") == true, "\(error?.description ?? "")")
 }
 
 /// Bob Jenkins' lookup3 `hashlittle` with initial value 0: libhdf5's metadata checksum.

@@ -118,26 +118,45 @@ class HDF5Location: @unchecked Sendable {
 
     // MARK: Links
 
-    /// True when a link `name` (one path component or several separated by `/`) exists.
-    func hasLink(_ name: String) -> Bool {
-        HDF5Library.serialized {
-            var prefix = ""
-            for component in name.split(separator: "/", omittingEmptySubsequences: true) {
-                prefix += prefix.isEmpty ? String(component) : "/" + component
-                if H5Lexists(id, prefix, chdf5_p_default()) <= 0 {
-                    _ = HDF5Library.lastError()
-                    return false
-                }
-            }
-            return !prefix.isEmpty
+    /// Checks this group's link storage before libhdf5 looks a name up in it (reading mode).
+    func checkLinks() throws {
+        guard mode == .reading else { return }
+        guard let fileBytes else {
+            throw FormatError(file: file, location: path, "links are read only from files opened with their bytes")
+        }
+        try HDF5Library.serialized {
+            try fileBytes.checkLinkStorage(objectAddress: try headerAddress(), location: path)
         }
     }
 
-    /// What `name` is: a group, a dataset, something else, or nil when absent.
-    func kind(of name: String) -> HDF5ObjectKind? {
-        guard hasLink(name) else { return nil }
+    /// The group holding the last component of `name` (`a/b/c`: group `a/b`, opened one checked
+    /// component at a time) and that component; nil when an intermediate component is not a group.
+    private func parentAndLeaf(_ name: String) throws -> (parent: HDF5Location, leaf: String)? {
+        let components = name.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
+        guard let leaf = components.last else { return nil }
+        var current: HDF5Location = self
+        for component in components.dropLast() {
+            guard try current.linkExists(component), current.kindOfChild(component) == .group else { return nil }
+            current = try current.group(component)
+        }
+        try current.checkLinks()
+        return (current, leaf)
+    }
+
+    /// True when this group has a link `component` (one path component), after checking its links.
+    private func linkExists(_ component: String) throws -> Bool {
+        try checkLinks()
         return HDF5Library.serialized {
-            let object = H5Oopen(id, name, chdf5_p_default())
+            let result = H5Lexists(id, component, chdf5_p_default())
+            if result < 0 { _ = HDF5Library.lastError() }
+            return result > 0
+        }
+    }
+
+    /// What the existing link `component` (one path component) of this group points to.
+    private func kindOfChild(_ component: String) -> HDF5ObjectKind {
+        HDF5Library.serialized {
+            let object = H5Oopen(id, component, chdf5_p_default())
             if object < 0 { _ = HDF5Library.lastError(); return .other }
             defer { H5Oclose(object) }
             switch H5Iget_type(object) {
@@ -148,9 +167,22 @@ class HDF5Location: @unchecked Sendable {
         }
     }
 
+    /// True when a link `name` (one path component or several separated by `/`) exists.
+    func hasLink(_ name: String) throws -> Bool {
+        guard let (parent, leaf) = try parentAndLeaf(name) else { return false }
+        return try parent.linkExists(leaf)
+    }
+
+    /// What `name` is: a group, a dataset, something else, or nil when absent.
+    func kind(of name: String) throws -> HDF5ObjectKind? {
+        guard let (parent, leaf) = try parentAndLeaf(name), try parent.linkExists(leaf) else { return nil }
+        return parent.kindOfChild(leaf)
+    }
+
     /// Names of the links directly below this group, in HDF5's name order.
     func childNames() throws -> [String] {
-        try HDF5Library.serialized {
+        try checkLinks()
+        return try HDF5Library.serialized {
             var info = H5G_info_t()
             try check(H5Gget_info(id, &info), "listing the group")
             guard info.nlinks <= UInt64(HDF5Limits.maxLinksPerGroup) else {
@@ -172,19 +204,25 @@ class HDF5Location: @unchecked Sendable {
         }
     }
 
-    /// Opens the group `name` (relative to this location).
+    /// Opens the group `name` (relative to this location; components separated by `/`).
     func group(_ name: String) throws -> HDF5Group {
-        try HDF5Library.serialized {
-            let id = H5Gopen2(self.id, name, chdf5_p_default())
+        guard let (parent, leaf) = try parentAndLeaf(name) else {
+            throw FormatError(file: file, location: childPath(name), "opening group failed: a component of the path is not a group")
+        }
+        return try HDF5Library.serialized {
+            let id = H5Gopen2(parent.id, leaf, chdf5_p_default())
             if id < 0 { throw failure("opening group", at: childPath(name)) }
             return HDF5Group(handle: HDF5Handle(id, .group), file: file, path: childPath(name), mode: mode, fileBytes: fileBytes)
         }
     }
 
-    /// Opens the dataset `name` (relative to this location).
+    /// Opens the dataset `name` (relative to this location; components separated by `/`).
     func dataset(_ name: String) throws -> HDF5Dataset {
-        try HDF5Library.serialized {
-            let id = H5Dopen2(self.id, name, chdf5_p_default())
+        guard let (parent, leaf) = try parentAndLeaf(name) else {
+            throw FormatError(file: file, location: childPath(name), "opening dataset failed: a component of the path is not a group")
+        }
+        return try HDF5Library.serialized {
+            let id = H5Dopen2(parent.id, leaf, chdf5_p_default())
             if id < 0 { throw failure("opening dataset", at: childPath(name)) }
             return HDF5Dataset(handle: HDF5Handle(id, .dataset), file: file, path: childPath(name), mode: mode, fileBytes: fileBytes)
         }

@@ -15,6 +15,7 @@ import Foundation
 /// is checked against the collection it names (`GlobalHeapCollection`, parsed as libhdf5 parses
 /// it): the object must exist and hold exactly the string's length. What cannot be checked
 /// (attributes in dense or shared-message storage, shared datatypes) is refused with that reason.
+/// Before a name is looked up in a group, the group's local heap must lie inside the file.
 final class HDF5FileBytes: @unchecked Sendable {
     /// Continuation chunks followed in one object header.
     static let maxHeaderChunks = 4096
@@ -33,6 +34,8 @@ final class HDF5FileBytes: @unchecked Sendable {
     private var collections: [Int: GlobalHeapCollection] = [:]
     /// Attribute messages of the object headers already checked, by relative address (same lock).
     private var checkedObjects: [UInt64: [AttributeMessage]] = [:]
+    /// Groups whose link storage was already checked, by relative header address (same lock).
+    private var checkedGroups: Set<UInt64> = []
 
     var bytes: UnsafeRawBufferPointer { storage.bytes }
 
@@ -128,6 +131,47 @@ final class HDF5FileBytes: @unchecked Sendable {
         let parsed = try GlobalHeapCollection(bytes, at: start, lengthSize: lengthSize, file: file, referrer: location)
         collections[start] = parsed
         return parsed
+    }
+
+    // MARK: Link storage
+
+    /// Throws a `FormatError` naming `location` unless the local heap of the (version 1) group
+    /// whose header is at relative `objectAddress` lies inside the file. libhdf5 1.10 allocates the
+    /// heap's data segment size as its local heap claims it before reading (4 GB for a damaged
+    /// size field) the first time a name is looked up in the group.
+    func checkLinkStorage(objectAddress: UInt64, location: String) throws {
+        if checkedGroups.contains(objectAddress) { return }
+        var heaps: [UInt64] = []
+        try forEachMessage(objectAddress: objectAddress, location: location) { type, _, start, size, _ in
+            // Symbol table message: v1 B-tree address, local heap address.
+            guard type == 0x0011 else { return }
+            guard size >= 2 * self.offsetSize else {
+                throw FormatError(file: self.file, location: location, "corrupted: symbol table message of \(size) bytes")
+            }
+            let reader = HDF5ByteReader(bytes: self.bytes, file: self.file, location: location)
+            heaps.append(try reader.unsigned(at: start + self.offsetSize, width: self.offsetSize, what: "local heap address"))
+        }
+        for heap in heaps { try checkLocalHeap(at: heap, location: location) }
+        checkedGroups.insert(objectAddress)
+    }
+
+    /// Checks the local heap ("HEAP": version 0, data segment size, free-list offset, data segment address) at relative `address`.
+    private func checkLocalHeap(at address: UInt64, location: String) throws {
+        let location = "\(location): local heap at address \(address)"
+        func corrupted(_ what: String) -> FormatError { FormatError(file: file, location: location, "corrupted: \(what)") }
+        let available = UInt64(bytes.count - base)
+        guard address < available else { throw corrupted("it lies beyond the end of the file") }
+        let start = base + Int(address)
+        let reader = HDF5ByteReader(bytes: bytes, file: file, location: location)
+        guard start + 8 <= bytes.count, bytes[start] == 0x48, bytes[start + 1] == 0x45, bytes[start + 2] == 0x41, bytes[start + 3] == 0x50 else {
+            throw corrupted("no HEAP signature where the group's symbol table points")
+        }
+        guard bytes[start + 4] == 0 else { throw corrupted("version \(bytes[start + 4]), expected 0") }
+        let size = try reader.unsigned(at: start + 8, width: lengthSize, what: "data segment size")
+        let segment = try reader.unsigned(at: start + 8 + 2 * lengthSize, width: offsetSize, what: "data segment address")
+        guard segment <= available, size <= available - segment else {
+            throw corrupted("a data segment of \(size) bytes at address \(segment) does not fit in the file (\(available) bytes)")
+        }
     }
 
     // MARK: Attribute messages
