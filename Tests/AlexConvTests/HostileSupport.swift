@@ -93,9 +93,12 @@ enum HostileFiles {
     }
 }
 
-/// Counts hostile cases run, so the suite can report its size.
+/// Counts hostile cases run, so the suite can report its size (printed when the test process exits).
 final class HostileCaseCounter: @unchecked Sendable {
-    static let shared = HostileCaseCounter()
+    static let shared: HostileCaseCounter = {
+        atexit { print(HostileCaseCounter.shared.summary) }
+        return HostileCaseCounter()
+    }()
     private let lock = NSLock()
     private var counts: [String: Int] = [:]
     func add(_ group: String, _ n: Int = 1) { lock.withLock { counts[group, default: 0] += n } }
