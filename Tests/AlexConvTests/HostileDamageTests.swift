@@ -99,6 +99,13 @@ struct HostileFuzzRegressionTests {
         expectRefusal(path, containing: "global heap")
     }
 
+    /// FuzzSafetensors found it: a canonical file whose embedded spec has a conv stride of 0 made
+    /// shape inference divide by zero (a trap) before the spec's own checks ran.
+    @Test("embedded spec with stride 0 is refused, not a trap")
+    func zeroStrideInEmbeddedSpec() {
+        expectRefusal(FixturePaths.path("hostile/spec-zero-stride.safetensors"), containing: "stride [0, 1]")
+    }
+
     /// Zeroes the size of the first free-space object of the second global heap collection.
     func zeroFreeSpaceSize(_ bytes: inout [UInt8]) -> Bool? {
         func u64(_ at: Int) -> Int { (0..<8).reduce(0) { $0 | Int(bytes[at + $1]) << (8 * $1) } }

@@ -31,17 +31,36 @@ public func windowOutputLength(size: Int, padBegin: Int, padEnd: Int, kernel: In
 }
 
 extension ArchitectureSpec {
-    /// The activation shape after each layer, for one input of the spec's size.
+    /// Largest input size, channel or feature count, kernel, stride or padding a spec may state
+    /// (far above any AlexNet; keeps shape arithmetic far from overflow).
+    public static let maxDimension = 1 << 20
+
+    /// The activation shape after each layer, for one input of the spec's size. Throws a
+    /// `ModelError` for any layer whose sizes are malformed, so it is safe on any decoded spec.
     public func activationShapes() throws -> [ActivationShape] {
+        let limit = Self.maxDimension
+        guard [input.channels, input.height, input.width].allSatisfy({ (1...limit).contains($0) }) else {
+            throw ModelError("architecture \(name): input \(input.channels)x\(input.height)x\(input.width) needs channels, height and width in 1...\(limit)")
+        }
         var current = ActivationShape.map(channels: input.channels, height: input.height, width: input.width)
         var shapes: [ActivationShape] = []
         for (index, layer) in layers.enumerated() {
             func fail(_ message: String) -> ModelError {
                 ModelError("architecture \(name): layer \(index + 1) (\(layer.typeName)): \(message)")
             }
+            /// Kernel [h,w] and stride [h,w] in 1...limit, padding [top,left,bottom,right] in 0...limit.
+            func checkWindow(kernel: [Int], stride: [Int], padding: [Int]) throws {
+                guard kernel.count == 2, stride.count == 2, padding.count == 4,
+                      kernel.allSatisfy({ (1...limit).contains($0) }), stride.allSatisfy({ (1...limit).contains($0) }),
+                      padding.allSatisfy({ (0...limit).contains($0) }) else {
+                    throw fail("needs kernel [h,w] and stride [h,w] in 1...\(limit) and padding [top,left,bottom,right] in 0...\(limit); got kernel \(kernel), stride \(stride), padding \(padding)")
+                }
+            }
             switch layer {
             case .conv(let c):
                 guard case .map(let ch, let h, let w) = current else { throw fail("needs a feature map, got a vector") }
+                try checkWindow(kernel: c.kernel, stride: c.stride, padding: c.padding)
+                guard (1...limit).contains(c.outChannels) else { throw fail("output channels \(c.outChannels) outside 1...\(limit)") }
                 guard c.groups > 0, ch % c.groups == 0, c.outChannels % c.groups == 0 else {
                     throw fail("\(ch) input and \(c.outChannels) output channels do not split into \(c.groups) groups")
                 }
@@ -51,17 +70,26 @@ extension ArchitectureSpec {
                 current = .map(channels: c.outChannels, height: oh, width: ow)
             case .maxPool(let p), .avgPool(let p):
                 guard case .map(let ch, let h, let w) = current else { throw fail("needs a feature map, got a vector") }
+                try checkWindow(kernel: p.kernel, stride: p.stride, padding: p.padding)
                 let oh = windowOutputLength(size: h, padBegin: p.padding[0], padEnd: p.padding[2], kernel: p.kernel[0], stride: p.stride[0], ceil: p.ceilMode)
                 let ow = windowOutputLength(size: w, padBegin: p.padding[1], padEnd: p.padding[3], kernel: p.kernel[1], stride: p.stride[1], ceil: p.ceilMode)
                 guard oh > 0, ow > 0 else { throw fail("input \(h)x\(w) is smaller than the pool window \(p.kernel)") }
                 current = .map(channels: ch, height: oh, width: ow)
             case .adaptiveAvgPool(let size):
                 guard case .map(let ch, _, _) = current else { throw fail("needs a feature map, got a vector") }
+                guard size.count == 2, size.allSatisfy({ (1...limit).contains($0) }) else {
+                    throw fail("needs an output size [h,w] in 1...\(limit), got \(size)")
+                }
                 current = .map(channels: ch, height: size[0], width: size[1])
             case .flatten:
-                current = .vector(current.count)
+                guard case .map(let c, let h, let w) = current else { break }
+                let (area, overflowArea) = h.multipliedReportingOverflow(by: w)
+                let (count, overflowCount) = area.multipliedReportingOverflow(by: c)
+                guard !overflowArea, !overflowCount, count <= 1 << 40 else { throw fail("\(c)x\(h)x\(w) features are too many") }
+                current = .vector(count)
             case .dense(let d):
                 guard case .vector = current else { throw fail("needs a vector: add a flatten layer before it") }
+                guard (1...limit).contains(d.outFeatures) else { throw fail("output features \(d.outFeatures) outside 1...\(limit)") }
                 current = .vector(d.outFeatures)
             case .lrn, .relu, .dropout, .softmax, .batchNorm:
                 break
@@ -120,18 +148,7 @@ extension ArchitectureSpec {
         for layer in layers {
             let name: String?
             switch layer {
-            case .conv(let c):
-                guard c.kernel.count == 2, c.stride.count == 2, c.padding.count == 4,
-                      c.kernel.allSatisfy({ $0 > 0 }), c.stride.allSatisfy({ $0 > 0 }), c.padding.allSatisfy({ $0 >= 0 }) else {
-                    throw ModelError("architecture \(self.name): conv \(c.name) needs kernel [h,w] > 0, stride [h,w] > 0, padding [top,left,bottom,right] >= 0")
-                }
-                name = c.name
-            case .maxPool(let p), .avgPool(let p):
-                guard p.kernel.count == 2, p.stride.count == 2, p.padding.count == 4,
-                      p.kernel.allSatisfy({ $0 > 0 }), p.stride.allSatisfy({ $0 > 0 }) else {
-                    throw ModelError("architecture \(self.name): pool needs kernel [h,w], stride [h,w], padding [top,left,bottom,right]")
-                }
-                name = nil
+            case .conv(let c): name = c.name                  // sizes checked by activationShapes
             case .lrn(let l):
                 guard l.size > 0 else { throw ModelError("architecture \(self.name): lrn size must be positive") }
                 name = nil
