@@ -32,7 +32,7 @@ struct GlobalHeapCollection {
         guard start >= 0, start <= bytes.count - headerBytes else {
             throw corrupted("it lies outside the file (\(bytes.count) bytes)")
         }
-        guard bytes[start] == 0x47, bytes[start + 1] == 0x43, bytes[start + 2] == 0x4F, bytes[start + 3] == 0x4C else {
+        guard bytes.hasSignature("GCOL".utf8, at: start) else {
             throw corrupted("no GCOL signature where a variable-length string points")
         }
         guard bytes[start + 4] == 1 else { throw corrupted("version \(bytes[start + 4]), expected 1") }
@@ -89,5 +89,12 @@ struct HDF5ByteReader {
     /// The byte at absolute `offset`.
     func byte(at offset: Int, what: String) throws -> UInt8 {
         UInt8(try unsigned(at: offset, width: 1, what: what))
+    }
+}
+
+extension UnsafeRawBufferPointer {
+    /// True when `signature` stands at `offset` (false when it would run past either end).
+    func hasSignature<S: Collection<UInt8>>(_ signature: S, at offset: Int) -> Bool {
+        offset >= 0 && offset <= count - signature.count && self[offset..<(offset + signature.count)].elementsEqual(signature)
     }
 }

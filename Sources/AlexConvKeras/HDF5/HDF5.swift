@@ -84,7 +84,7 @@ class HDF5Location: @unchecked Sendable {
     /// The HDF5 path of this object ("/" for the root).
     let path: String
     let mode: HDF5Mode
-    /// The file's bytes, for checking variable-length strings before libhdf5 reads them (nil when writing).
+    /// The file's bytes, for checking attributes, strings and group heaps before libhdf5 decodes them (nil when writing).
     let fileBytes: HDF5FileBytes?
 
     init(handle: HDF5Handle, file: String, path: String, mode: HDF5Mode, fileBytes: HDF5FileBytes?) {
@@ -118,15 +118,19 @@ class HDF5Location: @unchecked Sendable {
 
     // MARK: Links
 
+    /// Runs `body` with the file's bytes and this object's header address, to check what libhdf5
+    /// is about to decode; throws when the file was opened without its bytes.
+    private func withFileBytes<T>(checking what: String, _ body: (HDF5FileBytes, UInt64) throws -> T) throws -> T {
+        guard let fileBytes else {
+            throw FormatError(file: file, location: path, "\(what) are read only from files opened with their bytes")
+        }
+        return try HDF5Library.serialized { try body(fileBytes, try headerAddress()) }
+    }
+
     /// Checks this group's link storage before libhdf5 looks a name up in it (reading mode).
     func checkLinks() throws {
         guard mode == .reading else { return }
-        guard let fileBytes else {
-            throw FormatError(file: file, location: path, "links are read only from files opened with their bytes")
-        }
-        try HDF5Library.serialized {
-            try fileBytes.checkLinkStorage(objectAddress: try headerAddress(), location: path)
-        }
+        try withFileBytes(checking: "links") { try $0.checkLinkStorage(objectAddress: $1, location: path) }
     }
 
     /// The group holding the last component of `name` (`a/b/c`: group `a/b`, opened one checked
@@ -206,25 +210,25 @@ class HDF5Location: @unchecked Sendable {
 
     /// Opens the group `name` (relative to this location; components separated by `/`).
     func group(_ name: String) throws -> HDF5Group {
-        guard let (parent, leaf) = try parentAndLeaf(name) else {
-            throw FormatError(file: file, location: childPath(name), "opening group failed: a component of the path is not a group")
-        }
-        return try HDF5Library.serialized {
-            let id = H5Gopen2(parent.id, leaf, chdf5_p_default())
-            if id < 0 { throw failure("opening group", at: childPath(name)) }
-            return HDF5Group(handle: HDF5Handle(id, .group), file: file, path: childPath(name), mode: mode, fileBytes: fileBytes)
-        }
+        let id = try openChild(name, "group") { H5Gopen2($0, $1, chdf5_p_default()) }
+        return HDF5Group(handle: HDF5Handle(id, .group), file: file, path: childPath(name), mode: mode, fileBytes: fileBytes)
     }
 
     /// Opens the dataset `name` (relative to this location; components separated by `/`).
     func dataset(_ name: String) throws -> HDF5Dataset {
+        let id = try openChild(name, "dataset") { H5Dopen2($0, $1, chdf5_p_default()) }
+        return HDF5Dataset(handle: HDF5Handle(id, .dataset), file: file, path: childPath(name), mode: mode, fileBytes: fileBytes)
+    }
+
+    /// The id `open(parent id, last component)` gives for `name`, reached one checked component at a time.
+    private func openChild(_ name: String, _ kind: String, _ open: (hid_t, String) -> hid_t) throws -> hid_t {
         guard let (parent, leaf) = try parentAndLeaf(name) else {
-            throw FormatError(file: file, location: childPath(name), "opening dataset failed: a component of the path is not a group")
+            throw FormatError(file: file, location: childPath(name), "opening \(kind) failed: a component of the path is not a group")
         }
         return try HDF5Library.serialized {
-            let id = H5Dopen2(parent.id, leaf, chdf5_p_default())
-            if id < 0 { throw failure("opening dataset", at: childPath(name)) }
-            return HDF5Dataset(handle: HDF5Handle(id, .dataset), file: file, path: childPath(name), mode: mode, fileBytes: fileBytes)
+            let id = open(parent.id, leaf)
+            if id < 0 { throw failure("opening \(kind)", at: childPath(name)) }
+            return id
         }
     }
 
@@ -242,12 +246,7 @@ class HDF5Location: @unchecked Sendable {
     /// Checks this object's attribute messages before libhdf5 decodes any of them (reading mode).
     func checkAttributes() throws {
         guard mode == .reading else { return }
-        guard let fileBytes else {
-            throw FormatError(file: file, location: path, "attributes are read only from files opened with their bytes")
-        }
-        try HDF5Library.serialized {
-            _ = try fileBytes.checkedAttributes(objectAddress: try headerAddress(), location: path)
-        }
+        _ = try withFileBytes(checking: "attributes") { try $0.checkedAttributes(objectAddress: $1, location: path) }
     }
 
     /// True when this object has an attribute `name`; throws when its attributes fail `checkAttributes`.
@@ -284,10 +283,9 @@ class HDF5Location: @unchecked Sendable {
             let variable = try check(H5Tis_variable_str(type.id), "reading attribute type", at: where_) > 0
             if variable {
                 // libhdf5 follows each string's heap reference unchecked: check them first.
-                guard let fileBytes else {
-                    throw FormatError(file: file, location: where_, "variable-length strings are read only from files opened with their bytes")
+                try withFileBytes(checking: "variable-length strings") {
+                    try $0.checkVariableLengthStrings(objectAddress: $1, attribute: name, count: elements, location: where_)
                 }
-                try fileBytes.checkVariableLengthStrings(objectAddress: try headerAddress(), attribute: name, count: elements, location: where_)
                 let memory = HDF5Handle(try check(H5Tcopy(chdf5_t_c_s1()), "making a string type"), .datatype)
                 try check(H5Tset_size(memory.id, chdf5_t_variable()), "making a string type")
                 try check(H5Tset_cset(memory.id, H5Tget_cset(type.id)), "making a string type")
@@ -452,7 +450,7 @@ final class HDF5File: HDF5Location, @unchecked Sendable {
     private var image: AnyObject?
 
     /// Opens `path` read-only; `storage` is its bytes (mapped here when nil), used to check
-    /// variable-length strings before libhdf5 reads them.
+    /// attributes, strings and group heaps before libhdf5 decodes them.
     static func open(path: String, storage: ByteStorage? = nil) throws -> HDF5File {
         let fileBytes = try HDF5FileBytes(storage: try storage ?? ByteStorage.map(path: path), file: path)
         return try HDF5Library.serialized {
@@ -472,9 +470,7 @@ final class HDF5File: HDF5Location, @unchecked Sendable {
         guard image.count > 0 else { throw FormatError(file: name, "empty HDF5 image") }
         let fileBytes = try HDF5FileBytes(storage: storage, file: name)
         return try HDF5Library.serialized {
-            guard let base = image.baseAddress, image.count > 0 else {
-                throw FormatError(file: name, "empty HDF5 image")
-            }
+            guard let base = image.baseAddress else { throw FormatError(file: name, "empty HDF5 image") }
             let access = HDF5Handle(H5Pcreate(chdf5_p_file_access()), .propertyList)
             if access.id < 0 { throw FormatError(file: name, "cannot make an HDF5 property list: \(HDF5Library.lastError())") }
             if H5Pset_fapl_core(access.id, 1 << 20, false) < 0 || H5Pset_file_image(access.id, UnsafeMutableRawPointer(mutating: base), image.count) < 0 {
@@ -507,12 +503,17 @@ final class HDF5File: HDF5Location, @unchecked Sendable {
 
 /// True when `bytes` start with the HDF5 signature at offset 0 or at a user-block offset (512, 1024, ...).
 public func looksLikeHDF5(_ bytes: UnsafeRawBufferPointer) -> Bool {
+    hdf5SuperblockOffset(bytes) != nil
+}
+
+/// Where the superblock (the HDF5 signature) starts: 0, or after a user block of 512, 1024, ... bytes.
+func hdf5SuperblockOffset(_ bytes: UnsafeRawBufferPointer) -> Int? {
     var offset = 0
     while offset + hdf5Signature.count <= bytes.count {
-        if zip(hdf5Signature.indices, hdf5Signature).allSatisfy({ bytes[offset + $0.0] == $0.1 }) { return true }
+        if bytes.hasSignature(hdf5Signature, at: offset) { return offset }
         offset = offset == 0 ? 512 : offset * 2
     }
-    return false
+    return nil
 }
 
 // MARK: - Datasets

@@ -44,13 +44,7 @@ final class HDF5FileBytes: @unchecked Sendable {
         self.storage = storage
         self.file = file
         let bytes = storage.bytes
-        var superblock: Int?
-        var candidate = 0
-        while candidate <= bytes.count - hdf5Signature.count {
-            if hdf5Signature.indices.allSatisfy({ bytes[candidate + $0] == hdf5Signature[$0] }) { superblock = candidate; break }
-            candidate = candidate == 0 ? 512 : candidate * 2
-        }
-        guard let start = superblock else {
+        guard let start = hdf5SuperblockOffset(bytes) else {
             throw FormatError(file: file, "not an HDF5 file: the HDF5 signature \\x89HDF\\r\\n\\x1a\\n is missing")
         }
         let reader = HDF5ByteReader(bytes: bytes, file: file, location: "superblock")
@@ -163,10 +157,11 @@ final class HDF5FileBytes: @unchecked Sendable {
         guard address < available else { throw corrupted("it lies beyond the end of the file") }
         let start = base + Int(address)
         let reader = HDF5ByteReader(bytes: bytes, file: file, location: location)
-        guard start + 8 <= bytes.count, bytes[start] == 0x48, bytes[start + 1] == 0x45, bytes[start + 2] == 0x41, bytes[start + 3] == 0x50 else {
+        guard bytes.hasSignature("HEAP".utf8, at: start) else {
             throw corrupted("no HEAP signature where the group's symbol table points")
         }
-        guard bytes[start + 4] == 0 else { throw corrupted("version \(bytes[start + 4]), expected 0") }
+        let version = try reader.byte(at: start + 4, what: "local heap version")
+        guard version == 0 else { throw corrupted("version \(version), expected 0") }
         let size = try reader.unsigned(at: start + 8, width: lengthSize, what: "data segment size")
         let segment = try reader.unsigned(at: start + 8 + 2 * lengthSize, width: offsetSize, what: "data segment address")
         guard segment <= available, size <= available - segment else {
@@ -323,8 +318,7 @@ final class HDF5FileBytes: @unchecked Sendable {
             return base + Int(address)
         }
         let start = try absolute(objectAddress)
-        let version2 = start + 4 <= bytes.count && bytes[start] == 0x4F && bytes[start + 1] == 0x48
-            && bytes[start + 2] == 0x44 && bytes[start + 3] == 0x52  // "OHDR"
+        let version2 = bytes.hasSignature("OHDR".utf8, at: start)
         // Each chunk: its first byte and the byte range of its messages.
         var chunks: [(start: Int, from: Int, to: Int)] = []
         var trackCreationOrder = false
@@ -383,7 +377,7 @@ final class HDF5FileBytes: @unchecked Sendable {
                     guard chunks.count < Self.maxHeaderChunks else { throw corrupted("more than \(Self.maxHeaderChunks) continuation chunks") }
                     if version2 {
                         // "OCHK" signature, messages, 4-byte checksum.
-                        guard length >= 8, bytes[from] == 0x4F, bytes[from + 1] == 0x43, bytes[from + 2] == 0x48, bytes[from + 3] == 0x4B else {
+                        guard length >= 8, bytes.hasSignature("OCHK".utf8, at: from) else {
                             throw corrupted("continuation chunk at byte \(from) has no OCHK signature")
                         }
                         chunks.append((from, from + 4, from + Int(length) - 4))
