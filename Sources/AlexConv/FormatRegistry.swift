@@ -59,7 +59,7 @@ public enum FormatRegistry {
         try? handle.close()
         let reader = prefix.withUnsafeBytes { bytes in readers.first { $0.matches(path: path, prefix: bytes) } }
         guard let reader else {
-            throw FormatError(file: path, "unrecognised format (first bytes \(prefix.prefix(8).map { String(format: "%02x", $0) }.joined(separator: " "))); alexconv reads \(readers.map { $0.formatName }.joined(separator: ", "))")
+            throw FormatError(.unsupported, file: path, "unrecognised format (first bytes \(prefix.prefix(8).map { String(format: "%02x", $0) }.joined(separator: " "))); alexconv reads \(readers.map { $0.formatName }.joined(separator: ", "))")
         }
         return try AllocationBudget.withImportBudget { try withFileContext(path) { try reader.read(path: path) } }
     }

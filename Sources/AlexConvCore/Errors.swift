@@ -16,14 +16,33 @@ public enum ExitStatus {
 
 /// A file could not be read as the format it claims to be, or holds something alexconv refuses.
 public struct FormatError: UserFacingError, Equatable {
-    /// The file, when known (readers of in-memory bytes leave it nil; `FileContext` fills it in).
+    /// What kind of problem this is, for code that handles errors (the message says it for people).
+    public enum Kind: String, Sendable, Equatable, CaseIterable {
+        /// The file ends before a structure it declares (a short read, a cut-off download).
+        case truncated
+        /// A size, count or depth exceeds one of alexconv's named limits.
+        case limit
+        /// The parts of the file contradict each other (checksums, overlaps, duplicates, sizes).
+        case corrupted
+        /// The file asks for something alexconv never does (a pickle global outside the allow-list).
+        case refused
+        /// Well-formed, but a feature or a format alexconv does not read.
+        case unsupported
+        /// Not what the format allows (wrong type, missing field, a value out of range).
+        case malformed
+    }
+
+    /// What kind of problem this is.
+    public var kind: Kind
+    /// The file, when known (readers of in-memory bytes leave it nil; `withFileContext` fills it in).
     public var file: String?
     /// The part of the file: a tensor name, a pickle global, an HDF5 path, a zip entry.
     public var location: String?
     /// What was wrong, stated as "expected X, found Y" where that applies.
     public var detail: String
 
-    public init(file: String? = nil, location: String? = nil, _ detail: String) {
+    public init(_ kind: Kind, file: String? = nil, location: String? = nil, _ detail: String) {
+        self.kind = kind
         self.file = file
         self.location = location
         self.detail = detail
@@ -132,7 +151,7 @@ public func withFileContext<T>(_ file: String, _ body: () throws -> T) throws ->
 public func checkedMultiply(_ a: Int, _ b: Int, what: String) throws -> Int {
     let (value, overflow) = a.multipliedReportingOverflow(by: b)
     if overflow || a < 0 || b < 0 {
-        throw FormatError("\(what): size \(a) x \(b) overflows or is negative")
+        throw FormatError(.limit, "\(what): size \(a) x \(b) overflows or is negative")
     }
     return value
 }
@@ -141,7 +160,7 @@ public func checkedMultiply(_ a: Int, _ b: Int, what: String) throws -> Int {
 public func checkedElementCount(_ dims: [Int], what: String) throws -> Int {
     var count = 1
     for dim in dims {
-        if dim < 0 { throw FormatError("\(what): negative dimension \(dim) in shape \(dims)") }
+        if dim < 0 { throw FormatError(.malformed, "\(what): negative dimension \(dim) in shape \(dims)") }
         count = try checkedMultiply(count, dim, what: what)
     }
     return count

@@ -45,11 +45,11 @@ enum KerasModelConfig {
         guard let data = text.data(using: .utf8),
               let object = try? JSONSerialization.jsonObject(with: data),
               let top = object as? [String: Any] else {
-            throw FormatError(file: file, location: location, "model config is not a JSON object")
+            throw FormatError(.malformed, file: file, location: location, "model config is not a JSON object")
         }
         let className = top["class_name"] as? String ?? ""
         guard containerClasses.contains(className) else {
-            throw FormatError(file: file, location: location,
+            throw FormatError(.malformed, file: file, location: location,
                               "model class '\(className)' has no layer list alexconv can read (expected Sequential or Functional)")
         }
         let rawLayers: [Any]
@@ -60,12 +60,12 @@ enum KerasModelConfig {
             rawLayers = list
             modelName = config["name"] as? String ?? modelName
         } else {
-            throw FormatError(file: file, location: location, "model config has no 'layers' list")
+            throw FormatError(.malformed, file: file, location: location, "model config has no 'layers' list")
         }
         var layers: [KerasLayerConfig] = []
         for (index, raw) in rawLayers.enumerated() {
             guard let entry = raw as? [String: Any], let layerClass = entry["class_name"] as? String else {
-                throw FormatError(file: file, location: location, "layer \(index) of the model config has no class_name")
+                throw FormatError(.malformed, file: file, location: location, "layer \(index) of the model config has no class_name")
             }
             let config = entry["config"] as? [String: Any] ?? [:]
             let name = config["name"] as? String ?? entry["name"] as? String ?? "layer_\(index)"

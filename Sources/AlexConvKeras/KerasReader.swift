@@ -20,7 +20,7 @@ public enum KerasH5Reader: WeightFileReader {
         try withFileContext(path) {
             let storage = try ByteStorage.map(path: path)
             guard looksLikeHDF5(storage.bytes) else {
-                throw FormatError(file: path, "not an HDF5 file: the HDF5 signature \\x89HDF\\r\\n\\x1a\\n is missing")
+                throw FormatError(.malformed, file: path, "not an HDF5 file: the HDF5 signature \\x89HDF\\r\\n\\x1a\\n is missing")
             }
             let file = try HDF5File.open(path: path, storage: storage)
             return try KerasFileReading(file: file, storage: storage, path: path).read(config: nil, kerasVersion: nil)
@@ -43,7 +43,7 @@ public enum KerasArchiveReader: WeightFileReader {
             let archive = try ZipArchive(path: path)
             guard let weightsEntry = archive["model.weights.h5"] else {
                 let names = archive.entries.map(\.name).joined(separator: ", ")
-                throw FormatError(file: path, "a .keras archive needs model.weights.h5; it has: \(names)")
+                throw FormatError(.malformed, file: path, "a .keras archive needs model.weights.h5; it has: \(names)")
             }
             var config: String?
             if archive["config.json"] != nil {
@@ -89,14 +89,14 @@ struct KerasFileReading {
             return try readLegacy(root: file, modelConfig: modelConfig, metadata: metadata, full: false)
         }
         if modelConfig != nil {
-            throw FormatError(file: path, location: "/model_weights",
+            throw FormatError(.malformed, file: path, location: "/model_weights",
                               "the file has a Keras model_config but no model_weights group: it holds no weights (saved without weights?)")
         }
         if try file.kind(of: "layers") == .group || file.kind(of: "vars") == .group || file.kind(of: "_layer_checkpoint_dependencies") == .group {
             return try readKeras3(config: config, metadata: metadata)
         }
         let members = (try? file.childNames()) ?? []
-        throw FormatError(file: path, "not a Keras weights file: no model_weights group, no layer_names attribute and no layers/<name>/vars groups (top-level members: \(members.isEmpty ? "none" : members.joined(separator: ", ")))")
+        throw FormatError(.malformed, file: path, "not a Keras weights file: no model_weights group, no layer_names attribute and no layers/<name>/vars groups (top-level members: \(members.isEmpty ? "none" : members.joined(separator: ", ")))")
     }
 
     // MARK: Tensors
@@ -119,7 +119,7 @@ struct KerasFileReading {
             if let value = try? root.stringAttribute(key) { metadata[key] = value }
         }
         guard let layerNames = try root.splitStringsAttribute("layer_names") else {
-            throw FormatError(file: path, location: root.path, "no layer_names attribute")
+            throw FormatError(.malformed, file: path, location: root.path, "no layer_names attribute")
         }
         var notes: [String] = []
         var architecture: KerasArchitecture?
@@ -132,17 +132,17 @@ struct KerasFileReading {
         var found: [(layer: String, names: [String], tensors: [Tensor])] = []
         for layerName in layerNames {
             guard try root.kind(of: layerName) == .group else {
-                throw FormatError(file: path, location: root.childPath(layerName),
+                throw FormatError(.malformed, file: path, location: root.childPath(layerName),
                                   "layer_names lists '\(layerName)' but the file has no group of that name")
             }
             let group = try root.group(layerName)
             guard let weightNames = try group.splitStringsAttribute("weight_names") else {
-                throw FormatError(file: path, location: group.path, "layer group has no weight_names attribute")
+                throw FormatError(.malformed, file: path, location: group.path, "layer group has no weight_names attribute")
             }
             var names: [String] = [], layerTensors: [Tensor] = []
             for weightName in weightNames {
                 guard try group.kind(of: weightName) == .dataset else {
-                    throw FormatError(file: path, location: group.childPath(weightName),
+                    throw FormatError(.malformed, file: path, location: group.childPath(weightName),
                                       "weight_names lists '\(weightName)' but there is no dataset of that name")
                 }
                 let t = try tensor(try group.dataset(weightName))
@@ -159,7 +159,7 @@ struct KerasFileReading {
         if let architecture {
             let expected = architecture.weighted
             guard expected.count == found.count else {
-                throw FormatError(file: path, location: root.path,
+                throw FormatError(.malformed, file: path, location: root.path,
                                   "the model config has \(expected.count) layers with weights (\(expected.map(\.name).joined(separator: ", "))), the file has weights for \(found.count) (\(found.map(\.layer).joined(separator: ", ")))")
             }
             for (layer, want) in zip(found, expected) {
@@ -188,18 +188,18 @@ struct KerasFileReading {
     /// Checks a layer's weights against what its config says: count, then shapes.
     func check(layer: String, names: [String], tensors: [Tensor], against want: KerasLayerWeights, location: String) throws {
         guard tensors.count == want.roles.count else {
-            throw FormatError(file: path, location: location,
+            throw FormatError(.malformed, file: path, location: location,
                               "layer '\(layer)' (\(want.className)) has \(tensors.count) weights (\(names.joined(separator: ", "))), its config needs \(want.roles.count): \(want.roles.joined(separator: ", "))")
         }
         for (index, t) in tensors.enumerated() {
             let role = want.roles[index]
             let expectedRank = want.kind == .batchNorm || role == "bias" ? 1 : want.kind == .conv ? 4 : 2
             guard t.rank == expectedRank else {
-                throw FormatError(file: path, location: location,
+                throw FormatError(.malformed, file: path, location: location,
                                   "\(names[index]): \(want.className) \(role) needs rank \(expectedRank)\(want.kind == .conv && role == "kernel" ? " (kh, kw, in/groups, out)" : ""), found shape \(t.shape)")
             }
             if let shapes = want.shapes, t.shape != shapes[index] {
-                throw FormatError(file: path, location: location,
+                throw FormatError(.malformed, file: path, location: location,
                                   "\(names[index]): \(want.className) '\(layer)' \(role) should have shape \(shapes[index]) per the model config, found \(t.shape)")
             }
         }
@@ -221,7 +221,7 @@ struct KerasFileReading {
         var saveables: [(path: String, name: String?, tensors: [(String, Tensor)])] = []
         func visit(_ location: HDF5Location, _ prefix: String, depth: Int) throws {
             guard depth <= KerasLimits.maxGroupDepth else {
-                throw FormatError(file: path, location: location.path, "groups nested deeper than \(KerasLimits.maxGroupDepth)")
+                throw FormatError(.limit, file: path, location: location.path, "groups nested deeper than \(KerasLimits.maxGroupDepth)")
             }
             for child in try location.childNames() {
                 if depth == 0 && child == "optimizer" { continue }
@@ -233,7 +233,7 @@ struct KerasFileReading {
                     var items: [(String, Tensor)] = []
                     for index in 0..<members.count {
                         guard try group.kind(of: String(index)) == .dataset else {
-                            throw FormatError(file: path, location: group.path,
+                            throw FormatError(.malformed, file: path, location: group.path,
                                               "variables must be datasets named 0..\(members.count - 1); found \(members.sorted().joined(separator: ", "))")
                         }
                         items.append(("\(childPath)/\(index)", try tensor(try group.dataset(String(index)))))
@@ -271,7 +271,7 @@ struct KerasFileReading {
                 let index = remaining.firstIndex { $0.name == want.name }
                     ?? remaining.firstIndex { $0.name == nil && $0.path == expectedPath[want.name] }
                 guard let index else {
-                    throw FormatError(file: path, "config.json layer '\(want.name)' (\(want.className)) has no variables in model.weights.h5 (looked for name attribute '\(want.name)' or group \(expectedPath[want.name] ?? "?"))")
+                    throw FormatError(.malformed, file: path, "config.json layer '\(want.name)' (\(want.className)) has no variables in model.weights.h5 (looked for name attribute '\(want.name)' or group \(expectedPath[want.name] ?? "?"))")
                 }
                 let saveable = remaining.remove(at: index)
                 try check(layer: want.name, names: saveable.tensors.map(\.0), tensors: saveable.tensors.map(\.1), against: want, location: "/" + saveable.path)
@@ -279,7 +279,7 @@ struct KerasFileReading {
                 result.append(saveable)
             }
             if let extra = remaining.first {
-                throw FormatError(file: path, location: "/" + extra.path, "variables of a layer config.json does not list")
+                throw FormatError(.malformed, file: path, location: "/" + extra.path, "variables of a layer config.json does not list")
             }
             ordered = result
             if let reason = architecture.unsupported {

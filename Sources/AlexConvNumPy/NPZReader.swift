@@ -46,7 +46,7 @@ public enum NPZReader: WeightFileReader {
                     throw error
                 }
             }
-            guard !tensors.isEmpty else { throw FormatError("npz archive holds no .npy members") }
+            guard !tensors.isEmpty else { throw FormatError(.malformed, "npz archive holds no .npy members") }
             let kind = compressions.sorted().joined(separator: "+")
             return TensorBundle(path: path, format: "npz (\(kind))", tensors: tensors, notes: notes)
         }

@@ -11,7 +11,7 @@ public enum NpyElementType: Equatable, Sendable {
 
     /// Parses a descr string; a `FormatError` names unsupported ones (complex, strings, structured).
     public init(descr: String) throws {
-        guard let first = descr.first else { throw FormatError(location: "npy header", "empty descr") }
+        guard let first = descr.first else { throw FormatError(.malformed, location: "npy header", "empty descr") }
         var code = descr
         var order: Tensor.ByteOrder = .little
         switch first {
@@ -23,7 +23,7 @@ public enum NpyElementType: Equatable, Sendable {
         if code == "O" || code == "O8" || code == "O4" { self = .object; return }
         if code == "?" { code = "b1" }
         guard let dtype = DType(numpyCode: code) else {
-            throw FormatError(location: "npy header", "descr '\(descr)' is not supported (expected float16/32/64, int8-64, uint8 or bool)")
+            throw FormatError(.unsupported, location: "npy header", "descr '\(descr)' is not supported (expected float16/32/64, int8-64, uint8 or bool)")
         }
         self = .numeric(dtype, dtype.size == 1 ? .little : order)
     }
@@ -76,7 +76,7 @@ public struct NpyHeader: Equatable, Sendable {
     public static func parse(_ bytes: UnsafeRawBufferPointer) throws -> NpyHeader {
         let reader = ByteReader(bytes)
         guard looksLike(bytes) else {
-            throw FormatError(location: "npy header", "missing the \\x93NUMPY magic")
+            throw FormatError(.malformed, location: "npy header", "missing the \\x93NUMPY magic")
         }
         let major = try reader.read(UInt8.self, at: 6, what: "npy version")
         let minor = try reader.read(UInt8.self, at: 7, what: "npy version")
@@ -90,46 +90,46 @@ public struct NpyHeader: Equatable, Sendable {
             headerLength = Int(try reader.read(UInt32.self, at: 8, what: "npy header length"))
             headerStart = 12
         default:
-            throw FormatError(location: "npy header", "version \(major).\(minor) is not supported (expected 1.0, 2.0 or 3.0)")
+            throw FormatError(.unsupported, location: "npy header", "version \(major).\(minor) is not supported (expected 1.0, 2.0 or 3.0)")
         }
         guard headerLength <= maxHeaderBytes else {
-            throw FormatError(location: "npy header", "header of \(headerLength) bytes exceeds the \(maxHeaderBytes)-byte limit")
+            throw FormatError(.limit, location: "npy header", "header of \(headerLength) bytes exceeds the \(maxHeaderBytes)-byte limit")
         }
         let raw = try reader.slice(headerStart, headerLength, what: "npy header")
         // v1/v2 headers are latin-1, v3 UTF-8.
         let text: String
         if major == 3 {
-            guard let utf8 = String(validating: raw, as: UTF8.self) else { throw FormatError(location: "npy header", "v3 header is not UTF-8") }
+            guard let utf8 = String(validating: raw, as: UTF8.self) else { throw FormatError(.malformed, location: "npy header", "v3 header is not UTF-8") }
             text = utf8
         } else {
             text = String(String.UnicodeScalarView(raw.map { Unicode.Scalar($0) }))
         }
         guard case .dict(let entries) = try PythonLiteralParser.parse(text) else {
-            throw FormatError(location: "npy header", "expected a dict literal, found '\(text.prefix(80))'")
+            throw FormatError(.malformed, location: "npy header", "expected a dict literal, found '\(text.prefix(80))'")
         }
         func value(_ key: String) throws -> PythonLiteral {
             guard let entry = entries.first(where: { $0.key.text == key }) else {
-                throw FormatError(location: "npy header", "missing key '\(key)' in \(text.trimmingCharacters(in: .whitespacesAndNewlines))")
+                throw FormatError(.malformed, location: "npy header", "missing key '\(key)' in \(text.trimmingCharacters(in: .whitespacesAndNewlines))")
             }
             return entry.value
         }
         guard case .string(let descr) = try value("descr") else {
-            throw FormatError(location: "npy header", "descr must be a string (structured dtypes are not supported)")
+            throw FormatError(.unsupported, location: "npy header", "descr must be a string (structured dtypes are not supported)")
         }
         guard case .bool(let fortran) = try value("fortran_order") else {
-            throw FormatError(location: "npy header", "fortran_order must be True or False")
+            throw FormatError(.malformed, location: "npy header", "fortran_order must be True or False")
         }
         let shapeValue = try value("shape")
         let dims: [PythonLiteral]
         switch shapeValue {
         case .tuple(let items): dims = items
         case .int: dims = [shapeValue]  // a malformed `(5)` parses as 5
-        default: throw FormatError(location: "npy header", "shape must be a tuple of ints")
+        default: throw FormatError(.malformed, location: "npy header", "shape must be a tuple of ints")
         }
-        guard dims.count <= maxRank else { throw FormatError(location: "npy header", "rank \(dims.count) exceeds \(maxRank)") }
+        guard dims.count <= maxRank else { throw FormatError(.limit, location: "npy header", "rank \(dims.count) exceeds \(maxRank)") }
         var shape: [Int] = []
         for dim in dims {
-            guard case .int(let size) = dim, size >= 0 else { throw FormatError(location: "npy header", "shape must be a tuple of non-negative ints") }
+            guard case .int(let size) = dim, size >= 0 else { throw FormatError(.malformed, location: "npy header", "shape must be a tuple of non-negative ints") }
             shape.append(size)
         }
         _ = try checkedElementCount(shape, what: "npy shape")

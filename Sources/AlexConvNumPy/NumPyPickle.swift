@@ -61,7 +61,7 @@ enum NumPyPickleDecoder {
     }
 
     static func decodeError(_ name: String, _ detail: String) -> FormatError {
-        FormatError(location: name.isEmpty ? "pickled array" : "array '\(name)'", detail)
+        FormatError(.malformed, location: name.isEmpty ? "pickled array" : "array '\(name)'", detail)
     }
 
     /// `_reconstruct(ndarray, (0,), b'b')` + BUILD `(version, shape, dtype, is_fortran, rawdata)`

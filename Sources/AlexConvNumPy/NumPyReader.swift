@@ -44,7 +44,7 @@ public enum NumPyReader: WeightFileReader {
                             "pickle.protocol": "\(result.protocolVersion)"]
             if collected.sawPythonTwoStrings { metadata["pickle.python2"] = "true" }
             guard !collected.tensors.isEmpty else {
-                throw FormatError(location: "pickled object", "holds no numeric arrays (found \(top.kindName))")
+                throw FormatError(.malformed, location: "pickled object", "holds no numeric arrays (found \(top.kindName))")
             }
             return TensorBundle(path: path, format: "npy (pickled \(collected.style.description))", tensors: collected.tensors,
                                 layout: .channelsLast, metadata: metadata, notes: collected.notes,
@@ -60,13 +60,13 @@ public enum NumPyReader: WeightFileReader {
 
     static func array(storage: ByteStorage, header: NpyHeader, name: String) throws -> Tensor {
         guard case .numeric(let dtype, let order) = header.elementType else {
-            throw FormatError(location: name, "object array: expected numeric data")
+            throw FormatError(.malformed, location: name, "object array: expected numeric data")
         }
         let count = try checkedElementCount(header.shape, what: name)
         let needed = try checkedMultiply(count, dtype.size, what: name)
         let available = storage.bytes.count - header.dataOffset
         guard available >= needed else {
-            throw FormatError(location: name, "shape \(header.shape) of \(dtype.name) needs \(needed) data bytes, the file has \(Swift.max(available, 0))")
+            throw FormatError(.malformed, location: name, "shape \(header.shape) of \(dtype.name) needs \(needed) data bytes, the file has \(Swift.max(available, 0))")
         }
         return try Tensor(storage: storage, byteOffset: header.dataOffset, dtype: dtype, shape: header.shape,
                           strides: header.fortranOrder ? NumPyPickleDecoder.fortranStrides(header.shape) : nil,
@@ -76,7 +76,7 @@ public enum NumPyReader: WeightFileReader {
     /// What the pickled object array holds: its single element when 0-d (a dict), else the array itself.
     static func objectArrayContents(_ value: PickleValue, header: NpyHeader) throws -> PickleValue {
         guard let decoded = try NumPyPickleDecoder.array(value, name: "") else {
-            throw FormatError(location: "pickled object", "expected a numpy object array, found \(value.kindName)")
+            throw FormatError(.malformed, location: "pickled object", "expected a numpy object array, found \(value.kindName)")
         }
         if case .objects(let items, let shape) = decoded, shape.isEmpty, items.count == 1 { return items[0] }
         return value
@@ -112,7 +112,7 @@ struct TensorCollector {
         let topIsDict = root.dictEntries != nil
         while let (value, name, depth) = work.popLast() {
             guard depth <= NumPyReader.maxContainerDepth else {
-                throw FormatError(location: name, "containers nested deeper than \(NumPyReader.maxContainerDepth) levels")
+                throw FormatError(.limit, location: name, "containers nested deeper than \(NumPyReader.maxContainerDepth) levels")
             }
             func join(_ key: String) -> String { name.isEmpty ? key : name + "/" + key }
             var children: [(PickleValue, String)] = []
@@ -120,7 +120,7 @@ struct TensorCollector {
                 switch decoded {
                 case .numeric(let tensor):
                     let finalName = name.isEmpty ? "array" : name
-                    guard names.insert(finalName).inserted else { throw FormatError(location: finalName, "two arrays have this name") }
+                    guard names.insert(finalName).inserted else { throw FormatError(.malformed, location: finalName, "two arrays have this name") }
                     tensors.append(NamedTensor(finalName, tensor))
                 case .objects(let items, let shape):
                     if shape.isEmpty, items.count == 1 {

@@ -50,7 +50,7 @@ struct PythonLiteralParser {
     }
 
     private func failure(_ detail: String) -> FormatError {
-        FormatError(location: "npy header", "\(detail) at character \(index)")
+        FormatError(.malformed, location: "npy header", "\(detail) at character \(index)")
     }
 
     private mutating func skipSpace() {

@@ -64,7 +64,7 @@ struct ONNXGraphImporter {
     init(model: Onnx_ModelProto) throws {
         self.model = model
         guard let opset = ONNXProtobuf.defaultOpset(model) else {
-            throw FormatError("ONNX model imports no opset for the default domain (opset_import is empty): file truncated or not an ONNX model")
+            throw FormatError(.truncated, "ONNX model imports no opset for the default domain (opset_import is empty): file truncated or not an ONNX model")
         }
         self.opset = opset
     }
@@ -74,17 +74,17 @@ struct ONNXGraphImporter {
     mutating func run() throws -> ONNXGraphImport {
         let graph = model.graph
         guard graph.node.count <= ONNXLimits.maxNodes else {
-            throw FormatError("graph has \(graph.node.count) nodes, more than the limit \(ONNXLimits.maxNodes)")
+            throw FormatError(.limit, "graph has \(graph.node.count) nodes, more than the limit \(ONNXLimits.maxNodes)")
         }
         guard graph.initializer.count <= ONNXLimits.maxInitializers else {
-            throw FormatError("graph has \(graph.initializer.count) initializers, more than the limit \(ONNXLimits.maxInitializers)")
+            throw FormatError(.limit, "graph has \(graph.initializer.count) initializers, more than the limit \(ONNXLimits.maxInitializers)")
         }
         if let sparse = graph.sparseInitializer.first {
-            throw FormatError(location: "initializer '\(sparse.values.name)'", "is a sparse tensor, which alexconv does not read")
+            throw FormatError(.unsupported, location: "initializer '\(sparse.values.name)'", "is a sparse tensor, which alexconv does not read")
         }
         for initializer in graph.initializer {
             guard constants[initializer.name] == nil else {
-                throw FormatError(location: "initializer '\(initializer.name)'", "appears twice in the graph")
+                throw FormatError(.corrupted, location: "initializer '\(initializer.name)'", "appears twice in the graph")
             }
             constants[initializer.name] = initializer
         }
@@ -96,17 +96,17 @@ struct ONNXGraphImporter {
 
         for node in graph.node { try visit(node) }
         if let pending {
-            throw FormatError("the graph ends inside a \(pending.description) before it is complete")
+            throw FormatError(.truncated, "the graph ends inside a \(pending.description) before it is complete")
         }
 
         let outputs = graph.output.map(\.name)
         guard outputs.contains(current) else {
-            throw FormatError("the layer chain from '\(input.name)' ends at '\(current)', which is not a graph output (outputs: \(outputs.joined(separator: ", ")))")
+            throw FormatError(.malformed, "the layer chain from '\(input.name)' ends at '\(current)', which is not a graph output (outputs: \(outputs.joined(separator: ", ")))")
         }
         if outputs.count > 1 {
             notes.append("graph outputs other than '\(current)' ignored: \(outputs.filter { $0 != current }.joined(separator: ", "))")
         }
-        guard !layers.isEmpty else { throw FormatError("graph has no layers between its input and output") }
+        guard !layers.isEmpty else { throw FormatError(.malformed, "graph has no layers between its input and output") }
 
         let inputSpec = guessedInput(channels: input.channels, height: input.height, width: input.width)
         var spec = ArchitectureSpec(name: "custom", input: inputSpec, layers: layers)
@@ -132,18 +132,18 @@ struct ONNXGraphImporter {
     private func dataInput() throws -> (name: String, channels: Int, height: Int, width: Int) {
         let candidates = model.graph.input.filter { constants[$0.name] == nil }
         guard let input = candidates.first else {
-            throw FormatError("graph has no input that is not an initializer: nothing to feed the image batch to")
+            throw FormatError(.malformed, "graph has no input that is not an initializer: nothing to feed the image batch to")
         }
         guard candidates.count == 1 else {
-            throw FormatError("graph has \(candidates.count) data inputs (\(candidates.map(\.name).joined(separator: ", "))); alexconv imports single-input models")
+            throw FormatError(.unsupported, "graph has \(candidates.count) data inputs (\(candidates.map(\.name).joined(separator: ", "))); alexconv imports single-input models")
         }
         let location = "input '\(input.name)'"
         guard input.type.tensorType.hasShape else {
-            throw FormatError(location: location, "has no shape; expected (N, C, H, W) with fixed C, H and W")
+            throw FormatError(.malformed, location: location, "has no shape; expected (N, C, H, W) with fixed C, H and W")
         }
         let dims = input.type.tensorType.shape.dim
         guard dims.count == 4 else {
-            throw FormatError(location: location, "has rank \(dims.count); expected (N, C, H, W)")
+            throw FormatError(.malformed, location: location, "has rank \(dims.count); expected (N, C, H, W)")
         }
         var fixed: [Int] = []
         for (axis, dim) in dims.enumerated().dropFirst() {
@@ -154,7 +154,7 @@ struct ONNXGraphImporter {
                 case .dimValue(let v)?: found = "\(v)"
                 case nil: found = "unknown"
                 }
-                throw FormatError(location: location,
+                throw FormatError(.malformed, location: location,
                                   "dimension \(axis) is \(found); alexconv needs fixed channels, height and width (pass --arch to give the input size)")
             }
             fixed.append(Int(value))
@@ -169,13 +169,11 @@ struct ONNXGraphImporter {
         let grouped = layers.contains { if case .conv(let c) = $0 { return c.groups > 1 } else { return false } }
         if hasLRN && grouped && channels == 3 {
             notes.append("\(Self.guessedPreprocessingNote); assumed Caffe conventions (BGR, 0-255 minus mean 104, 117, 123) because the graph has LRN and grouped convolutions")
-            return InputSpec(height: height, width: width, channels: 3, channelOrder: .bgr, scale: 1,
-                             mean: [104, 117, 123], std: [1, 1, 1], resize: 256)
+            return Presets.caffeInput(height: height, width: width)
         }
         if channels == 3 {
             notes.append("\(Self.guessedPreprocessingNote); assumed ImageNet RGB normalisation (x/255, mean 0.485 0.456 0.406, std 0.229 0.224 0.225)")
-            return InputSpec(height: height, width: width, channels: 3, channelOrder: .rgb, scale: 1.0 / 255.0,
-                             mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], resize: 256)
+            return Presets.imagenetInput(height: height, width: width)
         }
         notes.append("\(Self.guessedPreprocessingNote); assumed none (scale 1, mean 0, std 1)")
         return InputSpec(height: height, width: width, channels: channels, channelOrder: .rgb, scale: 1,
@@ -216,14 +214,14 @@ struct ONNXGraphImporter {
         }
         let label = nodeLabel(node)
         guard node.domain.isEmpty || node.domain == "ai.onnx" else {
-            throw FormatError(location: label, "unsupported operator '\(node.domain)::\(node.opType)' (custom domain); alexconv imports \(Self.supportedOperators.joined(separator: ", "))")
+            throw FormatError(.unsupported, location: label, "unsupported operator '\(node.domain)::\(node.opType)' (custom domain); alexconv imports \(Self.supportedOperators.joined(separator: ", "))")
         }
         if node.opType == "Shape" {
             for output in node.output where !output.isEmpty { shapeValues.insert(output) }
             return
         }
         guard let output = node.output.first, !output.isEmpty else {
-            throw FormatError(location: label, "has no output")
+            throw FormatError(.malformed, location: label, "has no output")
         }
         let attributes = NodeAttributes(node: node, label: label)
         if let pending {
@@ -235,11 +233,11 @@ struct ONNXGraphImporter {
         }
         guard chainInputs.allSatisfy({ $0 == current }) else {
             let stale = chainInputs.first { $0 != current } ?? ""
-            throw FormatError(location: label,
+            throw FormatError(.unsupported, location: label,
                               "reads '\(stale)', which an earlier node already consumed: the graph branches, and alexconv imports a single chain of layers")
         }
         guard node.opType == "Add" || inputs.first == current else {
-            throw FormatError(location: label, "takes the activations '\(current)' as a parameter input, not as its data input")
+            throw FormatError(.malformed, location: label, "takes the activations '\(current)' as a parameter input, not as its data input")
         }
         switch node.opType {
         case "Conv": try conv(node, attributes)
@@ -259,7 +257,7 @@ struct ONNXGraphImporter {
         case "Softmax": try softmax(attributes, label)
         case "Identity": break
         default:
-            throw FormatError(location: label, "unsupported operator '\(node.opType)'; alexconv imports \(Self.supportedOperators.joined(separator: ", "))")
+            throw FormatError(.unsupported, location: label, "unsupported operator '\(node.opType)'; alexconv imports \(Self.supportedOperators.joined(separator: ", "))")
         }
         if node.opType != "MatMul" && node.opType != "Add" { matMulDense = nil }
         chainValues.insert(output)
@@ -305,7 +303,7 @@ struct ONNXGraphImporter {
     /// The initializer (or Constant) called `name`, decoded.
     private func constant(_ name: String, role: String, of label: String) throws -> Tensor {
         guard let proto = constants[name] else {
-            throw FormatError(location: label, "its \(role) '\(name)' is not an initializer or constant; alexconv imports weights stored in the file")
+            throw FormatError(.unsupported, location: label, "its \(role) '\(name)' is not an initializer or constant; alexconv imports weights stored in the file")
         }
         return try ONNXTensors.tensor(from: proto, name: name)
     }
@@ -313,14 +311,14 @@ struct ONNXGraphImporter {
     private func weight(_ name: String, role: String, of label: String) throws -> Tensor {
         let tensor = try constant(name, role: role, of: label)
         guard tensor.dtype.isFloatingPoint else {
-            throw FormatError(location: label, "its \(role) '\(name)' has element type \(tensor.dtype.name); expected a floating-point type")
+            throw FormatError(.malformed, location: label, "its \(role) '\(name)' has element type \(tensor.dtype.name); expected a floating-point type")
         }
         return tensor
     }
 
     private func requireMap(_ label: String) throws -> (channels: Int, height: Int, width: Int) {
         guard case .map(let c, let h, let w) = shape else {
-            throw FormatError(location: label, "needs a feature map (N, C, H, W) but the chain carries a vector of \(shape.count) here")
+            throw FormatError(.malformed, location: label, "needs a feature map (N, C, H, W) but the chain carries a vector of \(shape.count) here")
         }
         return (c, h, w)
     }
@@ -332,21 +330,21 @@ struct ONNXGraphImporter {
         throws -> (kernel: [Int], stride: [Int], padding: [Int]) {
         let label = attributes.label
         guard let kernel = try attributes.ints("kernel_shape") ?? defaultKernel else {
-            throw FormatError(location: label, "has no kernel_shape attribute")
+            throw FormatError(.malformed, location: label, "has no kernel_shape attribute")
         }
         let stride = try attributes.ints("strides") ?? [1, 1]
         let dilations = try attributes.ints("dilations") ?? [1, 1]
         guard kernel.count == 2, stride.count == 2,
               kernel.allSatisfy({ $0 > 0 && $0 <= ONNXLimits.maxExtent }),
               stride.allSatisfy({ $0 > 0 && $0 <= ONNXLimits.maxExtent }) else {
-            throw FormatError(location: label, "kernel_shape \(kernel) and strides \(stride) must be two positive values each (2-D windows only)")
+            throw FormatError(.malformed, location: label, "kernel_shape \(kernel) and strides \(stride) must be two positive values each (2-D windows only)")
         }
         guard dilations == [1, 1] else {
-            throw FormatError(location: label, "dilations \(dilations) are not supported (expected [1, 1])")
+            throw FormatError(.unsupported, location: label, "dilations \(dilations) are not supported (expected [1, 1])")
         }
         var padding = try attributes.ints("pads") ?? [0, 0, 0, 0]
         guard padding.count == 4, padding.allSatisfy({ $0 >= 0 && $0 <= ONNXLimits.maxExtent }) else {
-            throw FormatError(location: label, "pads \(padding) must be four non-negative values [top, left, bottom, right]")
+            throw FormatError(.malformed, location: label, "pads \(padding) must be four non-negative values [top, left, bottom, right]")
         }
         let autoPad = attributes.string("auto_pad") ?? "NOTSET"
         switch autoPad {
@@ -365,7 +363,7 @@ struct ONNXGraphImporter {
             }
             padding = [begin[0], begin[1], end[0], end[1]]
         default:
-            throw FormatError(location: label, "auto_pad '\(autoPad)' is not one of NOTSET, VALID, SAME_UPPER, SAME_LOWER")
+            throw FormatError(.malformed, location: label, "auto_pad '\(autoPad)' is not one of NOTSET, VALID, SAME_UPPER, SAME_LOWER")
         }
         return (kernel, stride, padding)
     }
@@ -374,7 +372,7 @@ struct ONNXGraphImporter {
         let oh = windowOutputLength(size: height, padBegin: padding[0], padEnd: padding[2], kernel: kernel[0], stride: stride[0], ceil: ceil)
         let ow = windowOutputLength(size: width, padBegin: padding[1], padEnd: padding[3], kernel: kernel[1], stride: stride[1], ceil: ceil)
         guard oh > 0, ow > 0 else {
-            throw FormatError(location: label, "window \(kernel) with pads \(padding) does not fit the \(height)x\(width) input")
+            throw FormatError(.malformed, location: label, "window \(kernel) with pads \(padding) does not fit the \(height)x\(width) input")
         }
         return (oh, ow)
     }
@@ -384,20 +382,20 @@ struct ONNXGraphImporter {
     private mutating func conv(_ node: Onnx_NodeProto, _ attributes: NodeAttributes) throws {
         let label = attributes.label
         let (channels, height, width) = try requireMap(label)
-        guard node.input.count >= 2 else { throw FormatError(location: label, "has no weight input") }
+        guard node.input.count >= 2 else { throw FormatError(.malformed, location: label, "has no weight input") }
         let w = try weight(node.input[1], role: "weight", of: label)
         guard w.rank == 4 else {
-            throw FormatError(location: label, "weight '\(node.input[1])' has shape \(w.shape); expected (out, in/groups, kh, kw)")
+            throw FormatError(.malformed, location: label, "weight '\(node.input[1])' has shape \(w.shape); expected (out, in/groups, kh, kw)")
         }
         let groups = try attributes.int("group") ?? 1
         guard groups > 0, groups <= channels, channels % groups == 0, w.shape[0] % groups == 0,
               w.shape[1] * groups == channels else {
-            throw FormatError(location: label,
+            throw FormatError(.malformed, location: label,
                               "weight '\(node.input[1])' shape \(w.shape) with group \(groups) does not take \(channels) input channels")
         }
         let (kernel, stride, padding) = try window(attributes, kernel: [w.shape[2], w.shape[3]], height: height, width: width)
         guard kernel == [w.shape[2], w.shape[3]] else {
-            throw FormatError(location: label, "kernel_shape \(kernel) disagrees with the weight's \(Array(w.shape[2...]))")
+            throw FormatError(.corrupted, location: label, "kernel_shape \(kernel) disagrees with the weight's \(Array(w.shape[2...]))")
         }
         let out = w.shape[0]
         convCount += 1
@@ -408,7 +406,7 @@ struct ONNXGraphImporter {
         if node.input.count >= 3, !node.input[2].isEmpty {
             let b = try weight(node.input[2], role: "bias", of: label)
             guard b.count == out, b.rank == 1 else {
-                throw FormatError(location: label, "bias '\(node.input[2])' has shape \(b.shape); expected [\(out)]")
+                throw FormatError(.malformed, location: label, "bias '\(node.input[2])' has shape \(b.shape); expected [\(out)]")
             }
             tensors.append(NamedTensor("\(name).bias", b))
             hint.tensorNames.append("\(name).bias")
@@ -423,7 +421,7 @@ struct ONNXGraphImporter {
     private func lrnSpec(_ attributes: NodeAttributes) throws -> LRNSpec {
         _ = try requireMap(attributes.label)
         guard let size = try attributes.int("size"), size > 0, size <= ONNXLimits.maxExtent else {
-            throw FormatError(location: attributes.label, "needs a positive size attribute")
+            throw FormatError(.malformed, location: attributes.label, "needs a positive size attribute")
         }
         return LRNSpec(size: size, alpha: attributes.float("alpha") ?? 1e-4,
                        beta: attributes.float("beta") ?? 0.75, k: attributes.float("bias") ?? 1)
@@ -432,7 +430,7 @@ struct ONNXGraphImporter {
     private mutating func lrn(_ attributes: NodeAttributes) throws {
         let spec = try lrnSpec(attributes)
         guard spec.size % 2 == 1 else {
-            throw FormatError(location: attributes.label,
+            throw FormatError(.malformed, location: attributes.label,
                               "LRN size \(spec.size) is even: ONNX's window [c-\(spec.size / 2 - 1), c+\(spec.size / 2)] leans forward, alexconv's (PyTorch's) [c-\(spec.size / 2), c+\(spec.size / 2 - 1)] backward, so it cannot be imported as it is")
         }
         append(.lrn(spec))
@@ -444,7 +442,7 @@ struct ONNXGraphImporter {
     private mutating func lrnSquares(_ inputs: [String], _ label: String) throws {
         let (channels, _, _) = try requireMap(label)
         guard inputs == [current, current] else {
-            throw FormatError(location: label, "unsupported operator 'Mul' here; alexconv imports Mul only as the squares of an LRN written out as Mul, Conv, Pow, Div")
+            throw FormatError(.unsupported, location: label, "unsupported operator 'Mul' here; alexconv imports Mul only as the squares of an LRN written out as Mul, Conv, Pow, Div")
         }
         pending = .lrnSquares(input: current, channels: channels)
     }
@@ -498,7 +496,7 @@ struct ONNXGraphImporter {
         guard node.input.count == 2, let b = constants[node.input[1]], b.dims.count == 2, b.dims[0] == Int64(width),
               let output = Int(exactly: b.dims[1]), output > 0, output <= width,
               try isAdaptiveMatrix(node.input[1], from: width, to: output, transposed: true, of: label) else {
-            throw FormatError(location: label, "multiplies a \(shape) feature map; alexconv imports MatMul on a feature map only as adaptive average pooling (its averaging matrices)")
+            throw FormatError(.unsupported, location: label, "multiplies a \(shape) feature map; alexconv imports MatMul on a feature map only as adaptive average pooling (its averaging matrices)")
         }
         pending = .adaptiveWidth(output: output)
         shape = .map(channels: channels, height: height, width: output)
@@ -507,7 +505,7 @@ struct ONNXGraphImporter {
     private mutating func continuePattern(_ state: PendingPattern, _ node: Onnx_NodeProto, _ inputs: [String], _ attributes: NodeAttributes) throws {
         let label = attributes.label
         func broken() -> FormatError {
-            FormatError(location: label, "interrupts a \(state.description): expected the pattern's next node")
+            FormatError(.malformed, location: label, "interrupts a \(state.description): expected the pattern's next node")
         }
         switch state {
         case .lrnSquares(let x, let channels):
@@ -567,12 +565,12 @@ struct ONNXGraphImporter {
 
     private mutating func batchNorm(_ node: Onnx_NodeProto, _ attributes: NodeAttributes) throws {
         let label = attributes.label
-        guard node.input.count >= 5 else { throw FormatError(location: label, "needs 5 inputs (X, scale, B, mean, var), found \(node.input.count)") }
+        guard node.input.count >= 5 else { throw FormatError(.malformed, location: label, "needs 5 inputs (X, scale, B, mean, var), found \(node.input.count)") }
         if let training = try attributes.int("training_mode"), training != 0 {
-            throw FormatError(location: label, "has training_mode 1; alexconv imports inference graphs")
+            throw FormatError(.unsupported, location: label, "has training_mode 1; alexconv imports inference graphs")
         }
         if let spatial = try attributes.int("spatial"), spatial != 1 {
-            throw FormatError(location: label, "has spatial 0 (per-element statistics), which alexconv does not support")
+            throw FormatError(.unsupported, location: label, "has spatial 0 (per-element statistics), which alexconv does not support")
         }
         let channels: Int
         switch shape {
@@ -586,7 +584,7 @@ struct ONNXGraphImporter {
             let input = node.input[index + 1]
             let t = try weight(input, role: role, of: label)
             guard t.count == channels, t.rank == 1 else {
-                throw FormatError(location: label, "\(role) '\(input)' has shape \(t.shape); expected [\(channels)]")
+                throw FormatError(.malformed, location: label, "\(role) '\(input)' has shape \(t.shape); expected [\(channels)]")
             }
             tensors.append(NamedTensor("\(name).\(role)", t))
         }
@@ -598,7 +596,7 @@ struct ONNXGraphImporter {
         let axis = try attributes.int("axis") ?? 1
         let rank = { if case .map = shape { return 4 } else { return 2 } }()
         guard axis == 1 || axis == 1 - rank else {
-            throw FormatError(location: label, "flattens from axis \(axis); alexconv supports flattening everything after the batch axis (axis 1)")
+            throw FormatError(.unsupported, location: label, "flattens from axis \(axis); alexconv supports flattening everything after the batch axis (axis 1)")
         }
         if case .map = shape {
             append(.flatten)
@@ -607,19 +605,19 @@ struct ONNXGraphImporter {
     }
 
     private mutating func reshape(_ node: Onnx_NodeProto, _ label: String) throws {
-        guard node.input.count >= 2 else { throw FormatError(location: label, "has no shape input") }
+        guard node.input.count >= 2 else { throw FormatError(.malformed, location: label, "has no shape input") }
         let target = node.input[1]
         if constants[target] != nil {
             let values = try constant(target, role: "shape", of: label).doubles().map { value -> Int in
                 guard let int = Int(exactly: value), abs(int) <= Int(Int32.max) else {
-                    throw FormatError(location: label, "shape value \(value) is out of range")
+                    throw FormatError(.malformed, location: label, "shape value \(value) is out of range")
                 }
                 return int
             }
             let count = shape.count
             guard values.count == 2, [0, 1, -1].contains(values[0]) || values[0] > 0,
                   values[1] == count || (values[1] == -1 && values[0] != -1) else {
-                throw FormatError(location: label,
+                throw FormatError(.unsupported, location: label,
                                   "reshapes to \(values); alexconv supports a reshape to (batch, \(count)) that flattens the \(shape) activations")
             }
             if values[0] > 0 {
@@ -628,7 +626,7 @@ struct ONNXGraphImporter {
         } else if shapeValues.contains(target) {
             notes.append("\(label): shape computed in the graph; taken as a flatten to (batch, \(shape.count))")
         } else {
-            throw FormatError(location: label, "its shape input '\(target)' is not a constant or a shape computation")
+            throw FormatError(.malformed, location: label, "its shape input '\(target)' is not a constant or a shape computation")
         }
         if case .map = shape {
             append(.flatten)
@@ -638,10 +636,10 @@ struct ONNXGraphImporter {
 
     private mutating func dense(_ label: String, weight w: Tensor, bias b: Tensor?, biasName: String?) throws {
         guard case .vector(let features) = shape else {
-            throw FormatError(location: label, "multiplies a \(shape) feature map; expected a Flatten or Reshape before it")
+            throw FormatError(.malformed, location: label, "multiplies a \(shape) feature map; expected a Flatten or Reshape before it")
         }
         guard w.rank == 2, w.shape[1] == features else {
-            throw FormatError(location: label, "weight (out, in) \(w.shape) does not take the \(features) features before it")
+            throw FormatError(.malformed, location: label, "weight (out, in) \(w.shape) does not take the \(features) features before it")
         }
         let out = w.shape[0]
         denseCount += 1
@@ -650,7 +648,7 @@ struct ONNXGraphImporter {
         var hint = LayerHint(name: name, kind: .dense, tensorNames: ["\(name).weight"])
         if let b {
             guard b.count == out, b.rank == 1 || (b.rank == 2 && b.shape[0] == 1) else {
-                throw FormatError(location: label, "bias '\(biasName ?? "?")' has shape \(b.shape); expected [\(out)]")
+                throw FormatError(.malformed, location: label, "bias '\(biasName ?? "?")' has shape \(b.shape); expected [\(out)]")
             }
             tensors.append(NamedTensor("\(name).bias", b.reshaped([out])))
             hint.tensorNames.append("\(name).bias")
@@ -662,18 +660,18 @@ struct ONNXGraphImporter {
 
     private mutating func gemm(_ node: Onnx_NodeProto, _ attributes: NodeAttributes) throws {
         let label = attributes.label
-        guard node.input.count >= 2 else { throw FormatError(location: label, "has no weight input") }
+        guard node.input.count >= 2 else { throw FormatError(.malformed, location: label, "has no weight input") }
         if (try attributes.int("transA") ?? 0) != 0 {
-            throw FormatError(location: label, "has transA 1; expected the activations as A (N, in)")
+            throw FormatError(.malformed, location: label, "has transA 1; expected the activations as A (N, in)")
         }
         for key in ["alpha", "beta"] {
             if let value = attributes.float(key), value != 1 {
-                throw FormatError(location: label, "has \(key) \(value); alexconv imports Gemm with alpha = beta = 1")
+                throw FormatError(.unsupported, location: label, "has \(key) \(value); alexconv imports Gemm with alpha = beta = 1")
             }
         }
         var w = try weight(node.input[1], role: "weight", of: label)
         guard w.rank == 2 else {
-            throw FormatError(location: label, "weight '\(node.input[1])' has shape \(w.shape); expected a matrix")
+            throw FormatError(.malformed, location: label, "weight '\(node.input[1])' has shape \(w.shape); expected a matrix")
         }
         if (try attributes.int("transB") ?? 0) == 0 {
             w = LayoutRules.transposeDense(w)  // stored (in, out)
@@ -686,10 +684,10 @@ struct ONNXGraphImporter {
     }
 
     private mutating func matMul(_ node: Onnx_NodeProto, _ label: String) throws {
-        guard node.input.count >= 2 else { throw FormatError(location: label, "has no weight input") }
+        guard node.input.count >= 2 else { throw FormatError(.malformed, location: label, "has no weight input") }
         let w = try weight(node.input[1], role: "weight", of: label)
         guard w.rank == 2 else {
-            throw FormatError(location: label, "weight '\(node.input[1])' has shape \(w.shape); expected (in, out)")
+            throw FormatError(.malformed, location: label, "weight '\(node.input[1])' has shape \(w.shape); expected (in, out)")
         }
         try dense(label, weight: LayoutRules.transposeDense(w), bias: nil, biasName: nil)
         matMulDense = layers.count - 1
@@ -699,11 +697,11 @@ struct ONNXGraphImporter {
     private mutating func add(_ node: Onnx_NodeProto, _ label: String) throws {
         guard let index = matMulDense, case .dense(var d) = layers[index], !d.bias,
               let biasName = node.input.first(where: { $0 != current }), constants[biasName] != nil else {
-            throw FormatError(location: label, "unsupported operator 'Add' here; alexconv imports Add only as the bias of the MatMul before it")
+            throw FormatError(.unsupported, location: label, "unsupported operator 'Add' here; alexconv imports Add only as the bias of the MatMul before it")
         }
         let b = try weight(biasName, role: "bias", of: label)
         guard b.count == d.outFeatures, b.rank == 1 || (b.rank == 2 && b.shape[0] == 1) else {
-            throw FormatError(location: label, "bias '\(biasName)' has shape \(b.shape); expected [\(d.outFeatures)]")
+            throw FormatError(.malformed, location: label, "bias '\(biasName)' has shape \(b.shape); expected [\(d.outFeatures)]")
         }
         d.bias = true
         layers[index] = .dense(d)
@@ -723,11 +721,11 @@ struct ONNXGraphImporter {
 
     private mutating func softmax(_ attributes: NodeAttributes, _ label: String) throws {
         guard case .vector = shape else {
-            throw FormatError(location: label, "applies softmax to a feature map; alexconv supports softmax over the class vector")
+            throw FormatError(.unsupported, location: label, "applies softmax to a feature map; alexconv supports softmax over the class vector")
         }
         let axis = try attributes.int("axis") ?? (opset >= 13 ? -1 : 1)
         guard axis == 1 || axis == -1 else {
-            throw FormatError(location: label, "softmax over axis \(axis); expected axis 1 (the classes)")
+            throw FormatError(.malformed, location: label, "softmax over axis \(axis); expected axis 1 (the classes)")
         }
         append(.softmax)
     }
@@ -747,7 +745,7 @@ struct NodeAttributes {
     func int(_ name: String) throws -> Int? {
         guard let a = attribute(name), a.hasI || a.type == .int else { return nil }
         guard let value = Int(exactly: a.i), abs(value) <= ONNXLimits.maxExtent else {
-            throw FormatError(location: label, "attribute \(name) = \(a.i) is out of range")
+            throw FormatError(.malformed, location: label, "attribute \(name) = \(a.i) is out of range")
         }
         return value
     }
@@ -756,7 +754,7 @@ struct NodeAttributes {
         guard let a = attribute(name), !a.ints.isEmpty || a.type == .ints else { return nil }
         return try a.ints.map { v in
             guard let value = Int(exactly: v), abs(value) <= ONNXLimits.maxExtent else {
-                throw FormatError(location: label, "attribute \(name) value \(v) is out of range")
+                throw FormatError(.malformed, location: label, "attribute \(name) value \(v) is out of range")
             }
             return value
         }

@@ -22,10 +22,10 @@ enum ONNXProtobuf {
     /// Decodes `bytes` as an ONNX ModelProto; malformed or truncated protobuf is a `FormatError`.
     static func decodeModel(_ bytes: UnsafeRawBufferPointer) throws -> Onnx_ModelProto {
         guard bytes.count <= ONNXLimits.maxFileBytes else {
-            throw FormatError("ONNX file is \(bytes.count) bytes, more than protobuf's 2 GiB limit (such models keep their weights in external data files, which alexconv does not read)")
+            throw FormatError(.limit, "ONNX file is \(bytes.count) bytes, more than protobuf's 2 GiB limit (such models keep their weights in external data files, which alexconv does not read)")
         }
         guard let base = bytes.baseAddress, bytes.count > 0 else {
-            throw FormatError("empty file: not an ONNX model")
+            throw FormatError(.malformed, "empty file: not an ONNX model")
         }
         // A no-copy view of the caller's bytes; swift-protobuf copies what it keeps.
         let data = Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: base), count: bytes.count, deallocator: .none)
@@ -33,15 +33,15 @@ enum ONNXProtobuf {
         do {
             model = try Onnx_ModelProto(serializedBytes: data)
         } catch let error as BinaryDecodingError {
-            throw FormatError("not a valid ONNX protobuf: \(describe(error))")
+            throw FormatError(.malformed, "not a valid ONNX protobuf: \(describe(error))")
         } catch {
-            throw FormatError("not a valid ONNX protobuf: \(error)")
+            throw FormatError(.malformed, "not a valid ONNX protobuf: \(error)")
         }
         guard model.hasGraph else {
-            throw FormatError("ONNX ModelProto has no graph (field 7): file truncated or not an ONNX model")
+            throw FormatError(.truncated, "ONNX ModelProto has no graph (field 7): file truncated or not an ONNX model")
         }
         guard model.hasIrVersion, model.irVersion > 0 else {
-            throw FormatError("ONNX ModelProto has no ir_version (field 1): file truncated or not an ONNX model")
+            throw FormatError(.truncated, "ONNX ModelProto has no ir_version (field 1): file truncated or not an ONNX model")
         }
         return model
     }
@@ -84,31 +84,31 @@ enum ONNXTensors {
         let location = "initializer '\(name)'"
         if proto.dataLocation == .external || !proto.externalData.isEmpty {
             let file = proto.externalData.first { $0.key == "location" }?.value ?? "?"
-            throw FormatError(location: location,
+            throw FormatError(.unsupported, location: location,
                               "stores its data in the external file '\(file)'; alexconv reads self-contained ONNX files only (re-save with onnx.save_model(model, path, save_as_external_data=False))")
         }
         if proto.hasSegment {
-            throw FormatError(location: location, "is split into segments, which alexconv does not read")
+            throw FormatError(.unsupported, location: location, "is split into segments, which alexconv does not read")
         }
         guard proto.dims.count <= ONNXLimits.maxRank else {
-            throw FormatError(location: location, "rank \(proto.dims.count) exceeds the limit \(ONNXLimits.maxRank)")
+            throw FormatError(.limit, location: location, "rank \(proto.dims.count) exceeds the limit \(ONNXLimits.maxRank)")
         }
         var shape: [Int] = []
         for dim in proto.dims {
             guard dim >= 0, let value = Int(exactly: dim) else {
-                throw FormatError(location: location, "negative dimension \(dim) in dims \(proto.dims)")
+                throw FormatError(.malformed, location: location, "negative dimension \(dim) in dims \(proto.dims)")
             }
             shape.append(value)
         }
         let count = try checkedElementCount(shape, what: location)
         guard let dtype = dtypes[proto.dataType] else {
-            throw FormatError(location: location, "unsupported element type \(typeName(proto.dataType)) (expected float, float16, bfloat16, double or an integer type)")
+            throw FormatError(.unsupported, location: location, "unsupported element type \(typeName(proto.dataType)) (expected float, float16, bfloat16, double or an integer type)")
         }
         let byteCount = try checkedMultiply(count, dtype.size, what: location)
 
         if proto.hasRawData {
             guard proto.rawData.count == byteCount else {
-                throw FormatError(location: location,
+                throw FormatError(.malformed, location: location,
                                   "raw_data holds \(proto.rawData.count) bytes, but dims \(shape) of \(dtype.name) need \(byteCount)")
             }
             let (storage, buffer) = ByteStorage.zeroed(count: byteCount)
@@ -118,7 +118,7 @@ enum ONNXTensors {
 
         func typedField<T>(_ values: [T], field: String) throws -> [T] {
             guard values.count == count else {
-                throw FormatError(location: location,
+                throw FormatError(.malformed, location: location,
                                   "\(field) holds \(values.count) values, but dims \(shape) need \(count)")
             }
             return values

@@ -44,7 +44,7 @@ public enum PickleReader {
     public static func read(storage: ByteStorage, offset: Int = 0, allowedGlobals: Set<String>,
                             limits: PickleLimits = .standard) throws -> PickleResult {
         guard offset >= 0, offset <= storage.bytes.count else {
-            throw FormatError("pickle starts at byte \(offset), past the end (\(storage.bytes.count) bytes)")
+            throw FormatError(.truncated, "pickle starts at byte \(offset), past the end (\(storage.bytes.count) bytes)")
         }
         var machine = PickleMachine(storage: storage, position: offset, allowedGlobals: allowedGlobals, limits: limits)
         return try machine.run()
@@ -96,7 +96,7 @@ struct PickleMachine {
     // MARK: Errors
 
     func error(_ detail: String) -> FormatError {
-        FormatError(location: "pickle", "\(detail) (\(opcode.pythonName) at byte \(opcodeOffset))")
+        FormatError(.malformed, location: "pickle", "\(detail) (\(opcode.pythonName) at byte \(opcodeOffset))")
     }
 
     // MARK: Input
@@ -104,7 +104,7 @@ struct PickleMachine {
     mutating func take(_ count: Int) throws -> Int {
         let remaining = bytes.count - position
         guard count >= 0, count <= remaining else {
-            throw FormatError(location: "pickle",
+            throw FormatError(.truncated, location: "pickle",
                               "truncated: \(opcode.pythonName) at byte \(opcodeOffset) needs \(count) bytes, only \(remaining) left")
         }
         let start = position
@@ -124,7 +124,7 @@ struct PickleMachine {
         let raw = try readLE(T.self)
         let remaining = bytes.count - position
         guard raw >= 0, let length = Int(exactly: raw), length <= remaining else {
-            throw FormatError(location: "pickle",
+            throw FormatError(.malformed, location: "pickle",
                               "\(opcode.pythonName) at byte \(opcodeOffset) claims \(raw) bytes, only \(remaining) left in the file")
         }
         return length
@@ -136,7 +136,7 @@ struct PickleMachine {
         var end = start
         while end < bytes.count && bytes[end] != 0x0A { end += 1 }
         guard end < bytes.count else {
-            throw FormatError(location: "pickle", "truncated: \(opcode.pythonName) at byte \(opcodeOffset) has no terminating newline")
+            throw FormatError(.truncated, location: "pickle", "truncated: \(opcode.pythonName) at byte \(opcodeOffset) has no terminating newline")
         }
         position = end + 1
         return UnsafeRawBufferPointer(rebasing: bytes[start..<end])
@@ -229,12 +229,12 @@ struct PickleMachine {
         while true {
             opcodeOffset = position
             guard position < bytes.count else {
-                throw FormatError(location: "pickle", "truncated: input ended at byte \(position) before STOP")
+                throw FormatError(.truncated, location: "pickle", "truncated: input ended at byte \(position) before STOP")
             }
             let byte = bytes[position]
             position += 1
             guard let op = PickleOpcode(rawValue: byte) else {
-                throw FormatError(location: "pickle",
+                throw FormatError(.unsupported, location: "pickle",
                                   "unknown or unsupported opcode 0x\(String(byte, radix: 16, uppercase: true)) at byte \(opcodeOffset)")
             }
             opcode = op
@@ -542,7 +542,7 @@ struct PickleMachine {
     func allowedGlobal(module: String, name: String) throws -> PickleGlobal {
         let global = PickleGlobal(module: module, name: name)
         guard allowedGlobals.contains(global.description) else {
-            throw FormatError(location: "pickle",
+            throw FormatError(.refused, location: "pickle",
                               "refused pickle global '\(global)' at byte \(opcodeOffset): only the globals weight files use are allowed, and nothing in a pickle is ever executed")
         }
         return global

@@ -122,9 +122,9 @@ public final class PickleWriter {
     /// The opcode and length of a `bytes` value of `count` bytes (protocol 3); the caller writes
     /// the data itself (after `takeBytes()`), then calls `noteStreamed(count)`.
     public func bytesHeader(count: Int) throws {
-        guard protocolVersion >= 3 else { throw FormatError("bytes values need pickle protocol 3 (this writer is protocol \(protocolVersion))") }
+        guard protocolVersion >= 3 else { throw FormatError(.malformed, "bytes values need pickle protocol 3 (this writer is protocol \(protocolVersion))") }
         guard count >= 0, count <= Self.maxBinBytesLength else {
-            throw FormatError("a bytes value of \(count) bytes exceeds the protocol 3 limit of \(Self.maxBinBytesLength)")
+            throw FormatError(.limit, "a bytes value of \(count) bytes exceeds the protocol 3 limit of \(Self.maxBinBytesLength)")
         }
         if count < 256 {
             emit(.shortBinBytes, UInt8(count))

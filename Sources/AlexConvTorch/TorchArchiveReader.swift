@@ -57,7 +57,7 @@ public enum TorchArchiveReader: WeightFileReader {
             } else if ZipArchive.looksLike(storage.bytes) {
                 loaded = try readZip(storage: storage, path: path)
             } else {
-                throw FormatError("not a torch.save file: neither a zip archive nor the legacy format's magic number")
+                throw FormatError(.malformed, "not a torch.save file: neither a zip archive nor the legacy format's magic number")
             }
             var notes = loaded.notes
             var metadata = loaded.metadata
@@ -84,13 +84,13 @@ public enum TorchArchiveReader: WeightFileReader {
         let candidates = archive.entries.filter { $0.name == "data.pkl" || $0.name.hasSuffix("/data.pkl") }
         guard let pickleEntry = candidates.min(by: { $0.name.count < $1.name.count }) else {
             if archive.entries.contains(where: { $0.name.hasSuffix(".npy") }) {
-                throw FormatError("zip archive holds .npy members but no data.pkl: an npz file, not torch.save")
+                throw FormatError(.malformed, "zip archive holds .npy members but no data.pkl: an npz file, not torch.save")
             }
-            throw FormatError("zip archive has no data.pkl entry: not a torch.save file (entries: \(archive.entries.prefix(5).map(\.name).joined(separator: ", ")))")
+            throw FormatError(.malformed, "zip archive has no data.pkl entry: not a torch.save file (entries: \(archive.entries.prefix(5).map(\.name).joined(separator: ", ")))")
         }
         let folder = String(pickleEntry.name.dropLast("data.pkl".count))
         if archive[folder + "constants.pkl"] != nil || archive.entries.contains(where: { $0.name.hasPrefix(folder + "code/") }) {
-            throw FormatError("TorchScript archive (torch.jit.save): alexconv reads state dicts; in Python, torch.save(torch.jit.load(path).state_dict(), 'weights.pth')")
+            throw FormatError(.unsupported, "TorchScript archive (torch.jit.save): alexconv reads state dicts; in Python, torch.save(torch.jit.load(path).state_dict(), 'weights.pth')")
         }
         var byteOrder = Tensor.ByteOrder.little
         if let entry = archive[folder + "byteorder"] {
@@ -98,7 +98,7 @@ public enum TorchArchiveReader: WeightFileReader {
             switch text {
             case "little": byteOrder = .little
             case "big": byteOrder = .big
-            default: throw FormatError(location: "zip entry '\(entry.name)'", "byte order '\(text)', expected 'little' or 'big'")
+            default: throw FormatError(.malformed, location: "zip entry '\(entry.name)'", "byte order '\(text)', expected 'little' or 'big'")
             }
         }
         var metadata: [String: String] = ["torch.archive_folder": String(folder.dropLast())]
@@ -111,12 +111,12 @@ public enum TorchArchiveReader: WeightFileReader {
         let resolver = StorageResolver(byteOrder: byteOrder) { key, dtype, numel, tensorName in
             let name = folder + "data/" + key
             guard let entry = archive[name] else {
-                throw FormatError(location: "tensor '\(tensorName)'", "its storage '\(key)' is missing from the archive (no entry '\(name)')")
+                throw FormatError(.malformed, location: "tensor '\(tensorName)'", "its storage '\(key)' is missing from the archive (no entry '\(name)')")
             }
             let bytes = try archive.bytes(of: entry)
             let needed = try checkedMultiply(numel, dtype.size, what: "tensor '\(tensorName)' storage '\(key)'")
             guard bytes.bytes.count >= needed else {
-                throw FormatError(location: "tensor '\(tensorName)'",
+                throw FormatError(.malformed, location: "tensor '\(tensorName)'",
                                   "storage entry '\(name)' has \(bytes.bytes.count) bytes, its pickle declares \(numel) \(dtype.name) elements (\(needed) bytes)")
             }
             return bytes
@@ -143,11 +143,11 @@ public enum TorchArchiveReader: WeightFileReader {
     static func readLegacy(storage: ByteStorage, path: String) throws -> LoadedPickle {
         let magic = try pickle(storage, offset: 0, entry: "magic number")
         guard case .bigInt(let bytes) = magic.value, bytes == legacyMagic else {
-            throw FormatError("legacy torch file: bad magic number")
+            throw FormatError(.malformed, "legacy torch file: bad magic number")
         }
         let version = try pickle(storage, offset: magic.endOffset, entry: "protocol version")
         guard version.value.int == legacyProtocolVersion else {
-            throw FormatError("legacy torch file: protocol version \(version.value.kindName) \(version.value.int.map(String.init) ?? ""), expected \(legacyProtocolVersion)")
+            throw FormatError(.malformed, "legacy torch file: protocol version \(version.value.kindName) \(version.value.int.map(String.init) ?? ""), expected \(legacyProtocolVersion)")
         }
         let sysInfo = try pickle(storage, offset: version.endOffset, entry: "sys_info")
         var byteOrder = Tensor.ByteOrder.little
@@ -158,10 +158,10 @@ public enum TorchArchiveReader: WeightFileReader {
         let object = try pickle(storage, offset: sysInfo.endOffset, entry: "data")
         let keysPickle = try pickle(storage, offset: object.endOffset, entry: "storage keys")
         guard let keyValues = keysPickle.value.sequence else {
-            throw FormatError(location: "storage keys", "expected a list of storage keys, found \(keysPickle.value.kindName)")
+            throw FormatError(.malformed, location: "storage keys", "expected a list of storage keys, found \(keysPickle.value.kindName)")
         }
         let keys = try keyValues.map { value -> String in
-            guard let key = value.text else { throw FormatError(location: "storage keys", "storage key is \(value.kindName), expected str") }
+            guard let key = value.text else { throw FormatError(.malformed, location: "storage keys", "storage key is \(value.kindName), expected str") }
             return key
         }
         // The storages' dtypes come from the persistent ids in the data pickle.
@@ -173,11 +173,11 @@ public enum TorchArchiveReader: WeightFileReader {
         var blobs: [String: ByteStorage] = [:]
         for key in keys {
             guard let dtype = dtypes[key] else {
-                throw FormatError(location: "storage '\(key)'", "listed in the storage table but never used by the data pickle")
+                throw FormatError(.corrupted, location: "storage '\(key)'", "listed in the storage table but never used by the data pickle")
             }
             let count = try reader.read(Int64.self, at: position, what: "storage '\(key)' element count")
             guard count >= 0, count <= Int64(storage.bytes.count) else {
-                throw FormatError(location: "storage '\(key)'", "element count \(count) is impossible for a file of \(storage.bytes.count) bytes")
+                throw FormatError(.malformed, location: "storage '\(key)'", "element count \(count) is impossible for a file of \(storage.bytes.count) bytes")
             }
             let byteCount = try checkedMultiply(Int(count), dtype.size, what: "storage '\(key)'")
             let data = try reader.slice(position + 8, byteCount, what: "storage '\(key)' data")
@@ -186,11 +186,11 @@ public enum TorchArchiveReader: WeightFileReader {
         }
         let resolver = StorageResolver(byteOrder: byteOrder) { key, dtype, numel, tensorName in
             guard let bytes = blobs[key] else {
-                throw FormatError(location: "tensor '\(tensorName)'", "its storage '\(key)' is missing from the storage table")
+                throw FormatError(.malformed, location: "tensor '\(tensorName)'", "its storage '\(key)' is missing from the storage table")
             }
             let needed = try checkedMultiply(numel, dtype.size, what: "tensor '\(tensorName)' storage '\(key)'")
             guard bytes.bytes.count >= needed else {
-                throw FormatError(location: "tensor '\(tensorName)'",
+                throw FormatError(.malformed, location: "tensor '\(tensorName)'",
                                   "storage '\(key)' has \(bytes.bytes.count) bytes, its pickle declares \(numel) \(dtype.name) elements (\(needed) bytes)")
             }
             return bytes
@@ -215,7 +215,7 @@ public enum TorchArchiveReader: WeightFileReader {
             case .persistentID(let id):
                 let ref = try StorageReference(persistentID: id, tensorName: "?")
                 if let existing = dtypes[ref.key], existing != ref.dtype {
-                    throw FormatError(location: "storage '\(ref.key)'", "used as both \(existing.name) and \(ref.dtype.name)")
+                    throw FormatError(.corrupted, location: "storage '\(ref.key)'", "used as both \(existing.name) and \(ref.dtype.name)")
                 }
                 dtypes[ref.key] = ref.dtype
             case .tuple(let items): pending.append(contentsOf: items)
@@ -250,19 +250,19 @@ struct StorageReference {
     init(persistentID: PickleValue, tensorName: String) throws {
         let location = "tensor '\(tensorName)'"
         guard let fields = persistentID.sequence, fields.count >= 5, fields[0].text == "storage" else {
-            throw FormatError(location: location, "persistent id is not ('storage', type, key, location, numel): \(persistentID.kindName)")
+            throw FormatError(.malformed, location: location, "persistent id is not ('storage', type, key, location, numel): \(persistentID.kindName)")
         }
         guard let type = fields[1].global?.description ?? fields[1].text else {
-            throw FormatError(location: location, "storage type is \(fields[1].kindName), expected a torch storage class")
+            throw FormatError(.malformed, location: location, "storage type is \(fields[1].kindName), expected a torch storage class")
         }
         guard let dtype = TorchGlobals.storageTypes[type] else {
-            throw FormatError(location: location, "storage type '\(type)' is not supported (float32/64/16, bfloat16, int64/32/16/8, uint8, bool)")
+            throw FormatError(.unsupported, location: location, "storage type '\(type)' is not supported (float32/64/16, bfloat16, int64/32/16/8, uint8, bool)")
         }
         guard let key = fields[2].text ?? fields[2].int.map(String.init) else {
-            throw FormatError(location: location, "storage key is \(fields[2].kindName), expected str")
+            throw FormatError(.malformed, location: location, "storage key is \(fields[2].kindName), expected str")
         }
         guard let numel = fields[4].int, numel >= 0 else {
-            throw FormatError(location: location, "storage element count is \(fields[4].kindName), expected a non-negative int")
+            throw FormatError(.malformed, location: location, "storage element count is \(fields[4].kindName), expected a non-negative int")
         }
         self.key = key
         self.dtype = dtype
@@ -271,7 +271,7 @@ struct StorageReference {
         if fields.count >= 6, let view = fields[5].sequence {
             guard view.count == 3, let viewKey = view[0].text, let offset = view[1].int, let size = view[2].int,
                   offset >= 0, size >= 0 else {
-                throw FormatError(location: location, "legacy view metadata is not (key, offset, size)")
+                throw FormatError(.malformed, location: location, "legacy view metadata is not (key, offset, size)")
             }
             self.view = (viewKey, offset, size)
         }

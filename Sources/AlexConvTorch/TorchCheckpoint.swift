@@ -17,7 +17,7 @@ enum TorchCheckpoint {
                 if isTensor(current) {
                     return [NamedTensor("tensor", try rebuild(current, name: "tensor", resolver: resolver))]
                 }
-                throw FormatError("expected a state dict (a dict of tensors)\(where_(path)), found \(current.kindName)")
+                throw FormatError(.malformed, "expected a state dict (a dict of tensors)\(where_(path)), found \(current.kindName)")
             }
             let keyed = entries.compactMap { entry in entry.key.text.map { ($0, entry.value) } }
             // A dict whose values are tensors is the state dict.
@@ -33,7 +33,7 @@ enum TorchCheckpoint {
                 keyed.first(where: { $0.0 == key && mapping($0.1) != nil })
             }).first else {
                 let listing = keyed.prefix(12).map { "\($0.0) (\($0.1.kindName))" }.joined(separator: ", ")
-                throw FormatError("no state dict found\(where_(path)): no tensors and none of the keys \(TorchArchiveReader.stateDictKeys.joined(separator: ", ")); keys: \(listing)")
+                throw FormatError(.malformed, "no state dict found\(where_(path)): no tensors and none of the keys \(TorchArchiveReader.stateDictKeys.joined(separator: ", ")); keys: \(listing)")
             }
             let ignored = keyed.filter { $0.0 != key }.map { "\($0.0) (\(describe($0.1)))" }
             if !ignored.isEmpty {
@@ -43,7 +43,7 @@ enum TorchCheckpoint {
             path.append(key)
             current = value
         }
-        throw FormatError("checkpoint nests state dicts deeper than \(TorchArchiveReader.maxCheckpointNesting) levels at '\(path.joined(separator: "."))'")
+        throw FormatError(.limit, "checkpoint nests state dicts deeper than \(TorchArchiveReader.maxCheckpointNesting) levels at '\(path.joined(separator: "."))'")
     }
 
     /// The architecture spec alexconv writes into a state dict's `_metadata['']['alexconv.spec']`
@@ -82,7 +82,7 @@ enum TorchCheckpoint {
         }
         var seen = Set<String>()
         for tensor in result where !seen.insert(tensor.name).inserted {
-            throw FormatError(location: "tensor '\(tensor.name)'", "appears twice in the state dict")
+            throw FormatError(.corrupted, location: "tensor '\(tensor.name)'", "appears twice in the state dict")
         }
         return result
     }
@@ -127,7 +127,7 @@ enum TorchCheckpoint {
     /// The tensor a rebuild call describes: a strided view of its storage's bytes.
     static func rebuild(_ value: PickleValue, name: String, resolver: StorageResolver) throws -> Tensor {
         guard let object = value.object else {
-            throw FormatError(location: "tensor '\(name)'", "expected a tensor, found \(value.kindName)")
+            throw FormatError(.malformed, location: "tensor '\(name)'", "expected a tensor, found \(value.kindName)")
         }
         return try rebuild(function: object.callable.description, args: object.arguments, name: name, resolver: resolver)
     }
@@ -136,7 +136,7 @@ enum TorchCheckpoint {
         let location = "tensor '\(name)'"
         func need(_ count: Int) throws {
             guard args.count >= count else {
-                throw FormatError(location: location, "\(function) needs \(count) arguments, the pickle gives \(args.count)")
+                throw FormatError(.malformed, location: location, "\(function) needs \(count) arguments, the pickle gives \(args.count)")
             }
         }
         switch function {
@@ -147,45 +147,45 @@ enum TorchCheckpoint {
             // _rebuild_from_type_v2(func, new_type, args, state): func(*args) builds the tensor.
             try need(3)
             guard let inner = args[0].global, let innerArgs = args[2].sequence else {
-                throw FormatError(location: location, "_rebuild_from_type_v2 needs (function, type, args, state)")
+                throw FormatError(.malformed, location: location, "_rebuild_from_type_v2 needs (function, type, args, state)")
             }
             return try rebuild(function: inner.description, args: innerArgs, name: name, resolver: resolver)
         case TorchGlobals.rebuildTensorV2, TorchGlobals.rebuildTensorV3, TorchGlobals.rebuildTensor:
             try need(4)
             guard case .persistentID(let id) = args[0] else {
-                throw FormatError(location: location, "first argument of \(function) is \(args[0].kindName), expected a storage")
+                throw FormatError(.malformed, location: location, "first argument of \(function) is \(args[0].kindName), expected a storage")
             }
             let reference = try StorageReference(persistentID: id, tensorName: name)
             var dtype = reference.dtype
             if function == TorchGlobals.rebuildTensorV3 {
                 try need(7)
                 guard let dtypeName = args[6].global?.description else {
-                    throw FormatError(location: location, "dtype argument is \(args[6].kindName), expected a torch dtype")
+                    throw FormatError(.malformed, location: location, "dtype argument is \(args[6].kindName), expected a torch dtype")
                 }
                 guard let named = TorchGlobals.dtypes[dtypeName] else {
-                    throw FormatError(location: location, "dtype \(dtypeName) is not supported (float32/64/16, bfloat16, int64/32/16/8, uint8, bool)")
+                    throw FormatError(.unsupported, location: location, "dtype \(dtypeName) is not supported (float32/64/16, bfloat16, int64/32/16/8, uint8, bool)")
                 }
                 dtype = named
             } else if reference.isUntyped {
-                throw FormatError(location: location, "an UntypedStorage needs _rebuild_tensor_v3 with a dtype, found \(function)")
+                throw FormatError(.malformed, location: location, "an UntypedStorage needs _rebuild_tensor_v3 with a dtype, found \(function)")
             }
             guard let offset = args[1].int, offset >= 0 else {
-                throw FormatError(location: location, "storage offset is \(args[1].kindName), expected a non-negative int")
+                throw FormatError(.malformed, location: location, "storage offset is \(args[1].kindName), expected a non-negative int")
             }
             let shape = try integers(args[2], what: "size", location: location)
             let strides = try integers(args[3], what: "stride", location: location)
             guard shape.count == strides.count else {
-                throw FormatError(location: location, "size \(shape) and stride \(strides) have different ranks")
+                throw FormatError(.malformed, location: location, "size \(shape) and stride \(strides) have different ranks")
             }
             if let negative = strides.first(where: { $0 < 0 }) {
-                throw FormatError(location: location, "negative stride \(negative)")
+                throw FormatError(.malformed, location: location, "negative stride \(negative)")
             }
             let storage = try resolver.bytes(for: reference, tensorName: name)
             let byteOffset = try checkedMultiply(offset, dtype.size, what: location)
             return try Tensor(storage: storage, byteOffset: byteOffset, dtype: dtype, shape: shape, strides: strides,
                               byteOrder: resolver.byteOrder, name: name)
         default:
-            throw FormatError(location: location, "\(function) tensors (sparse, quantized, nested, meta or device-specific) are not supported; save a dense CPU tensor")
+            throw FormatError(.unsupported, location: location, "\(function) tensors (sparse, quantized, nested, meta or device-specific) are not supported; save a dense CPU tensor")
         }
     }
 
@@ -196,9 +196,9 @@ enum TorchCheckpoint {
            let first = object.arguments.first {
             items = first.sequence
         }
-        guard let items else { throw FormatError(location: location, "\(what) is \(value.kindName), expected a tuple of ints") }
+        guard let items else { throw FormatError(.malformed, location: location, "\(what) is \(value.kindName), expected a tuple of ints") }
         return try items.map { item in
-            guard let n = item.int else { throw FormatError(location: location, "\(what) holds \(item.kindName), expected ints") }
+            guard let n = item.int else { throw FormatError(.malformed, location: location, "\(what) holds \(item.kindName), expected ints") }
             return n
         }
     }

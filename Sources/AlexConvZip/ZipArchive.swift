@@ -118,7 +118,7 @@ public final class ZipArchive: @unchecked Sendable {
         var index: [String: Int] = [:]
         for (i, entry) in entries.enumerated() {
             if index.updateValue(i, forKey: entry.name) != nil {
-                throw FormatError(file: path, location: "zip entry '\(entry.name)'", "appears twice in the central directory")
+                throw FormatError(.corrupted, file: path, location: "zip entry '\(entry.name)'", "appears twice in the central directory")
             }
         }
         self.entries = entries
@@ -152,7 +152,7 @@ public final class ZipArchive: @unchecked Sendable {
             case .deflated:
                 return try inflate(entry)
             case .other(let method):
-                throw FormatError("compression method \(method) is not supported (expected 0 stored or 8 deflated)")
+                throw FormatError(.unsupported, "compression method \(method) is not supported (expected 0 stored or 8 deflated)")
             }
         } catch var error as FormatError {
             if error.location == nil { error.location = "zip entry '\(entry.name)'" }
@@ -163,7 +163,7 @@ public final class ZipArchive: @unchecked Sendable {
     /// The bytes of the entry called `name`; a `FormatError` naming it when it is missing.
     public func bytes(named name: String) throws -> ByteStorage {
         guard let entry = entry(named: name) else {
-            throw FormatError(file: path, location: "zip entry '\(name)'", "missing from the archive")
+            throw FormatError(.malformed, file: path, location: "zip entry '\(name)'", "missing from the archive")
         }
         return try bytes(of: entry)
     }
@@ -173,7 +173,7 @@ public final class ZipArchive: @unchecked Sendable {
         let data = try bytes(of: entry)
         let actual = CRC32.checksum(data.bytes)
         if actual != entry.crc32 {
-            throw FormatError(file: path, location: "zip entry '\(entry.name)'",
+            throw FormatError(.corrupted, file: path, location: "zip entry '\(entry.name)'",
                               "CRC-32 mismatch: expected \(hex(entry.crc32)), found \(hex(actual))")
         }
     }
@@ -186,11 +186,11 @@ public final class ZipArchive: @unchecked Sendable {
         let (owned, buffer) = ByteStorage.zeroed(count: entry.uncompressedSize)
         let produced = try ZipArchive.rawInflate(compressed, into: buffer)
         if produced != entry.uncompressedSize {
-            throw FormatError("inflated to \(produced) bytes, the directory says \(entry.uncompressedSize)")
+            throw FormatError(.corrupted, "inflated to \(produced) bytes, the directory says \(entry.uncompressedSize)")
         }
         let actual = CRC32.checksum(UnsafeRawBufferPointer(buffer))
         if actual != entry.crc32 {
-            throw FormatError("CRC-32 mismatch after inflating: expected \(hex(entry.crc32)), found \(hex(actual))")
+            throw FormatError(.corrupted, "CRC-32 mismatch after inflating: expected \(hex(entry.crc32)), found \(hex(actual))")
         }
         return owned
     }
@@ -201,7 +201,7 @@ public final class ZipArchive: @unchecked Sendable {
         #if canImport(CZlib)
         var stream = z_stream()
         guard inflateInit2_(&stream, -MAX_WBITS, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
-            throw FormatError("cannot start zlib inflate")
+            throw FormatError(.malformed, "cannot start zlib inflate")
         }
         defer { inflateEnd(&stream) }
         var inputOffset = 0
@@ -226,7 +226,7 @@ public final class ZipArchive: @unchecked Sendable {
                     return CZlib.inflate(&stream, Z_NO_FLUSH)
                 }
                 if stream.avail_out == 0 {
-                    throw FormatError("deflate stream inflates to more than the declared \(output.count) bytes")
+                    throw FormatError(.corrupted, "deflate stream inflates to more than the declared \(output.count) bytes")
                 }
             }
             inputOffset += inputChunk - Int(stream.avail_in)
@@ -238,14 +238,14 @@ public final class ZipArchive: @unchecked Sendable {
                 continue
             case Z_BUF_ERROR:
                 if inputOffset >= input.count {
-                    throw FormatError("deflate stream is truncated (ends after \(outputOffset) of \(output.count) bytes)")
+                    throw FormatError(.truncated, "deflate stream is truncated (ends after \(outputOffset) of \(output.count) bytes)")
                 }
                 if outputOffset >= output.count {
-                    throw FormatError("deflate stream inflates to more than the declared \(output.count) bytes")
+                    throw FormatError(.corrupted, "deflate stream inflates to more than the declared \(output.count) bytes")
                 }
                 continue
             default:
-                throw FormatError("corrupt deflate stream (zlib error \(result)) after \(outputOffset) bytes")
+                throw FormatError(.corrupted, "corrupt deflate stream (zlib error \(result)) after \(outputOffset) bytes")
             }
         }
         #else
@@ -260,7 +260,7 @@ public final class ZipArchive: @unchecked Sendable {
                                     },
                                     consumer: { data in
                                         guard data.count <= output.count - outputOffset else {
-                                            throw FormatError("deflate stream inflates to more than the declared \(output.count) bytes")
+                                            throw FormatError(.corrupted, "deflate stream inflates to more than the declared \(output.count) bytes")
                                         }
                                         data.withUnsafeBytes { (output.baseAddress! + outputOffset).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
                                         outputOffset += data.count
@@ -268,7 +268,7 @@ public final class ZipArchive: @unchecked Sendable {
         } catch let error as FormatError {
             throw error
         } catch {
-            throw FormatError("corrupt deflate stream after \(outputOffset) bytes")
+            throw FormatError(.corrupted, "corrupt deflate stream after \(outputOffset) bytes")
         }
         return outputOffset
         #endif
@@ -298,20 +298,20 @@ public final class ZipArchive: @unchecked Sendable {
         if eocd >= 20, try reader.read(UInt32.self, at: eocd - 20) == Signature.zip64Locator {
             let recordOffset64 = try reader.read(UInt64.self, at: eocd - 12, what: "zip64 locator")
             guard recordOffset64 <= UInt64(eocd - 20) else {
-                throw FormatError("zip64 end record offset \(recordOffset64) lies outside the file")
+                throw FormatError(.truncated, "zip64 end record offset \(recordOffset64) lies outside the file")
             }
             let record = Int(recordOffset64)
             guard try reader.read(UInt32.self, at: record, what: "zip64 end record") == Signature.zip64EndOfCentralDirectory else {
-                throw FormatError("no zip64 end record at offset \(record) where the locator points")
+                throw FormatError(.malformed, "no zip64 end record at offset \(record) where the locator points")
             }
             let count64 = try reader.read(UInt64.self, at: record + 32, what: "zip64 entry count")
             let size64 = try reader.read(UInt64.self, at: record + 40, what: "zip64 directory size")
             let offset64 = try reader.read(UInt64.self, at: record + 48, what: "zip64 directory offset")
             guard count64 <= UInt64(ZipLimits.maxEntries) else {
-                throw FormatError("archive lists \(count64) entries, more than the limit \(ZipLimits.maxEntries)")
+                throw FormatError(.limit, "archive lists \(count64) entries, more than the limit \(ZipLimits.maxEntries)")
             }
             guard size64 <= UInt64(fileSize), offset64 <= UInt64(fileSize) else {
-                throw FormatError("zip64 central directory (offset \(offset64), size \(size64)) lies outside the file of \(fileSize) bytes")
+                throw FormatError(.truncated, "zip64 central directory (offset \(offset64), size \(size64)) lies outside the file of \(fileSize) bytes")
             }
             entryCount = Int(count64)
             directorySize = Int(size64)
@@ -319,10 +319,10 @@ public final class ZipArchive: @unchecked Sendable {
             directoryEndLimit = record
         }
         guard entryCount <= ZipLimits.maxEntries else {
-            throw FormatError("archive lists \(entryCount) entries, more than the limit \(ZipLimits.maxEntries)")
+            throw FormatError(.limit, "archive lists \(entryCount) entries, more than the limit \(ZipLimits.maxEntries)")
         }
         guard directoryOffset <= directoryEndLimit, directorySize <= directoryEndLimit - directoryOffset else {
-            throw FormatError("central directory (offset \(directoryOffset), size \(directorySize)) overlaps the end records or lies outside the file of \(fileSize) bytes")
+            throw FormatError(.truncated, "central directory (offset \(directoryOffset), size \(directorySize)) overlaps the end records or lies outside the file of \(fileSize) bytes")
         }
 
         var entries: [ZipEntry] = []
@@ -332,13 +332,13 @@ public final class ZipArchive: @unchecked Sendable {
         var inflatedTotal = 0
         for ordinal in 0..<entryCount {
             guard position <= directoryEnd - 46 else {
-                throw FormatError("central directory ends after \(ordinal) of \(entryCount) entries")
+                throw FormatError(.malformed, "central directory ends after \(ordinal) of \(entryCount) entries")
             }
             let entry = try readCentralHeader(reader, at: &position, directoryEnd: directoryEnd, directoryStart: directoryOffset)
             if entry.compression == .deflated {
                 inflatedTotal += entry.uncompressedSize
                 if inflatedTotal > ZipLimits.maxInflatedTotalBytes {
-                    throw FormatError(location: "zip entry '\(entry.name)'",
+                    throw FormatError(.limit, location: "zip entry '\(entry.name)'",
                                       "compressed entries inflate to more than \(ZipLimits.maxInflatedTotalBytes) bytes in total")
                 }
             }
@@ -351,7 +351,7 @@ public final class ZipArchive: @unchecked Sendable {
     private static func findEndRecord(_ reader: ByteReader) throws -> Int {
         let size = reader.bytes.count
         guard size >= 22 else {
-            throw FormatError("not a zip archive: \(size) bytes is shorter than an end-of-central-directory record")
+            throw FormatError(.malformed, "not a zip archive: \(size) bytes is shorter than an end-of-central-directory record")
         }
         let lowest = max(0, size - ZipLimits.maxEndRecordSearch)
         var offset = size - 22
@@ -362,14 +362,14 @@ public final class ZipArchive: @unchecked Sendable {
             }
             offset -= 1
         }
-        throw FormatError("not a zip archive or truncated: no end-of-central-directory record in the last \(min(size, ZipLimits.maxEndRecordSearch)) bytes")
+        throw FormatError(.limit, "not a zip archive or truncated: no end-of-central-directory record in the last \(min(size, ZipLimits.maxEndRecordSearch)) bytes")
     }
 
     private static func readCentralHeader(_ reader: ByteReader, at position: inout Int, directoryEnd: Int,
                                           directoryStart: Int) throws -> ZipEntry {
         let start = position
         guard try reader.read(UInt32.self, at: start) == Signature.centralHeader else {
-            throw FormatError("bad central directory header signature at offset \(start)")
+            throw FormatError(.malformed, "bad central directory header signature at offset \(start)")
         }
         let flags = try reader.read(UInt16.self, at: start + 8)
         let method = try reader.read(UInt16.self, at: start + 10)
@@ -382,7 +382,7 @@ public final class ZipArchive: @unchecked Sendable {
         var localOffset = UInt64(try reader.read(UInt32.self, at: start + 42))
         let headerEnd = start + 46 + nameLength + extraLength + commentLength
         guard headerEnd <= directoryEnd else {
-            throw FormatError("central directory header at offset \(start) runs past the directory's end")
+            throw FormatError(.truncated, "central directory header at offset \(start) runs past the directory's end")
         }
         let nameBytes = try reader.slice(start + 46, nameLength, what: "entry name")
         let name = String(decoding: nameBytes, as: UTF8.self)
@@ -394,7 +394,7 @@ public final class ZipArchive: @unchecked Sendable {
             var cursor = 0
             func next(_ what: String) throws -> UInt64 {
                 guard cursor + 8 <= zip64.count else {
-                    throw FormatError(location: location, "zip64 extra field is too short for the \(what)")
+                    throw FormatError(.truncated, location: location, "zip64 extra field is too short for the \(what)")
                 }
                 defer { cursor += 8 }
                 return UInt64(littleEndian: zip64.loadUnaligned(fromByteOffset: cursor, as: UInt64.self))
@@ -404,24 +404,24 @@ public final class ZipArchive: @unchecked Sendable {
             if localOffset == 0xFFFF_FFFF { localOffset = try next("local header offset") }
         }
         if flags & 0x0001 != 0 {
-            throw FormatError(location: location, "is encrypted; encrypted archives are not supported")
+            throw FormatError(.unsupported, location: location, "is encrypted; encrypted archives are not supported")
         }
         let fileSize = UInt64(reader.bytes.count)
         guard compressed <= fileSize, localOffset < UInt64(directoryStart) else {
-            throw FormatError(location: location, "data (offset \(localOffset), \(compressed) bytes) lies outside the file's entry area of \(directoryStart) bytes")
+            throw FormatError(.truncated, location: location, "data (offset \(localOffset), \(compressed) bytes) lies outside the file's entry area of \(directoryStart) bytes")
         }
         let compression = ZipCompression(method: method)
         switch compression {
         case .stored:
             guard compressed == uncompressed else {
-                throw FormatError(location: location, "stored entry has compressed size \(compressed) but uncompressed size \(uncompressed)")
+                throw FormatError(.malformed, location: location, "stored entry has compressed size \(compressed) but uncompressed size \(uncompressed)")
             }
         case .deflated:
             guard uncompressed <= UInt64(ZipLimits.maxInflatedEntryBytes) else {
-                throw FormatError(location: location, "inflates to \(uncompressed) bytes, more than the limit \(ZipLimits.maxInflatedEntryBytes)")
+                throw FormatError(.limit, location: location, "inflates to \(uncompressed) bytes, more than the limit \(ZipLimits.maxInflatedEntryBytes)")
             }
             guard uncompressed <= max(compressed, 1) * UInt64(ZipLimits.maxCompressionRatio) else {
-                throw FormatError(location: location, "declares \(uncompressed) bytes from \(compressed) compressed: a ratio above \(ZipLimits.maxCompressionRatio):1 is not deflate (zip bomb?)")
+                throw FormatError(.limit, location: location, "declares \(uncompressed) bytes from \(compressed) compressed: a ratio above \(ZipLimits.maxCompressionRatio):1 is not deflate (zip bomb?)")
             }
         case .other:
             break
@@ -430,18 +430,18 @@ public final class ZipArchive: @unchecked Sendable {
         // The local header: its name and extra field lengths decide where the data starts.
         let local = Int(localOffset)
         guard try reader.read(UInt32.self, at: local, what: "\(location) local header") == Signature.localHeader else {
-            throw FormatError(location: location, "no local file header at offset \(local)")
+            throw FormatError(.malformed, location: location, "no local file header at offset \(local)")
         }
         let localNameLength = Int(try reader.read(UInt16.self, at: local + 26, what: "\(location) local header"))
         let localExtraLength = Int(try reader.read(UInt16.self, at: local + 28, what: "\(location) local header"))
         let localName = try reader.slice(local + 30, localNameLength, what: "\(location) local name")
         guard localName.elementsEqual(nameBytes) else {
-            throw FormatError(location: location, "local header names '\(String(decoding: localName, as: UTF8.self))', the central directory '\(name)'")
+            throw FormatError(.corrupted, location: location, "local header names '\(String(decoding: localName, as: UTF8.self))', the central directory '\(name)'")
         }
         let dataOffset = local + 30 + localNameLength + localExtraLength
         let size = Int(compressed)
         guard dataOffset <= directoryStart, size <= directoryStart - dataOffset else {
-            throw FormatError(location: location, "data (bytes \(dataOffset)..<\(dataOffset + size)) runs past the entry area into the central directory at \(directoryStart)")
+            throw FormatError(.truncated, location: location, "data (bytes \(dataOffset)..<\(dataOffset + size)) runs past the entry area into the central directory at \(directoryStart)")
         }
         position = headerEnd
         return ZipEntry(name: name, compression: compression, compressedSize: size,
@@ -456,7 +456,7 @@ public final class ZipArchive: @unchecked Sendable {
             let fieldID = UInt16(littleEndian: extra.loadUnaligned(fromByteOffset: cursor, as: UInt16.self))
             let length = Int(UInt16(littleEndian: extra.loadUnaligned(fromByteOffset: cursor + 2, as: UInt16.self)))
             guard cursor + 4 + length <= extra.count else {
-                throw FormatError(location: location, "extra field 0x\(String(fieldID, radix: 16)) runs past the extra block")
+                throw FormatError(.truncated, location: location, "extra field 0x\(String(fieldID, radix: 16)) runs past the extra block")
             }
             if fieldID == id { return UnsafeRawBufferPointer(rebasing: extra[(cursor + 4)..<(cursor + 4 + length)]) }
             cursor += 4 + length
@@ -471,7 +471,7 @@ public final class ZipArchive: @unchecked Sendable {
         for (a, b) in zip(spans, spans.dropFirst()) {
             let aEnd = a.dataOffset + a.compressedSize
             if b.localHeaderOffset < aEnd {
-                throw FormatError(location: "zip entry '\(b.name)'",
+                throw FormatError(.corrupted, location: "zip entry '\(b.name)'",
                                   "overlaps zip entry '\(a.name)' (its header at \(b.localHeaderOffset) lies inside bytes \(a.localHeaderOffset)..<\(aEnd))")
             }
         }

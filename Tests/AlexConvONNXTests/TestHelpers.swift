@@ -17,18 +17,18 @@ enum NpyFixture {
     static func read(_ path: String) throws -> NpyArray {
         let data = try Data(contentsOf: URL(fileURLWithPath: path))
         let bytes = [UInt8](data)
-        guard bytes.count > 10, bytes[0] == 0x93, bytes[6] == 1 else { throw FormatError(file: path, "not a v1 npy") }
+        guard bytes.count > 10, bytes[0] == 0x93, bytes[6] == 1 else { throw FormatError(.malformed, file: path, "not a v1 npy") }
         let headerLength = Int(bytes[8]) | Int(bytes[9]) << 8
         let header = String(decoding: bytes[10..<(10 + headerLength)], as: UTF8.self)
         let body = Array(bytes[(10 + headerLength)...])
-        guard header.contains("'fortran_order': False") else { throw FormatError(file: path, "fortran order") }
+        guard header.contains("'fortran_order': False") else { throw FormatError(.malformed, file: path, "fortran order") }
         let shapeText = header.components(separatedBy: "'shape': (")[1].components(separatedBy: ")")[0]
         let shape = shapeText.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
         let count = shape.reduce(1, *)
         if header.contains("'|u1'") {
             return NpyArray(shape: shape, values: body.prefix(count).map { Float($0) })
         }
-        guard header.contains("'<f4'") else { throw FormatError(file: path, "unexpected dtype in \(header)") }
+        guard header.contains("'<f4'") else { throw FormatError(.malformed, file: path, "unexpected dtype in \(header)") }
         let values = body.withUnsafeBytes { raw in (0..<count).map { raw.loadUnaligned(fromByteOffset: $0 * 4, as: Float.self) } }
         return NpyArray(shape: shape, values: values)
     }

@@ -32,17 +32,17 @@ public enum ForwardTasks {
         let network = try Network(model: try ModelLoader.load(path: path, arch: arch, map: map))
         var x = try NPYFile.read(path: input)
         guard x.dtype.isFloatingPoint else {
-            throw FormatError(file: input, "input dtype is \(x.dtype.name), expected float32 (an already preprocessed batch)")
+            throw FormatError(.malformed, file: input, "input dtype is \(x.dtype.name), expected float32 (an already preprocessed batch)")
         }
         if layout == .nhwc {
             guard x.rank == 4 else {
-                throw FormatError(file: input, "input has shape \(x.shape), expected (N, H, W, C) for --layout nhwc")
+                throw FormatError(.malformed, file: input, "input has shape \(x.shape), expected (N, H, W, C) for --layout nhwc")
             }
             x = x.transposed([0, 3, 1, 2])
         }
         var y = try withFileContext(input) {
             do { return try network.run(x.contiguous(as: .float32), logits: logits) } catch let error as ForwardError {
-                throw FormatError(file: input, error.detail + (layout == .nhwc ? " after reading it as NHWC" : ""))
+                throw FormatError(.malformed, file: input, error.detail + (layout == .nhwc ? " after reading it as NHWC" : ""))
             }
         }
         if layout == .nhwc && y.rank == 4 { y = y.transposed([0, 2, 3, 1]).contiguous() }
@@ -130,7 +130,7 @@ public enum ForwardTasks {
         }
         let x = try input.map { path -> Tensor in
             let t = try NPYFile.read(path: path)
-            guard t.dtype.isFloatingPoint || t.dtype == .uint8 else { throw FormatError(file: path, "input dtype \(t.dtype.name) is not a float type") }
+            guard t.dtype.isFloatingPoint || t.dtype == .uint8 else { throw FormatError(.malformed, file: path, "input dtype \(t.dtype.name) is not a float type") }
             return t.contiguous(as: .float32)
         }
         do {
@@ -138,7 +138,7 @@ public enum ForwardTasks {
             result.notes = notes
             return result
         } catch let error as ForwardError {
-            throw FormatError(file: input, error.detail)
+            throw FormatError(.malformed, file: input, error.detail)
         }
     }
 }

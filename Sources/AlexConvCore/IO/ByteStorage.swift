@@ -106,7 +106,7 @@ public struct ByteReader {
     @inlinable
     public func read<T: FixedWidthInteger>(_ type: T.Type, at offset: Int, what: String = "field") throws -> T {
         guard offset >= 0, offset <= bytes.count - MemoryLayout<T>.size else {
-            throw FormatError("truncated: \(what) at byte \(offset) needs \(MemoryLayout<T>.size) bytes, file has \(bytes.count)")
+            throw FormatError(.truncated, "truncated: \(what) at byte \(offset) needs \(MemoryLayout<T>.size) bytes, file has \(bytes.count)")
         }
         return T(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: T.self))
     }
@@ -114,7 +114,7 @@ public struct ByteReader {
     /// The bytes in `offset ..< offset+count`; throws when out of range.
     public func slice(_ offset: Int, _ count: Int, what: String = "data") throws -> UnsafeRawBufferPointer {
         guard offset >= 0, count >= 0, offset <= bytes.count, count <= bytes.count - offset else {
-            throw FormatError("truncated: \(what) needs bytes \(offset)..<\(offset &+ count), file has \(bytes.count)")
+            throw FormatError(.truncated, "truncated: \(what) needs bytes \(offset)..<\(offset &+ count), file has \(bytes.count)")
         }
         return UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + count)])
     }

@@ -38,7 +38,7 @@ public final class AllocationBudget: @unchecked Sendable {
     /// Charges `bytes` about to be allocated for `what` to the current import (or, outside an
     /// import, checks them against the limit alone); throws before anything is allocated.
     public static func charge(_ bytes: Int, what: String) throws {
-        guard bytes >= 0 else { throw FormatError(location: what, "negative size \(bytes)") }
+        guard bytes >= 0 else { throw FormatError(.malformed, location: what, "negative size \(bytes)") }
         if let budget = current {
             try budget.charge(bytes, what: what)
         } else if bytes > ImportLimits.maxDecodedBytes {
@@ -58,6 +58,6 @@ public final class AllocationBudget: @unchecked Sendable {
     }
 
     private static func exceeded(_ bytes: Int, total: Int, limit: Int, what: String) -> FormatError {
-        FormatError(location: what, "decoding needs \(bytes) bytes (\(total) for this import), more than the limit of \(limit) bytes for data that is not stored in the file as is (compression or fill-value bomb?)")
+        FormatError(.limit, location: what, "decoding needs \(bytes) bytes (\(total) for this import), more than the limit of \(limit) bytes for data that is not stored in the file as is (compression or fill-value bomb?)")
     }
 }

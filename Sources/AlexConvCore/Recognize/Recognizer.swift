@@ -64,7 +64,7 @@ public enum Recognizer {
     public static func loadMap(path: String) throws -> [String: String] {
         guard let data = FileManager.default.contents(atPath: path) else { throw IOError(path: path, "cannot read name map") }
         guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: String] else {
-            throw FormatError(file: path, "a name map must be a JSON object of source name -> canonical name (strings)")
+            throw FormatError(.malformed, file: path, "a name map must be a JSON object of source name -> canonical name (strings)")
         }
         return object
     }

@@ -23,7 +23,7 @@ public enum Safetensors {
         let reader = ByteReader(storage.bytes)
         let headerLength = try reader.read(UInt64.self, at: 0, what: "safetensors header length")
         guard headerLength <= UInt64(maxHeaderBytes) else {
-            throw FormatError("safetensors header length \(headerLength) exceeds the limit \(maxHeaderBytes)")
+            throw FormatError(.limit, "safetensors header length \(headerLength) exceeds the limit \(maxHeaderBytes)")
         }
         let n = Int(headerLength)
         let headerBytes = try reader.slice(8, n, what: "safetensors header")
@@ -31,12 +31,12 @@ public enum Safetensors {
         do {
             object = try JSONSerialization.jsonObject(with: Data(headerBytes), options: [])
         } catch {
-            throw FormatError("safetensors header is not valid JSON")
+            throw FormatError(.malformed, "safetensors header is not valid JSON")
         }
-        guard let header = object as? [String: Any] else { throw FormatError("safetensors header is not a JSON object") }
+        guard let header = object as? [String: Any] else { throw FormatError(.malformed, "safetensors header is not a JSON object") }
         // JSONSerialization keeps the last of duplicate keys silently; the reference reader rejects them.
         if let duplicate = duplicateTopLevelKey(headerBytes) {
-            throw FormatError(location: "tensor '\(duplicate)'", "named twice in the safetensors header")
+            throw FormatError(.corrupted, location: "tensor '\(duplicate)'", "named twice in the safetensors header")
         }
         let dataStart = 8 + n
         let bufferLength = storage.bytes.count - dataStart
@@ -44,9 +44,9 @@ public enum Safetensors {
         var entries: [(name: String, begin: Int, end: Int, tensor: Tensor)] = []
         for (name, value) in header {
             if name == "__metadata__" {
-                guard let dict = value as? [String: Any] else { throw FormatError(location: name, "must be an object of strings") }
+                guard let dict = value as? [String: Any] else { throw FormatError(.malformed, location: name, "must be an object of strings") }
                 for (k, v) in dict {
-                    guard let s = v as? String else { throw FormatError(location: "__metadata__.\(k)", "must be a string") }
+                    guard let s = v as? String else { throw FormatError(.malformed, location: "__metadata__.\(k)", "must be a string") }
                     metadata[k] = s
                 }
                 continue
@@ -55,30 +55,30 @@ public enum Safetensors {
                   let dtypeName = info["dtype"] as? String,
                   let shapeAny = info["shape"] as? [Any],
                   let offsetsAny = info["data_offsets"] as? [Any], offsetsAny.count == 2 else {
-                throw FormatError(location: "tensor '\(name)'", "needs dtype, shape and data_offsets [begin, end]")
+                throw FormatError(.malformed, location: "tensor '\(name)'", "needs dtype, shape and data_offsets [begin, end]")
             }
             guard let dtype = DType(rawValue: dtypeName) else {
-                throw FormatError(location: "tensor '\(name)'", "unsupported dtype '\(dtypeName)' (expected one of \(DType.allCases.map(\.rawValue).joined(separator: ", ")))")
+                throw FormatError(.unsupported, location: "tensor '\(name)'", "unsupported dtype '\(dtypeName)' (expected one of \(DType.allCases.map(\.rawValue).joined(separator: ", ")))")
             }
             let shape = try shapeAny.map { item -> Int in
                 guard let number = item as? NSNumber, Double(number.int64Value) == number.doubleValue, number.int64Value >= 0 else {
-                    throw FormatError(location: "tensor '\(name)'", "shape must hold non-negative integers")
+                    throw FormatError(.malformed, location: "tensor '\(name)'", "shape must hold non-negative integers")
                 }
                 return number.intValue
             }
             let offsets = try offsetsAny.map { item -> Int in
                 guard let number = item as? NSNumber, number.int64Value >= 0 else {
-                    throw FormatError(location: "tensor '\(name)'", "data_offsets must be non-negative integers")
+                    throw FormatError(.malformed, location: "tensor '\(name)'", "data_offsets must be non-negative integers")
                 }
                 return number.intValue
             }
             let count = try checkedElementCount(shape, what: "tensor '\(name)'")
             let bytes = try checkedMultiply(count, dtype.size, what: "tensor '\(name)'")
             guard offsets[0] <= offsets[1], offsets[1] <= bufferLength else {
-                throw FormatError(location: "tensor '\(name)'", "data_offsets \(offsets) outside the data buffer of \(bufferLength) bytes")
+                throw FormatError(.malformed, location: "tensor '\(name)'", "data_offsets \(offsets) outside the data buffer of \(bufferLength) bytes")
             }
             guard offsets[1] - offsets[0] == bytes else {
-                throw FormatError(location: "tensor '\(name)'", "data_offsets span \(offsets[1] - offsets[0]) bytes, shape \(shape) of \(dtypeName) needs \(bytes)")
+                throw FormatError(.malformed, location: "tensor '\(name)'", "data_offsets span \(offsets[1] - offsets[0]) bytes, shape \(shape) of \(dtypeName) needs \(bytes)")
             }
             let tensor = try Tensor(storage: storage, byteOffset: dataStart + offsets[0], dtype: dtype, shape: shape, name: name)
             entries.append((name, offsets[0], offsets[1], tensor))
@@ -87,13 +87,13 @@ public enum Safetensors {
         var expectedBegin = 0
         for entry in entries {
             if entry.begin != expectedBegin {
-                throw FormatError(location: "tensor '\(entry.name)'",
+                throw FormatError(.corrupted, location: "tensor '\(entry.name)'",
                                   entry.begin < expectedBegin ? "data overlaps the previous tensor" : "hole in the data buffer before this tensor")
             }
             expectedBegin = entry.end
         }
         if expectedBegin != bufferLength {
-            throw FormatError("data buffer has \(bufferLength - expectedBegin) bytes after the last tensor")
+            throw FormatError(.malformed, "data buffer has \(bufferLength - expectedBegin) bytes after the last tensor")
         }
         return TensorBundle(path: path, format: "safetensors",
                             tensors: entries.map { NamedTensor($0.name, $0.tensor) }, metadata: metadata)
@@ -231,7 +231,7 @@ public enum CanonicalFile {
     /// The model held by a canonical safetensors bundle.
     public static func model(from bundle: TensorBundle) throws -> Model {
         guard let specText = bundle.metadata[specKey] else {
-            throw FormatError(file: bundle.path, "safetensors file has no '\(specKey)' metadata: not an alexconv canonical file")
+            throw FormatError(.malformed, file: bundle.path, "safetensors file has no '\(specKey)' metadata: not an alexconv canonical file")
         }
         let spec = try ArchitectureSpec.parse(json: specText, source: "\(bundle.path) metadata \(specKey)")
         let order = try spec.expectedTensors().map(\.name)

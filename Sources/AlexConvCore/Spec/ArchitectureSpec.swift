@@ -264,7 +264,7 @@ public struct ArchitectureSpec: Codable, Equatable, Sendable {
             try spec.validate()
             return spec
         } catch let error as DecodingError {
-            throw FormatError(file: source, "invalid architecture spec: \(describe(error))")
+            throw FormatError(.malformed, file: source, "invalid architecture spec: \(describe(error))")
         }
     }
 

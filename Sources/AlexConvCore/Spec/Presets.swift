@@ -32,14 +32,23 @@ public enum Presets {
     /// The preset called `name`, if any.
     public static func named(_ name: String) -> Preset? { all.first { $0.name == name } }
 
-    static let caffeInput = InputSpec(height: 227, width: 227, channelOrder: .bgr, scale: 1,
-                                      mean: [104, 117, 123], std: [1, 1, 1], resize: 256)
-    static func imagenetInput(_ size: Int) -> InputSpec {
-        InputSpec(height: size, width: size, channelOrder: .rgb, scale: 1.0 / 255.0,
+    // MARK: - Input conventions (the one place they are written; importers that must guess use these)
+
+    /// Caffe's BVLC models: BGR, 0-255 pixels minus the ImageNet mean (104, 117, 123) in BGR order, 227x227 crops of 256.
+    public static func caffeInput(height: Int = 227, width: Int = 227) -> InputSpec {
+        InputSpec(height: height, width: width, channelOrder: .bgr, scale: 1,
+                  mean: [104, 117, 123], std: [1, 1, 1], resize: 256)
+    }
+    /// torchvision's ImageNet normalisation: RGB, x/255, mean (0.485, 0.456, 0.406), std (0.229, 0.224, 0.225), crops of 256.
+    public static func imagenetInput(height: Int = 224, width: Int = 224) -> InputSpec {
+        InputSpec(height: height, width: width, channelOrder: .rgb, scale: 1.0 / 255.0,
                   mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], resize: 256)
     }
-    static let kerasInput = InputSpec(height: 227, width: 227, channelOrder: .rgb, scale: 1.0 / 255.0,
-                                      mean: [0, 0, 0], std: [1, 1, 1], resize: 256)
+    /// The Keras tutorials' convention: RGB, x/255, no mean or std, 227x227 crops of 256.
+    public static func kerasInput(height: Int = 227, width: Int = 227) -> InputSpec {
+        InputSpec(height: height, width: width, channelOrder: .rgb, scale: 1.0 / 255.0,
+                  mean: [0, 0, 0], std: [1, 1, 1], resize: 256)
+    }
     static let pool = LayerSpec.maxPool(PoolSpec(kernel: 3, stride: 2))
     static let lrn = LayerSpec.lrn(LRNSpec(size: 5, alpha: 1e-4, beta: 0.75, k: 1))
 
@@ -76,7 +85,7 @@ public enum Presets {
             var layers: [LayerSpec] = [.conv(c[0]), .relu] + norm + [.conv(c[1]), .relu] + norm
             layers += [.conv(c[2]), .relu, .conv(c[3]), .relu, .conv(c[4]), .relu, pool]
             layers += classifier(fc, n, dropoutFirst: false, softmax: true)
-            return ArchitectureSpec(name: name, input: caffeInput, layers: layers)
+            return ArchitectureSpec(name: name, input: caffeInput(), layers: layers)
         }
     }
 
@@ -103,7 +112,7 @@ public enum Presets {
                                        .conv(c[2]), .relu, .conv(c[3]), .relu, .conv(c[4]), .relu, pool,
                                        .adaptiveAvgPool([6, 6])]
             layers += classifier(fc, n, dropoutFirst: true, softmax: false)
-            return ArchitectureSpec(name: "torchvision", input: imagenetInput(224), layers: layers)
+            return ArchitectureSpec(name: "torchvision", input: imagenetInput(), layers: layers)
         })
 
     static func lrnOneTower(name: String) -> @Sendable (_ w: [Int], _ fc: [Int], _ n: Int) -> ArchitectureSpec {
@@ -112,7 +121,7 @@ public enum Presets {
             var layers: [LayerSpec] = [.conv(c[0]), .relu, lrn, pool, .conv(c[1]), .relu, lrn, pool,
                                        .conv(c[2]), .relu, .conv(c[3]), .relu, .conv(c[4]), .relu, pool]
             layers += classifier(fc, n, dropoutFirst: true, softmax: false)
-            return ArchitectureSpec(name: name, input: imagenetInput(224), layers: layers)
+            return ArchitectureSpec(name: name, input: imagenetInput(), layers: layers)
         }
     }
 
@@ -140,7 +149,7 @@ public enum Presets {
             var layers: [LayerSpec] = [.conv(c[0]), .relu, pool, .conv(c[1]), .relu, pool,
                                        .conv(c[2]), .relu, .conv(c[3]), .relu, .conv(c[4]), .relu, pool]
             layers += classifier(fc, n, dropoutFirst: true, softmax: false)
-            return ArchitectureSpec(name: "half", input: imagenetInput(224), layers: layers)
+            return ArchitectureSpec(name: "half", input: imagenetInput(), layers: layers)
         })
 
     public static let kerasBN = Preset(
@@ -155,7 +164,7 @@ public enum Presets {
                                        .conv(c[2]), .relu, bn(3), .conv(c[3]), .relu, bn(4),
                                        .conv(c[4]), .relu, bn(5), pool]
             layers += classifier(fc, n, dropoutFirst: false, softmax: true)
-            return ArchitectureSpec(name: "keras-bn", input: kerasInput, layers: layers)
+            return ArchitectureSpec(name: "keras-bn", input: kerasInput(), layers: layers)
         })
 
     public static let alexnet8 = Preset(
@@ -168,7 +177,7 @@ public enum Presets {
             var layers: [LayerSpec] = [.conv(c[0]), lrn, pool, .conv(c[1]), lrn, pool,
                                        .conv(c[2]), .conv(c[3]), .conv(c[4]), pool]
             layers += classifier(fc, n, dropoutFirst: false, relu: false, dropout: false, softmax: false)
-            var input = imagenetInput(227)
+            var input = imagenetInput(height: 227, width: 227)
             input.resize = 256
             return ArchitectureSpec(name: "alexnet8", input: input, layers: layers)
         })
@@ -183,6 +192,6 @@ public enum Presets {
             var layers: [LayerSpec] = [.conv(c[0]), .relu, pool, .conv(c[1]), .relu, pool,
                                        .conv(c[2]), .relu, .conv(c[3]), .relu, .conv(c[4]), .relu, pool]
             layers += classifier(fc, n, dropoutFirst: false, softmax: true)
-            return ArchitectureSpec(name: "keras-2048", input: kerasInput, layers: layers)
+            return ArchitectureSpec(name: "keras-2048", input: kerasInput(), layers: layers)
         })
 }

@@ -38,9 +38,9 @@ public struct Tensor: @unchecked Sendable {
         let count = try checkedElementCount(shape, what: name)
         let strides = strides ?? Tensor.contiguousStrides(shape)
         guard strides.count == shape.count else {
-            throw FormatError(location: name, "stride count \(strides.count) does not match rank \(shape.count)")
+            throw FormatError(.corrupted, location: name, "stride count \(strides.count) does not match rank \(shape.count)")
         }
-        guard byteOffset >= 0 else { throw FormatError(location: name, "negative data offset \(byteOffset)") }
+        guard byteOffset >= 0 else { throw FormatError(.malformed, location: name, "negative data offset \(byteOffset)") }
         if count > 0 {
             // Lowest and highest element offsets the view touches, checked against the storage.
             var low = 0, high = 0
@@ -53,7 +53,7 @@ public struct Tensor: @unchecked Sendable {
             let (lastBytes, o2) = lastElement.multipliedReportingOverflow(by: dtype.size)
             let (endByte, o3) = byteOffset.addingReportingOverflow(lastBytes)
             if o1 || o2 || o3 || firstByte < 0 || endByte > storage.bytes.count {
-                throw FormatError(location: name,
+                throw FormatError(.malformed, location: name,
                                   "data needs bytes up to \(o1 || o2 || o3 ? Int.max : endByte), only \(storage.bytes.count) available (shape \(shape), \(dtype.name))")
             }
         }

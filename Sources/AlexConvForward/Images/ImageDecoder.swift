@@ -29,7 +29,7 @@ public enum ImageDecoder {
     public static func decode(path: String) throws -> RGBImage {
         let storage = try ByteStorage.map(path: path)
         guard storage.bytes.count <= maxFileBytes else {
-            throw FormatError(file: path, "image file of \(storage.bytes.count) bytes exceeds the limit \(maxFileBytes)")
+            throw FormatError(.limit, file: path, "image file of \(storage.bytes.count) bytes exceeds the limit \(maxFileBytes)")
         }
         return try withFileContext(path) { try decode(storage.bytes) }
     }
@@ -42,7 +42,7 @@ public enum ImageDecoder {
         if b.count >= 2, b[0] == UInt8(ascii: "P"), [UInt8(ascii: "2"), UInt8(ascii: "3"), UInt8(ascii: "5"), UInt8(ascii: "6")].contains(b[1]) {
             return try PortablePixmap.decode(bytes)
         }
-        throw FormatError("not a PNG, JPEG or PPM image (first bytes \(b.prefix(4).map { String(format: "%02x", $0) }.joined(separator: " ")))")
+        throw FormatError(.malformed, "not a PNG, JPEG or PPM image (first bytes \(b.prefix(4).map { String(format: "%02x", $0) }.joined(separator: " ")))")
     }
 
     private static func decodeWithShim(_ bytes: UnsafeRawBufferPointer, kind: String,
@@ -54,7 +54,7 @@ public enum ImageDecoder {
             let message = withUnsafeBytes(of: image.message) { raw in
                 String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
             }
-            throw FormatError("invalid \(kind) image: \(message.isEmpty ? "decoder failed" : message)")
+            throw FormatError(.malformed, "invalid \(kind) image: \(message.isEmpty ? "decoder failed" : message)")
         }
         let width = Int(image.width), height = Int(image.height)
         return RGBImage(width: width, height: height, pixels: Array(UnsafeBufferPointer(start: pixels, count: width * height * 3)))
@@ -85,16 +85,16 @@ enum PortablePixmap {
                 value = value * 10 + Int(bytes[position] - 0x30)
                 digits += 1
                 position += 1
-                if digits > 9 { throw FormatError("PPM number too long at byte \(position)") }
+                if digits > 9 { throw FormatError(.malformed, "PPM number too long at byte \(position)") }
             }
-            guard digits > 0 else { throw FormatError("PPM header: expected a number at byte \(position)") }
+            guard digits > 0 else { throw FormatError(.malformed, "PPM header: expected a number at byte \(position)") }
             return value
         }
         let width = try token(), height = try token(), maxval = try token()
         guard width > 0, height > 0, width * height <= ImageDecoder.maxPixels else {
-            throw FormatError("PPM image of \(width)x\(height) pixels is empty or larger than the limit \(ImageDecoder.maxPixels)")
+            throw FormatError(.limit, "PPM image of \(width)x\(height) pixels is empty or larger than the limit \(ImageDecoder.maxPixels)")
         }
-        guard maxval > 0, maxval <= 65535 else { throw FormatError("PPM maxval \(maxval) outside 1...65535") }
+        guard maxval > 0, maxval <= 65535 else { throw FormatError(.malformed, "PPM maxval \(maxval) outside 1...65535") }
         let channels = (kind == UInt8(ascii: "6") || kind == UInt8(ascii: "3")) ? 3 : 1
         let samples = width * height * channels
         let binary = kind == UInt8(ascii: "6") || kind == UInt8(ascii: "5")
@@ -102,7 +102,7 @@ enum PortablePixmap {
         let sampleBytes = binary ? (maxval < 256 ? 1 : 2) : 2
         let available = bytes.count - position - (binary ? 1 : 0)
         guard available >= samples * sampleBytes - (binary ? 0 : 1) else {
-            throw FormatError("PPM data truncated: \(width)x\(height)x\(channels) samples need \(samples * sampleBytes) bytes, found \(max(0, available))")
+            throw FormatError(.truncated, "PPM data truncated: \(width)x\(height)x\(channels) samples need \(samples * sampleBytes) bytes, found \(max(0, available))")
         }
         var values = [Int](repeating: 0, count: samples)
         if binary {
@@ -112,14 +112,14 @@ enum PortablePixmap {
             }
         } else {
             for i in 0..<samples {
-                do { values[i] = try token() } catch { throw FormatError("PPM text data truncated after \(i) of \(samples) samples") }
+                do { values[i] = try token() } catch { throw FormatError(.truncated, "PPM text data truncated after \(i) of \(samples) samples") }
             }
         }
         var pixels = [UInt8](repeating: 0, count: width * height * 3)
         for p in 0..<(width * height) {
             for c in 0..<3 {
                 let v = values[p * channels + (channels == 3 ? c : 0)]
-                guard v <= maxval else { throw FormatError("PPM sample \(v) exceeds maxval \(maxval)") }
+                guard v <= maxval else { throw FormatError(.corrupted, "PPM sample \(v) exceeds maxval \(maxval)") }
                 pixels[p * 3 + c] = UInt8((v * 255 + maxval / 2) / maxval)
             }
         }

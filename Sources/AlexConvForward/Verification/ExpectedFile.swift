@@ -46,24 +46,24 @@ public struct ExpectedFile: Sendable {
         do {
             document = try JSONDecoder().decode(Document.self, from: data)
         } catch let error as DecodingError {
-            throw FormatError(file: path, "invalid EXPECTED.json: \(describeDecoding(error))")
+            throw FormatError(.malformed, file: path, "invalid EXPECTED.json: \(describeDecoding(error))")
         }
-        guard !document.cases.isEmpty else { throw FormatError(file: path, "EXPECTED.json has no cases") }
+        guard !document.cases.isEmpty else { throw FormatError(.malformed, file: path, "EXPECTED.json has no cases") }
         var names = Set<String>()
         for (i, c) in document.cases.enumerated() {
             let location = "case \(i + 1) '\(c.name)'"
-            guard names.insert(c.name).inserted else { throw FormatError(file: path, location: location, "name used twice") }
+            guard names.insert(c.name).inserted else { throw FormatError(.corrupted, file: path, location: location, "name used twice") }
             let isImage = c.image != nil, isTensor = c.input != nil || c.output != nil
             guard isImage != isTensor else {
-                throw FormatError(file: path, location: location, "needs either \"image\" with \"top\", or \"input\" with \"output\"")
+                throw FormatError(.malformed, file: path, location: location, "needs either \"image\" with \"top\", or \"input\" with \"output\"")
             }
             if isImage {
-                guard let top = c.top, !top.isEmpty else { throw FormatError(file: path, location: location, "image case needs a non-empty \"top\" list of class indices") }
+                guard let top = c.top, !top.isEmpty else { throw FormatError(.malformed, file: path, location: location, "image case needs a non-empty \"top\" list of class indices") }
                 if let k = c.topk, k < 1 || k > top.count {
-                    throw FormatError(file: path, location: location, "topk \(k) must be between 1 and the \(top.count) labels in \"top\"")
+                    throw FormatError(.malformed, file: path, location: location, "topk \(k) must be between 1 and the \(top.count) labels in \"top\"")
                 }
             } else {
-                guard c.input != nil, c.output != nil else { throw FormatError(file: path, location: location, "tensor case needs both \"input\" and \"output\"") }
+                guard c.input != nil, c.output != nil else { throw FormatError(.malformed, file: path, location: location, "tensor case needs both \"input\" and \"output\"") }
             }
         }
         return ExpectedFile(path: path, model: document.model, tolerance: document.tolerance ?? .standard, cases: document.cases)

@@ -21,25 +21,25 @@ public enum NPYFile {
     public static func read(storage: ByteStorage) throws -> Tensor {
         let reader = ByteReader(storage.bytes)
         let head = try reader.slice(0, 8, what: ".npy magic and version")
-        guard Array(head[0..<6]) == magic else { throw FormatError("not a .npy file (no \\x93NUMPY magic)") }
+        guard Array(head[0..<6]) == magic else { throw FormatError(.malformed, "not a .npy file (no \\x93NUMPY magic)") }
         let major = head[6]
         let headerLength: Int, headerStart: Int
         switch major {
         case 1: headerLength = Int(try reader.read(UInt16.self, at: 8, what: ".npy header length")); headerStart = 10
         case 2, 3: headerLength = Int(try reader.read(UInt32.self, at: 8, what: ".npy header length")); headerStart = 12
-        default: throw FormatError(".npy version \(major) is not supported (expected 1, 2 or 3)")
+        default: throw FormatError(.unsupported, ".npy version \(major) is not supported (expected 1, 2 or 3)")
         }
         guard headerLength <= maxHeaderBytes else {
-            throw FormatError(".npy header of \(headerLength) bytes exceeds the limit \(maxHeaderBytes)")
+            throw FormatError(.limit, ".npy header of \(headerLength) bytes exceeds the limit \(maxHeaderBytes)")
         }
         let header = String(decoding: try reader.slice(headerStart, headerLength, what: ".npy header"), as: UTF8.self)
         guard let descr = value(of: "descr", in: header), let order = value(of: "fortran_order", in: header),
               let shapeText = value(of: "shape", in: header) else {
-            throw FormatError(".npy header needs descr, fortran_order and shape: \(header.trimmingCharacters(in: .whitespacesAndNewlines))")
+            throw FormatError(.malformed, ".npy header needs descr, fortran_order and shape: \(header.trimmingCharacters(in: .whitespacesAndNewlines))")
         }
         let typeCode = descr.trimmingCharacters(in: CharacterSet(charactersIn: "'\" "))
         guard typeCode != "|O", typeCode.first != "[" else {
-            throw FormatError(".npy holds \(typeCode == "|O" ? "Python objects (a pickle)" : "a structured dtype"); expected a plain numeric array")
+            throw FormatError(.unsupported, ".npy holds \(typeCode == "|O" ? "Python objects (a pickle)" : "a structured dtype"); expected a plain numeric array")
         }
         var code = Substring(typeCode)
         var byteOrder: Tensor.ByteOrder = .little
@@ -48,7 +48,7 @@ public enum NPYFile {
             code = code.dropFirst()
         }
         guard let dtype = DType(numpyCode: String(code)) else {
-            throw FormatError(".npy dtype '\(typeCode)' is not supported (expected a float, int, uint8 or bool type)")
+            throw FormatError(.unsupported, ".npy dtype '\(typeCode)' is not supported (expected a float, int, uint8 or bool type)")
         }
         let fortran = order.trimmingCharacters(in: .whitespaces) == "True"
         let inner = shapeText.trimmingCharacters(in: CharacterSet(charactersIn: "() "))
@@ -56,14 +56,14 @@ public enum NPYFile {
         for part in inner.split(separator: ",") {
             let text = part.trimmingCharacters(in: .whitespaces)
             if text.isEmpty { continue }
-            guard let dim = Int(text), dim >= 0 else { throw FormatError(".npy shape '\(shapeText)' is not a tuple of sizes") }
+            guard let dim = Int(text), dim >= 0 else { throw FormatError(.malformed, ".npy shape '\(shapeText)' is not a tuple of sizes") }
             shape.append(dim)
         }
         let dataStart = headerStart + headerLength
         let count = try checkedElementCount(shape, what: ".npy array")
         let bytes = try checkedMultiply(count, dtype.size, what: ".npy array")
         guard storage.bytes.count - dataStart == bytes else {
-            throw FormatError(".npy data is \(storage.bytes.count - dataStart) bytes, shape \(shape) of \(dtype.name) needs \(bytes)")
+            throw FormatError(.malformed, ".npy data is \(storage.bytes.count - dataStart) bytes, shape \(shape) of \(dtype.name) needs \(bytes)")
         }
         if fortran && shape.count > 1 {
             let reversedShape = Array(shape.reversed())

@@ -87,7 +87,7 @@ public struct Verifier {
         do {
             return try body()
         } catch let error as ForwardError {
-            throw FormatError(file: file, location: location, error.detail)
+            throw FormatError(.malformed, file: file, location: location, error.detail)
         } catch var error as FormatError {
             if error.location == nil { error.location = location } else { error.location = "\(location): \(error.location!)" }
             throw error.inFile(file)
@@ -99,7 +99,7 @@ public struct Verifier {
         let k = c.topk ?? expectedTop.count
         let classes = network.spec.classes ?? 0
         if let bad = expectedTop.first(where: { $0 < 0 || $0 >= classes }) {
-            throw FormatError(location: nil, "label \(bad) in \"top\" is outside the model's \(classes) classes")
+            throw FormatError(.malformed, location: nil, "label \(bad) in \"top\" is outside the model's \(classes) classes")
         }
         let decoded = try ImageDecoder.decode(path: image)
         let x = try ImagePreprocessor.tensor(for: decoded, input: network.spec.input)
@@ -121,12 +121,12 @@ public struct Verifier {
         let inputPath = expected.resolve(c.input!), outputPath = expected.resolve(c.output!)
         let x = try NPYFile.read(path: inputPath)
         guard x.dtype.isFloatingPoint || x.dtype == .uint8 || x.dtype == .int8 || x.dtype == .int16 || x.dtype == .int32 else {
-            throw FormatError(file: inputPath, "input dtype \(x.dtype.name) is not numeric")
+            throw FormatError(.malformed, file: inputPath, "input dtype \(x.dtype.name) is not numeric")
         }
         let golden = try NPYFile.read(path: outputPath)
         let y = try withFileContext(inputPath) { try network.run(x.contiguous(as: .float32), logits: c.logits ?? false) }
         guard y.shape == golden.shape else {
-            throw FormatError(file: outputPath, "expected output has shape \(golden.shape), the model produces \(y.shape)")
+            throw FormatError(.malformed, file: outputPath, "expected output has shape \(golden.shape), the model produces \(y.shape)")
         }
         let comparison = TensorComparison.compare(y, golden, tolerance: c.tolerance ?? expected.tolerance)
         return CaseResult(name: c.name, kind: .tensor, model: model, passed: comparison.passed, expectedTop: nil, seenTop: nil,

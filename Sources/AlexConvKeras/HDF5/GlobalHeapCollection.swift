@@ -24,7 +24,7 @@ struct GlobalHeapCollection {
     /// bytes wide; errors name `referrer` (what points here) and the collection.
     init(_ bytes: UnsafeRawBufferPointer, at start: Int, lengthSize: Int, file: String, referrer: String) throws {
         let location = "\(referrer): global heap collection at byte \(start)"
-        func corrupted(_ what: String) -> FormatError { FormatError(file: file, location: location, "corrupted: \(what)") }
+        func corrupted(_ what: String) -> FormatError { FormatError(.corrupted, file: file, location: location, "corrupted: \(what)") }
         let reader = HDF5ByteReader(bytes: bytes, file: file, location: location)
         // Both headers are padded to a multiple of 8 bytes (H5HG_ALIGN).
         let headerBytes = (8 + lengthSize + 7) / 8 * 8        // "GCOL", version, 3 reserved, collection size
@@ -79,7 +79,7 @@ struct HDF5ByteReader {
     /// The unsigned little-endian integer of `width` (1...8) bytes at absolute `offset`.
     func unsigned(at offset: Int, width: Int, what: String) throws -> UInt64 {
         guard width >= 1, width <= 8, offset >= 0, offset <= bytes.count - width else {
-            throw FormatError(file: file, location: location, "truncated: \(what) at byte \(offset) is outside the file (\(bytes.count) bytes)")
+            throw FormatError(.truncated, file: file, location: location, "truncated: \(what) at byte \(offset) is outside the file (\(bytes.count) bytes)")
         }
         var value: UInt64 = 0
         for i in 0..<width { value |= UInt64(bytes[offset + i]) << (8 * UInt64(i)) }

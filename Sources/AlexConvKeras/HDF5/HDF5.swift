@@ -104,7 +104,7 @@ class HDF5Location: @unchecked Sendable {
     func failure(_ operation: String, at location: String? = nil) -> Error {
         let reason = HDF5Library.lastError()
         switch mode {
-        case .reading: return FormatError(file: file, location: location ?? path, "\(operation) failed: \(reason)")
+        case .reading: return FormatError(.malformed, file: file, location: location ?? path, "\(operation) failed: \(reason)")
         case .writing: return IOError(path: file, "HDF5 \(location ?? path): \(operation) failed: \(reason)")
         }
     }
@@ -122,7 +122,7 @@ class HDF5Location: @unchecked Sendable {
     /// is about to decode; throws when the file was opened without its bytes.
     private func withFileBytes<T>(checking what: String, _ body: (HDF5FileBytes, UInt64) throws -> T) throws -> T {
         guard let fileBytes else {
-            throw FormatError(file: file, location: path, "\(what) are read only from files opened with their bytes")
+            throw FormatError(.malformed, file: file, location: path, "\(what) are read only from files opened with their bytes")
         }
         return try HDF5Library.serialized { try body(fileBytes, try headerAddress()) }
     }
@@ -190,14 +190,14 @@ class HDF5Location: @unchecked Sendable {
             var info = H5G_info_t()
             try check(H5Gget_info(id, &info), "listing the group")
             guard info.nlinks <= UInt64(HDF5Limits.maxLinksPerGroup) else {
-                throw FormatError(file: file, location: path, "group has \(info.nlinks) members, more than the limit \(HDF5Limits.maxLinksPerGroup)")
+                throw FormatError(.limit, file: file, location: path, "group has \(info.nlinks) members, more than the limit \(HDF5Limits.maxLinksPerGroup)")
             }
             var names: [String] = []
             for index in 0..<info.nlinks {
                 let length = try check(H5Lget_name_by_idx(id, ".", H5_INDEX_NAME, H5_ITER_INC, index, nil, 0, chdf5_p_default()),
                                        "reading a member name")
                 guard length <= HDF5Limits.maxNameBytes else {
-                    throw FormatError(file: file, location: path, "member name of \(length) bytes exceeds the limit \(HDF5Limits.maxNameBytes)")
+                    throw FormatError(.limit, file: file, location: path, "member name of \(length) bytes exceeds the limit \(HDF5Limits.maxNameBytes)")
                 }
                 var buffer = [CChar](repeating: 0, count: Int(length) + 1)
                 try check(H5Lget_name_by_idx(id, ".", H5_INDEX_NAME, H5_ITER_INC, index, &buffer, buffer.count, chdf5_p_default()),
@@ -223,7 +223,7 @@ class HDF5Location: @unchecked Sendable {
     /// The id `open(parent id, last component)` gives for `name`, reached one checked component at a time.
     private func openChild(_ name: String, _ kind: String, _ open: (hid_t, String) -> hid_t) throws -> hid_t {
         guard let (parent, leaf) = try parentAndLeaf(name) else {
-            throw FormatError(file: file, location: childPath(name), "opening \(kind) failed: a component of the path is not a group")
+            throw FormatError(.malformed, file: file, location: childPath(name), "opening \(kind) failed: a component of the path is not a group")
         }
         return try HDF5Library.serialized {
             let id = open(parent.id, leaf)
@@ -271,12 +271,12 @@ class HDF5Location: @unchecked Sendable {
             let space = HDF5Handle(try check(H5Aget_space(attribute.id), "reading attribute shape", at: where_), .dataspace)
             let count = try check(H5Sget_simple_extent_npoints(space.id), "reading attribute shape", at: where_)
             guard count <= HDF5Limits.maxAttributeElements else {
-                throw FormatError(file: file, location: where_, "attribute has \(count) elements, more than the limit \(HDF5Limits.maxAttributeElements)")
+                throw FormatError(.limit, file: file, location: where_, "attribute has \(count) elements, more than the limit \(HDF5Limits.maxAttributeElements)")
             }
             let typeClass = H5Tget_class(type.id)
             guard typeClass == H5T_STRING else {
                 if count == 0 { return [] }
-                throw FormatError(file: file, location: where_, "expected strings, found \(describe(typeClass)) values")
+                throw FormatError(.malformed, file: file, location: where_, "expected strings, found \(describe(typeClass)) values")
             }
             if count == 0 { return [] }
             let elements = Int(count)
@@ -296,7 +296,7 @@ class HDF5Location: @unchecked Sendable {
             }
             let size = H5Tget_size(type.id)
             guard size > 0, size <= HDF5Limits.maxFixedStringBytes else {
-                throw FormatError(file: file, location: where_, "fixed-length string size \(size) outside 1...\(HDF5Limits.maxFixedStringBytes)")
+                throw FormatError(.limit, file: file, location: where_, "fixed-length string size \(size) outside 1...\(HDF5Limits.maxFixedStringBytes)")
             }
             let total = try checkedMultiply(size, elements, what: where_)
             var bytes = [UInt8](repeating: 0, count: total)
@@ -320,7 +320,7 @@ class HDF5Location: @unchecked Sendable {
             parts += chunk
             index += 1
             guard index <= HDF5Limits.maxAttributeChunks else {
-                throw FormatError(file: file, location: "\(path)@\(name)", "more than \(HDF5Limits.maxAttributeChunks) attribute chunks")
+                throw FormatError(.limit, file: file, location: "\(path)@\(name)", "more than \(HDF5Limits.maxAttributeChunks) attribute chunks")
             }
         }
         return index == 0 ? nil : parts
@@ -330,7 +330,7 @@ class HDF5Location: @unchecked Sendable {
     func stringAttribute(_ name: String) throws -> String? {
         guard let values = try stringsAttribute(name) else { return nil }
         guard values.count == 1 else {
-            throw FormatError(file: file, location: "\(path)@\(name)", "expected one string, found \(values.count)")
+            throw FormatError(.malformed, file: file, location: "\(path)@\(name)", "expected one string, found \(values.count)")
         }
         return values[0]
     }
@@ -457,7 +457,7 @@ final class HDF5File: HDF5Location, @unchecked Sendable {
             let id = H5Fopen(path, chdf5_f_acc_rdonly(), chdf5_p_default())
             if id < 0 {
                 let reason = HDF5Library.lastError()
-                throw FormatError(file: path, "not a readable HDF5 file (\(reason))")
+                throw FormatError(.malformed, file: path, "not a readable HDF5 file (\(reason))")
             }
             return HDF5File(handle: HDF5Handle(id, .file), file: path, path: "/", mode: .reading, fileBytes: fileBytes)
         }
@@ -467,18 +467,18 @@ final class HDF5File: HDF5Location, @unchecked Sendable {
     /// HDF5 copies the image; `name` is used in error messages.
     static func open(image storage: ByteStorage, name: String) throws -> HDF5File {
         let image = storage.bytes
-        guard image.count > 0 else { throw FormatError(file: name, "empty HDF5 image") }
+        guard image.count > 0 else { throw FormatError(.malformed, file: name, "empty HDF5 image") }
         let fileBytes = try HDF5FileBytes(storage: storage, file: name)
         return try HDF5Library.serialized {
-            guard let base = image.baseAddress else { throw FormatError(file: name, "empty HDF5 image") }
+            guard let base = image.baseAddress else { throw FormatError(.malformed, file: name, "empty HDF5 image") }
             let access = HDF5Handle(H5Pcreate(chdf5_p_file_access()), .propertyList)
-            if access.id < 0 { throw FormatError(file: name, "cannot make an HDF5 property list: \(HDF5Library.lastError())") }
+            if access.id < 0 { throw FormatError(.malformed, file: name, "cannot make an HDF5 property list: \(HDF5Library.lastError())") }
             if H5Pset_fapl_core(access.id, 1 << 20, false) < 0 || H5Pset_file_image(access.id, UnsafeMutableRawPointer(mutating: base), image.count) < 0 {
-                throw FormatError(file: name, "cannot open the HDF5 image: \(HDF5Library.lastError())")
+                throw FormatError(.malformed, file: name, "cannot open the HDF5 image: \(HDF5Library.lastError())")
             }
             let id = H5Fopen(name, chdf5_f_acc_rdonly(), access.id)
             if id < 0 {
-                throw FormatError(file: name, "not a readable HDF5 file (\(HDF5Library.lastError()))")
+                throw FormatError(.malformed, file: name, "not a readable HDF5 file (\(HDF5Library.lastError()))")
             }
             return HDF5File(handle: HDF5Handle(id, .file), file: name, path: "/", mode: .reading, fileBytes: fileBytes)
         }
@@ -535,13 +535,13 @@ final class HDF5Dataset: HDF5Location, @unchecked Sendable {
             let space = HDF5Handle(try check(H5Dget_space(id), "reading the dataset shape"), .dataspace)
             let rank = try check(H5Sget_simple_extent_ndims(space.id), "reading the dataset shape")
             guard rank <= HDF5Limits.maxRank else {
-                throw FormatError(file: file, location: path, "rank \(rank) exceeds the limit \(HDF5Limits.maxRank)")
+                throw FormatError(.limit, file: file, location: path, "rank \(rank) exceeds the limit \(HDF5Limits.maxRank)")
             }
             var dims = [hsize_t](repeating: 0, count: Int(rank))
             try check(H5Sget_simple_extent_dims(space.id, &dims, nil), "reading the dataset shape")
             var shape: [Int] = []
             for dim in dims {
-                guard dim <= hsize_t(Int.max) else { throw FormatError(file: file, location: path, "dimension \(dim) too large") }
+                guard dim <= hsize_t(Int.max) else { throw FormatError(.limit, file: file, location: path, "dimension \(dim) too large") }
                 shape.append(Int(dim))
             }
             let type = HDF5Handle(try check(H5Dget_type(id), "reading the dataset type"), .datatype)
@@ -564,15 +564,15 @@ final class HDF5Dataset: HDF5Location, @unchecked Sendable {
                 case (1, true): dtype = .int8
                 case (1, false): dtype = .uint8
                 default:
-                    throw FormatError(file: file, location: path, "unsupported element type: \(signed ? "signed" : "unsigned") \(size * 8)-bit integer")
+                    throw FormatError(.unsupported, file: file, location: path, "unsupported element type: \(signed ? "signed" : "unsigned") \(size * 8)-bit integer")
                 }
             default:
-                throw FormatError(file: file, location: path, "unsupported element type: \(describe(typeClass)) of \(size) bytes")
+                throw FormatError(.unsupported, file: file, location: path, "unsupported element type: \(describe(typeClass)) of \(size) bytes")
             }
             if dtype == .float16 || dtype == .float32 || dtype == .float64 {
                 // Only IEEE layouts can be viewed or converted as such.
                 let ieee = H5Tget_ebias(type.id) == (dtype == .float16 ? 15 : dtype == .float32 ? 127 : 1023)
-                guard ieee else { throw FormatError(file: file, location: path, "non-IEEE floating-point layout") }
+                guard ieee else { throw FormatError(.unsupported, file: file, location: path, "non-IEEE floating-point layout") }
             }
             let byteOrder: Tensor.ByteOrder = order == H5T_ORDER_BE ? .big : .little
             let count = try checkedElementCount(shape, what: path)
@@ -597,7 +597,7 @@ final class HDF5Dataset: HDF5Location, @unchecked Sendable {
             let count = try checkedElementCount(layout.shape, what: path)
             let bytes = try checkedMultiply(count, layout.dtype.size, what: path)
             guard bytes <= HDF5Limits.maxDatasetBytes else {
-                throw FormatError(file: file, location: path, "dataset of \(bytes) bytes exceeds the limit \(HDF5Limits.maxDatasetBytes)")
+                throw FormatError(.limit, file: file, location: path, "dataset of \(bytes) bytes exceeds the limit \(HDF5Limits.maxDatasetBytes)")
             }
             try withFileContext(file) { try AllocationBudget.charge(bytes, what: path) }
             let (storage, buffer) = ByteStorage.zeroed(count: bytes)

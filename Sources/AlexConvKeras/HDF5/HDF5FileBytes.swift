@@ -45,7 +45,7 @@ final class HDF5FileBytes: @unchecked Sendable {
         self.file = file
         let bytes = storage.bytes
         guard let start = hdf5SuperblockOffset(bytes) else {
-            throw FormatError(file: file, "not an HDF5 file: the HDF5 signature \\x89HDF\\r\\n\\x1a\\n is missing")
+            throw FormatError(.malformed, file: file, "not an HDF5 file: the HDF5 signature \\x89HDF\\r\\n\\x1a\\n is missing")
         }
         let reader = HDF5ByteReader(bytes: bytes, file: file, location: "superblock")
         let version = try reader.byte(at: start + 8, what: "superblock version")
@@ -60,14 +60,14 @@ final class HDF5FileBytes: @unchecked Sendable {
             lengthSize = Int(try reader.byte(at: start + 10, what: "size of lengths"))
             baseField = start + 12
         default:
-            throw FormatError(file: file, location: "superblock", "version \(version) is not one of 0, 1, 2, 3")
+            throw FormatError(.malformed, file: file, location: "superblock", "version \(version) is not one of 0, 1, 2, 3")
         }
         guard [2, 4, 8].contains(offsetSize), [2, 4, 8].contains(lengthSize) else {
-            throw FormatError(file: file, location: "superblock", "sizes of offsets \(offsetSize) and lengths \(lengthSize) must each be 2, 4 or 8")
+            throw FormatError(.malformed, file: file, location: "superblock", "sizes of offsets \(offsetSize) and lengths \(lengthSize) must each be 2, 4 or 8")
         }
         let base = try reader.unsigned(at: baseField, width: offsetSize, what: "base address")
         guard base <= UInt64(bytes.count) else {
-            throw FormatError(file: file, location: "superblock", "base address \(base) is beyond the end of the file (\(bytes.count) bytes)")
+            throw FormatError(.malformed, file: file, location: "superblock", "base address \(base) is beyond the end of the file (\(bytes.count) bytes)")
         }
         self.base = Int(base)
     }
@@ -81,13 +81,13 @@ final class HDF5FileBytes: @unchecked Sendable {
         let messages = try checkedAttributes(objectAddress: objectAddress, location: location)
             .filter { bytes[$0.name].elementsEqual(wanted) }
         guard !messages.isEmpty else {
-            throw FormatError(file: file, location: location, "corrupted: no attribute message of this name in the object header")
+            throw FormatError(.corrupted, file: file, location: location, "corrupted: no attribute message of this name in the object header")
         }
         let elementBytes = variableLengthElementBytes
         let reader = HDF5ByteReader(bytes: bytes, file: file, location: location)
         for message in messages {
             guard message.elementBytes == elementBytes, count <= message.elements else {
-                throw FormatError(file: file, location: location,
+                throw FormatError(.corrupted, file: file, location: location,
                                   "corrupted: a variable-length string attribute of \(count) elements, stored as \(message.elements) of \(message.elementBytes) bytes")
             }
             for element in 0..<count {
@@ -98,17 +98,17 @@ final class HDF5FileBytes: @unchecked Sendable {
                 if address == 0 {
                     // No heap object (libhdf5 reads none for address 0): it still allocates `length` bytes, with nothing to fill them.
                     guard length == 0 else {
-                        throw FormatError(file: file, location: location, "corrupted: string \(element) has length \(length) but no heap object")
+                        throw FormatError(.corrupted, file: file, location: location, "corrupted: string \(element) has length \(length) but no heap object")
                     }
                     continue
                 }
                 let collection = try self.collection(at: address, location: location)
                 guard index > 0, let object = collection.objects[Int(exactly: index) ?? -1] else {
-                    throw FormatError(file: file, location: location,
+                    throw FormatError(.corrupted, file: file, location: location,
                                       "corrupted: string \(element) refers to heap object \(index), which the global heap collection at byte \(collection.start) does not have")
                 }
                 guard UInt64(object.size) == length else {
-                    throw FormatError(file: file, location: location,
+                    throw FormatError(.corrupted, file: file, location: location,
                                       "corrupted: string \(element) has length \(length) but its heap object \(index) holds \(object.size) bytes")
                 }
             }
@@ -118,7 +118,7 @@ final class HDF5FileBytes: @unchecked Sendable {
     /// The collection at relative `address`, parsed once.
     private func collection(at address: UInt64, location: String) throws -> GlobalHeapCollection {
         guard address <= UInt64(bytes.count - base) else {
-            throw FormatError(file: file, location: location, "corrupted: a string's global heap address \(address) is beyond the end of the file")
+            throw FormatError(.corrupted, file: file, location: location, "corrupted: a string's global heap address \(address) is beyond the end of the file")
         }
         let start = base + Int(address)
         if let known = collections[start] { return known }
@@ -140,7 +140,7 @@ final class HDF5FileBytes: @unchecked Sendable {
             // Symbol table message: v1 B-tree address, local heap address.
             guard type == 0x0011 else { return }
             guard size >= 2 * self.offsetSize else {
-                throw FormatError(file: self.file, location: location, "corrupted: symbol table message of \(size) bytes")
+                throw FormatError(.corrupted, file: self.file, location: location, "corrupted: symbol table message of \(size) bytes")
             }
             let reader = HDF5ByteReader(bytes: self.bytes, file: self.file, location: location)
             heaps.append(try reader.unsigned(at: start + self.offsetSize, width: self.offsetSize, what: "local heap address"))
@@ -152,7 +152,7 @@ final class HDF5FileBytes: @unchecked Sendable {
     /// Checks the local heap ("HEAP": version 0, data segment size, free-list offset, data segment address) at relative `address`.
     private func checkLocalHeap(at address: UInt64, location: String) throws {
         let location = "\(location): local heap at address \(address)"
-        func corrupted(_ what: String) -> FormatError { FormatError(file: file, location: location, "corrupted: \(what)") }
+        func corrupted(_ what: String) -> FormatError { FormatError(.corrupted, file: file, location: location, "corrupted: \(what)") }
         let available = UInt64(bytes.count - base)
         guard address < available else { throw corrupted("it lies beyond the end of the file") }
         let start = base + Int(address)
@@ -213,7 +213,7 @@ final class HDF5FileBytes: @unchecked Sendable {
             }
         }
         if dense || shared {
-            throw FormatError(file: file, location: location,
+            throw FormatError(.malformed, file: file, location: location,
                               "attributes are kept in \(dense ? "dense attribute storage" : "shared messages"); alexconv cannot check them before libhdf5 decodes them, so it does not read them")
         }
         checkedObjects[objectAddress] = messages
@@ -223,7 +223,7 @@ final class HDF5FileBytes: @unchecked Sendable {
     /// Parses and checks the attribute message at absolute `start` (`size` bytes).
     private func attributeMessage(at start: Int, size: Int, chunk: (start: Int, messagesEnd: Int),
                                   location: String) throws -> AttributeMessage {
-        func corrupted(_ what: String) -> FormatError { FormatError(file: file, location: location, "corrupted attribute message at byte \(start): \(what)") }
+        func corrupted(_ what: String) -> FormatError { FormatError(.corrupted, file: file, location: location, "corrupted attribute message at byte \(start): \(what)") }
         guard size >= 8 else { throw corrupted("\(size) bytes") }
         let reader = HDF5ByteReader(bytes: bytes, file: file, location: location)
         let version = bytes[start]
@@ -248,7 +248,7 @@ final class HDF5FileBytes: @unchecked Sendable {
             throw corrupted("the name is not a NUL-terminated string of \(nameSize) bytes")
         }
         guard flags & 0x03 == 0 else {
-            throw FormatError(file: file, location: location,
+            throw FormatError(.malformed, file: file, location: location,
                               "an attribute has a shared datatype or dataspace; alexconv cannot check it before libhdf5 decodes it, so it does not read it")
         }
         // Datatype: class in the low 4 bits of byte 0, element size in bytes 4-7.
@@ -312,7 +312,7 @@ final class HDF5FileBytes: @unchecked Sendable {
                                 _ body: (_ type: Int, _ flags: UInt8, _ start: Int, _ size: Int,
                                          _ chunk: (start: Int, messagesEnd: Int)) throws -> Void) throws {
         let reader = HDF5ByteReader(bytes: bytes, file: file, location: location + " (object header)")
-        func corrupted(_ what: String) -> FormatError { FormatError(file: file, location: location + " (object header)", "corrupted: \(what)") }
+        func corrupted(_ what: String) -> FormatError { FormatError(.corrupted, file: file, location: location + " (object header)", "corrupted: \(what)") }
         func absolute(_ address: UInt64) throws -> Int {
             guard address < UInt64(bytes.count - base) else { throw corrupted("address \(address) is beyond the end of the file") }
             return base + Int(address)
