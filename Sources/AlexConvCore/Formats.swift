@@ -33,6 +33,15 @@ public protocol ModelExporter {
     static var formats: [String] { get }
     /// File extension including the dot for `format` (e.g. `.npy`, `.weights.h5`).
     static func fileExtension(for format: String) -> String
+    /// `--naming` values this exporter accepts for `format`, default first (empty: no choice of naming).
+    static func namings(for format: String) -> [String]
+    /// What loading the written file needs beyond the framework's plain loader (e.g. Keras' LRN layer).
+    static func loadingNotes(for model: Model, format: String) -> [String]
     /// Writes `model` as `format` to `path`.
     static func export(_ model: Model, format: String, to path: String, options: ExportOptions) throws
+}
+
+extension ModelExporter {
+    public static func namings(for format: String) -> [String] { [] }
+    public static func loadingNotes(for model: Model, format: String) -> [String] { [] }
 }

@@ -112,3 +112,18 @@ public func writeAtomically(to path: String, overwrite: Bool = true, _ body: (At
         throw error
     }
 }
+
+/// Writes several files that belong together (a checkpoint's index and data, a caffemodel and its
+/// prototxt): `body` fills one writer per path, in order; only when every body write succeeded are
+/// all of them flushed and renamed into place. On any error before that, no target is touched.
+public func writeAtomically(files paths: [String], overwrite: Bool = true, _ body: ([AtomicFileWriter]) throws -> Void) throws {
+    var writers: [AtomicFileWriter] = []
+    do {
+        for path in paths { writers.append(try AtomicFileWriter(path: path, overwrite: overwrite)) }
+        try body(writers)
+        for writer in writers { try writer.commit() }
+    } catch {
+        for writer in writers { writer.abort() }
+        throw error
+    }
+}
