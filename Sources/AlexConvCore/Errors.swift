@@ -71,6 +71,8 @@ public struct ModelError: UserFacingError, Equatable {
     public var file: String?
     public var tensor: String?
     public var detail: String
+    /// Every tensor that does not fit the architecture, when that is the problem (`TensorMatcher`).
+    public var mismatch: TensorMismatch?
 
     public init(file: String? = nil, tensor: String? = nil, _ detail: String) {
         self.file = file

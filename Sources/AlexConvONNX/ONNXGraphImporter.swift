@@ -111,7 +111,7 @@ struct ONNXGraphImporter {
         let inputSpec = guessedInput(channels: input.channels, height: input.height, width: input.width)
         var spec = ArchitectureSpec(name: "custom", input: inputSpec, layers: layers)
         try spec.validate()
-        try checkTensorsMatch(spec)
+        _ = try TensorMatcher.match(tensors, to: spec)
 
         if let recorded = try recordedSpec() {
             if (try? recorded.expectedTensors().map { "\($0.name)\($0.shape)" }) == (try spec.expectedTensors().map { "\($0.name)\($0.shape)" }),
@@ -183,18 +183,6 @@ struct ONNXGraphImporter {
     private func recordedSpec() throws -> ArchitectureSpec? {
         guard let text = model.metadataProps.first(where: { $0.key == CanonicalFile.specKey })?.value else { return nil }
         return try ArchitectureSpec.parse(json: text, source: "metadata_props '\(CanonicalFile.specKey)'")
-    }
-
-    private func checkTensorsMatch(_ spec: ArchitectureSpec) throws {
-        let expected = try spec.expectedTensors()
-        for (name, shape) in expected {
-            guard let tensor = tensors.first(where: { $0.name == name })?.tensor else {
-                throw ModelError(tensor: name, "the graph's layers need it (shape \(shape)) but no initializer provides it")
-            }
-            guard tensor.shape == shape else {
-                throw ModelError(tensor: name, "expected shape \(shape) from the graph's layers, found \(tensor.shape)")
-            }
-        }
     }
 
     // MARK: - Nodes

@@ -39,22 +39,11 @@ public struct Model: Sendable {
         return tensor
     }
 
-    /// Checks every tensor the spec needs is present with the right shape, and nothing else is.
+    /// Checks every tensor the spec needs is present with the right shape, and nothing else is;
+    /// the error lists every problem at once (`TensorMatcher`).
     public func validate() throws {
         try spec.validate()
-        let expected = try spec.expectedTensors()
-        for (name, shape) in expected {
-            guard let tensor = self[name] else {
-                throw ModelError(tensor: name, "missing: the architecture \(spec.name) needs shape \(shape)")
-            }
-            guard tensor.shape == shape else {
-                throw ModelError(tensor: name, "expected shape \(shape), found \(tensor.shape)")
-            }
-        }
-        let names = Set(expected.map(\.name))
-        if let extra = tensors.first(where: { !names.contains($0.name) }) {
-            throw ModelError(tensor: extra.name, "not part of the architecture \(spec.name)")
-        }
+        _ = try TensorMatcher.match(tensors, to: spec)
     }
 
     /// Total number of parameters (elements of all tensors).

@@ -296,23 +296,9 @@ public enum Recognizer {
                 nameMap.append((b.name, "\(target.name).bias"))
             }
         }
-        // Shapes must match the spec exactly; say which tensor and what was expected.
-        var ordered: [NamedTensor] = []
-        for (name, shape) in try spec.expectedTensors() {
-            guard let t = tensors[name] else {
-                let source = nameMap.first { $0.1 == name }?.0
-                throw ModelError(tensor: source ?? name, "architecture \(spec.name) needs \(name) with shape \(shape), the file has none")
-            }
-            guard t.shape == shape else {
-                let source = nameMap.first { $0.1 == name }?.0 ?? name
-                throw ModelError(tensor: source, "architecture \(spec.name) expects \(name) with shape \(shape) (canonical layout), found \(t.shape)")
-            }
-            ordered.append(NamedTensor(name, t))
-        }
-        let extra = Set(tensors.keys).subtracting(ordered.map(\.name))
-        if let first = extra.sorted().first {
-            throw ModelError(tensor: first, "has no place in architecture \(spec.name) (it has no bias there?)")
-        }
+        // Shapes must match the spec exactly; every tensor that does not is named, with its name in the file.
+        let sourceNames = Dictionary(nameMap.map { ($0.1, $0.0) }, uniquingKeysWith: { first, _ in first })
+        let ordered = try TensorMatcher.match(tensors.map { NamedTensor($0.key, $0.value) }, to: spec, sourceNames: sourceNames)
         let model = Model(spec: spec, tensors: ordered, source: "\(URL(fileURLWithPath: bundle.path).lastPathComponent) (\(bundle.format))",
                           notes: bundle.notes)
         return Recognition(model: model, layout: layout, reasons: reasons, ambiguities: ambiguities,

@@ -234,19 +234,7 @@ public enum CanonicalFile {
             throw FormatError(.malformed, file: bundle.path, "safetensors file has no '\(specKey)' metadata: not an alexconv canonical file")
         }
         let spec = try ArchitectureSpec.parse(json: specText, source: "\(bundle.path) metadata \(specKey)")
-        let order = try spec.expectedTensors().map(\.name)
-        let byName = Dictionary(bundle.tensors.map { ($0.name, $0.tensor) }, uniquingKeysWith: { a, _ in a })
-        var tensors: [NamedTensor] = []
-        for name in order {
-            guard let t = byName[name] else { throw ModelError(file: bundle.path, tensor: name, "missing from the canonical file") }
-            tensors.append(NamedTensor(name, t))
-        }
-        let extra = Set(byName.keys).subtracting(order)
-        if let first = extra.sorted().first {
-            throw ModelError(file: bundle.path, tensor: first, "not part of the recorded architecture \(spec.name)")
-        }
-        let model = Model(spec: spec, tensors: tensors, source: bundle.metadata[sourceKey] ?? bundle.path)
-        try withFileContext(bundle.path) { try model.validate() }
-        return model
+        let tensors = try withFileContext(bundle.path) { try TensorMatcher.match(bundle.tensors, to: spec) }
+        return Model(spec: spec, tensors: tensors, source: bundle.metadata[sourceKey] ?? bundle.path)
     }
 }
