@@ -1,4 +1,3 @@
-import AlexConvKeras
 import Foundation
 
 /// What `export` and `convert` were asked to do.
@@ -32,10 +31,12 @@ public struct ExportRequest: Sendable {
 
 /// Import and export steps shared by the commands.
 public enum Conversion {
-    /// The file name without directory and without its format suffix (`.alexnet.safetensors`, `.weights.h5`, last extension).
+    /// The file name without directory and without its format's extension: the longest of the
+    /// exporters' file extensions it ends with (`.alexnet.safetensors`, `.weights.h5`), else its last extension.
     public static func stem(of path: String) -> String {
         var name = URL(fileURLWithPath: path).lastPathComponent
-        for suffix in [CanonicalFile.suffix, ".weights.h5"] where name.lowercased().hasSuffix(suffix) {
+        if let suffix = FormatRegistry.fileExtensions.filter({ name.lowercased().hasSuffix($0) && $0.count < name.count }).max(by: { $0.count < $1.count }),
+           suffix.dropFirst().contains(".") {
             name.removeLast(suffix.count)
             return name
         }
@@ -85,15 +86,15 @@ public enum Conversion {
             throw UsageError("no --format given and the output name does not say one (formats: \(FormatRegistry.exportFormats.joined(separator: ", ")))")
         }
         let exporter = try FormatRegistry.exporter(for: format)
+        let options = ExportOptions(naming: request.naming, dtype: request.dtype, overwrite: true)
+        _ = try exporter.checkedNaming(options, format: format)
         let output = request.output ?? stem(of: inputPath) + exporter.fileExtension(for: format)
         try checkOutput(output, inputs: [inputPath], force: request.force)
         let transformed = try transform(model, towers: request.towers, channels: request.channels)
         try transformed.validate()
-        try exporter.export(transformed, format: format, to: output,
-                            options: ExportOptions(naming: request.naming, dtype: request.dtype, overwrite: true))
+        try exporter.export(transformed, format: format, to: output, options: options)
         // What loading the written file needs beyond the framework's plain loader (e.g. Keras LRN).
-        let notes = exporter == KerasExporter.self ? KerasExporter.loadingRequirements(for: transformed) : []
-        return (output, format, notes)
+        return (output, format, exporter.loadingNotes(for: transformed, format: format))
     }
 
     /// The canonical model `alexconv import` last wrote in `directory`: the newest `*.alexnet.safetensors`.

@@ -22,10 +22,10 @@ public enum FormatRegistry {
     /// Exporters by `--format` name.
     nonisolated(unsafe) public static let exporters: [any ModelExporter.Type] = [
         NumPyExporter.self,        // npy, npz
-        TorchExporter.self,        // pth, safetensors
+        TorchExporter.self,        // pth
         KerasExporter.self,        // h5, weights.h5, keras
         ONNXExporter.self,         // onnx
-        CanonicalExporter.self,    // alexnet (the canonical file)
+        SafetensorsExporter.self,  // safetensors, alexnet (the canonical file)
     ]
 
     /// The `--format` names users can give, in a stable order.
@@ -40,11 +40,23 @@ public enum FormatRegistry {
         return exporter
     }
 
+    /// Every (format, file extension) pair the exporters write, extensions lower-cased.
+    static var extensionsByFormat: [(format: String, fileExtension: String)] {
+        exporters.flatMap { e in e.formats.map { ($0, e.fileExtension(for: $0).lowercased()) } }
+    }
+
+    /// The file extensions the exporters write (`.npy`, `.weights.h5`, `.alexnet.safetensors`, ...).
+    public static var fileExtensions: [String] { extensionsByFormat.map(\.fileExtension) }
+
     /// The format whose file extension ends `path` (`.weights.h5` before `.h5`), if any.
     public static func format(forOutputPath path: String) -> String? {
         let lower = path.lowercased()
-        let pairs = exporters.flatMap { e in e.formats.map { ($0, e.fileExtension(for: $0).lowercased()) } }
-        return pairs.filter { lower.hasSuffix($0.1) }.max { $0.1.count < $1.1.count }?.0
+        return extensionsByFormat.filter { lower.hasSuffix($0.fileExtension) }.max { $0.fileExtension.count < $1.fileExtension.count }?.format
+    }
+
+    /// The tensor namings `format` accepts (empty: one naming), for `--help` and checks.
+    public static func namings(for format: String) -> [String] {
+        (try? exporter(for: format))?.namings(for: format) ?? []
     }
 
     /// Reads `path` with the first reader that recognises it.
@@ -62,28 +74,5 @@ public enum FormatRegistry {
             throw FormatError(.unsupported, file: path, "unrecognised format (first bytes \(prefix.prefix(8).map { String(format: "%02x", $0) }.joined(separator: " "))); alexconv reads \(readers.map { $0.formatName }.joined(separator: ", "))")
         }
         return try AllocationBudget.withImportBudget { try withFileContext(path) { try reader.read(path: path) } }
-    }
-}
-
-/// safetensors files, canonical or plain.
-public enum SafetensorsReader: WeightFileReader {
-    public static let formatName = "safetensors"
-    public static func matches(path: String, prefix: UnsafeRawBufferPointer) -> Bool { Safetensors.looksLike(prefix) }
-    public static func read(path: String) throws -> TensorBundle {
-        var bundle = try Safetensors.read(path: path)
-        if CanonicalFile.isCanonical(bundle) {
-            bundle.format = "alexconv canonical (safetensors)"
-            bundle.layout = .channelsFirst
-        }
-        return bundle
-    }
-}
-
-/// Writes the canonical model file (`--format alexnet`).
-public enum CanonicalExporter: ModelExporter {
-    public static let formats = ["alexnet"]
-    public static func fileExtension(for format: String) -> String { CanonicalFile.suffix }
-    public static func export(_ model: Model, format: String, to path: String, options: ExportOptions) throws {
-        try CanonicalFile.write(model, to: path, dtype: options.dtype ?? .float32, overwrite: options.overwrite)
     }
 }

@@ -57,7 +57,7 @@ public struct InspectReport {
         lines.append("layout: \(Self.layoutWords(r.layout))")
         lines.append("architecture: \(spec.name)")
         for reason in r.reasons { lines.append("  \(reason)") }
-        for other in r.ambiguities { lines.append("  ambiguous: \(other)") }
+        for other in r.ambiguities { lines.append("  ambiguous: \(other) (use --arch \(other.preset) if that is the model)") }
         lines.append("layers:")
         var previous = spec.input.channels
         for conv in spec.convs {
@@ -98,7 +98,7 @@ public struct InspectReport {
             object["layout"] = r.layout.rawValue
             object["architecture"] = spec.name
             object["reasons"] = r.reasons
-            object["ambiguities"] = r.ambiguities
+            object["ambiguities"] = r.ambiguities.map(\.description)
             object["towers"] = Dictionary(uniqueKeysWithValues: spec.convs.map { ($0.name, $0.groups) })
             object["inputChannelOrder"] = spec.input.channelOrder.rawValue
             object["fc6InputOrder"] = r.layout == .channelsLast ? "HWC" : "CHW"

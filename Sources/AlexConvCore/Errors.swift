@@ -1,9 +1,26 @@
 import Foundation
 
-/// An error the command-line tool reports as one line and an exit code (contract.md).
+/// An error the command-line tool reports as one line and an exit code (docs/contract.md).
 public protocol UserFacingError: Error, CustomStringConvertible {
     /// Process exit code: 1 verification failed, 2 usage error, 3 unreadable or invalid input.
     var exitCode: Int32 { get }
+    /// What the user can do about it, if there is one thing to do.
+    var remedy: Remedy? { get }
+}
+
+extension UserFacingError {
+    public var remedy: Remedy? { nil }
+}
+
+/// What a user can do about an error. Library messages say it in words; the command line adds the
+/// option that does it, so messages below the command line never name its flags.
+public enum Remedy: String, Sendable, Equatable, CaseIterable {
+    /// Name the architecture: a preset or an architecture spec file.
+    case nameArchitecture
+    /// Rename the file's tensors with a name map (source name -> canonical name).
+    case mapTensorNames
+    /// Allow replacing an existing output file.
+    case allowOverwrite
 }
 
 /// Exit codes of the contract.
@@ -73,11 +90,13 @@ public struct ModelError: UserFacingError, Equatable {
     public var detail: String
     /// Every tensor that does not fit the architecture, when that is the problem (`TensorMatcher`).
     public var mismatch: TensorMismatch?
+    public var remedy: Remedy?
 
-    public init(file: String? = nil, tensor: String? = nil, _ detail: String) {
+    public init(file: String? = nil, tensor: String? = nil, _ detail: String, remedy: Remedy? = nil) {
         self.file = file
         self.tensor = tensor
         self.detail = detail
+        self.remedy = remedy
     }
 
     public var exitCode: Int32 { ExitStatus.invalidInput }
@@ -100,7 +119,11 @@ public struct ModelError: UserFacingError, Equatable {
 /// The user asked for something that cannot be done as asked (bad option value, missing argument).
 public struct UsageError: UserFacingError, Equatable {
     public var detail: String
-    public init(_ detail: String) { self.detail = detail }
+    public var remedy: Remedy?
+    public init(_ detail: String, remedy: Remedy? = nil) {
+        self.detail = detail
+        self.remedy = remedy
+    }
     public var exitCode: Int32 { ExitStatus.usage }
     public var description: String { detail }
 }

@@ -3,7 +3,7 @@ import Foundation
 /// Options every exporter takes. Towers and channel order are applied to the model before an
 /// exporter sees it; exporters apply only their own format's layout rules.
 public struct ExportOptions: Sendable {
-    /// Naming scheme of the target (format specific: e.g. `torchvision`, `bvlc`, `canonical`); nil: the format's default for the model's preset.
+    /// Tensor naming of the target (one of the exporter's `namings(for:)`); nil: the format's default for the model's preset.
     public var naming: String?
     /// Element type written (nil: float32).
     public var dtype: DType?
@@ -33,7 +33,7 @@ public protocol ModelExporter {
     static var formats: [String] { get }
     /// File extension including the dot for `format` (e.g. `.npy`, `.weights.h5`).
     static func fileExtension(for format: String) -> String
-    /// `--naming` values this exporter accepts for `format`, default first (empty: no choice of naming).
+    /// Tensor namings this exporter accepts for `format` (empty: the format has one naming).
     static func namings(for format: String) -> [String]
     /// What loading the written file needs beyond the framework's plain loader (e.g. Keras' LRN layer).
     static func loadingNotes(for model: Model, format: String) -> [String]
@@ -44,4 +44,17 @@ public protocol ModelExporter {
 extension ModelExporter {
     public static func namings(for format: String) -> [String] { [] }
     public static func loadingNotes(for model: Model, format: String) -> [String] { [] }
+
+    /// `options.naming` lower-cased, when it is one of `namings(for: format)`; nil when none was asked
+    /// for; a `UsageError` listing the accepted namings otherwise.
+    public static func checkedNaming(_ options: ExportOptions, format: String) throws -> String? {
+        guard let naming = options.naming?.lowercased() else { return nil }
+        let accepted = namings(for: format)
+        guard accepted.contains(naming) else {
+            throw UsageError(accepted.isEmpty
+                ? "\(format) has one tensor naming; naming '\(naming)' cannot be chosen for it"
+                : "naming '\(naming)' is not available for \(format) (expected one of: \(accepted.joined(separator: ", ")))")
+        }
+        return naming
+    }
 }

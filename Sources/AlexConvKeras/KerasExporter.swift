@@ -28,7 +28,7 @@ public enum KerasExporter: ModelExporter {
 
     /// What loading the exported file needs beyond `keras.models.load_model(path)`; empty when nothing.
     /// The CLI prints these after exporting.
-    public static func loadingRequirements(for model: Model) -> [String] {
+    public static func loadingNotes(for model: Model, format: String) -> [String] {
         guard model.spec.layers.contains(where: { if case .lrn = $0 { return true } else { return false } }) else { return [] }
         return ["the model has LRN, which Keras has no standard layer for: alexconv wrote the custom layer '\(lrnClassName)'. "
                 + "Load with keras.models.load_model(path, custom_objects={'\(lrnClassName)': \(lrnClassName)}) using the class in docs/keras.md "

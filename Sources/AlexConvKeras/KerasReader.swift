@@ -167,13 +167,13 @@ struct KerasFileReading {
                 hints.append(LayerHint(name: layer.layer, kind: want.kind, tensorNames: layer.names))
             }
             if let reason = architecture.unsupported {
-                notes.append("the model config has no architecture spec equivalent: \(reason); pass --arch")
+                notes.append("the model config has no architecture spec equivalent: \(reason); name the architecture")
             }
         } else {
             for layer in found {
                 hints.append(LayerHint(name: layer.layer, kind: inferKind(layer.tensors), tensorNames: layer.names))
             }
-            notes.append("weights-only file: the architecture comes from --arch or detection")
+            notes.append("weights-only file: the architecture is the one named by the user, else detected")
         }
         if architecture?.spec != nil {
             notes.append("Keras files do not record preprocessing: assumed RGB input scaled to 0-1 unless a preset says otherwise")
@@ -283,10 +283,10 @@ struct KerasFileReading {
             }
             ordered = result
             if let reason = architecture.unsupported {
-                notes.append("config.json has no architecture spec equivalent: \(reason); pass --arch")
+                notes.append("config.json has no architecture spec equivalent: \(reason); name the architecture")
             }
         } else {
-            notes.append("Keras 3 weights file: the architecture comes from --arch or detection (layer order taken from the group names)")
+            notes.append("Keras 3 weights file: the architecture is the one named by the user, else detected (layer order taken from the group names)")
         }
         let tensors = ordered.flatMap { $0.tensors.map { NamedTensor($0.0, $0.1) } }
         let hints = ordered.map { saveable in

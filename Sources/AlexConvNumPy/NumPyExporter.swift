@@ -13,25 +13,26 @@ import AlexConvZip
 ///   default) or `canonical` (canonical names and layout).
 public enum NumPyExporter: ModelExporter {
     public static let formats = ["npy", "npz"]
-    /// `--naming` values per format.
-    public static let npyNamings = ["bvlc"]
+    /// npy is always a bvlc-style dict in TF layout (`tf` names the same thing).
+    public static let npyNamings = ["bvlc", "tf"]
+    /// npz: `tf` (default) or `canonical`.
     public static let npzNamings = ["tf", "canonical"]
 
     public static func fileExtension(for format: String) -> String { "." + format }
+
+    public static func namings(for format: String) -> [String] { format == "npy" ? npyNamings : npzNamings }
 
     public static func export(_ model: Model, format: String, to path: String, options: ExportOptions) throws {
         let dtype = try elementType(options)
         switch format {
         case "npy":
-            if let naming = options.naming, !npyNamings.contains(naming) && naming != "tf" {
-                throw UsageError("--naming \(naming) is not available for npy (it is always bvlc-style {name: [W, b]})")
-            }
+            _ = try checkedNaming(options, format: format)
             let layers = try channelsLastLayers(model)
             try writeAtomically(to: path, overwrite: options.overwrite) { file in
                 try writeBvlcNpy(layers, dtype: dtype, to: file)
             }
         case "npz":
-            let naming = options.naming ?? "tf"
+            let naming = try checkedNaming(options, format: format) ?? "tf"
             let tensors: [NamedTensor]
             switch naming {
             case "tf":
@@ -41,7 +42,7 @@ public enum NumPyExporter: ModelExporter {
             case "canonical":
                 tensors = model.tensors
             default:
-                throw UsageError("--naming \(naming) is not available for npz (expected one of: \(npzNamings.joined(separator: ", ")))")
+                preconditionFailure("checkedNaming lets only \(npzNamings) through")
             }
             try writeAtomically(to: path, overwrite: options.overwrite) { file in
                 try writeNpz(tensors, dtype: dtype, to: file)

@@ -24,6 +24,7 @@ public enum ONNXExporter: ModelExporter {
     public static let formats = ["onnx"]
 
     public static func fileExtension(for format: String) -> String { ".onnx" }
+    public static func namings(for format: String) -> [String] { ["canonical", "alexconv"] }
 
     /// Writes `model` as an ONNX file at `path`, atomically.
     public static func export(_ model: Model, format: String, to path: String, options: ExportOptions) throws {
@@ -46,11 +47,9 @@ public enum ONNXExporter: ModelExporter {
 
     static func modelProto(_ model: Model, options: ExportOptions) throws -> Onnx_ModelProto {
         if let dtype = options.dtype, dtype != .float32 {
-            throw UsageError("ONNX export writes float32 weights (the graph's input is float32); --dtype \(dtype.name) is not supported for onnx")
+            throw UsageError("ONNX export writes float32 weights (the graph's input is float32); dtype \(dtype.name) is not supported for onnx")
         }
-        if let naming = options.naming, !["canonical", "alexconv"].contains(naming) {
-            throw UsageError("ONNX export names initializers canonically (conv1.weight, ...); naming '\(naming)' is not supported for onnx")
-        }
+        _ = try ONNXExporter.checkedNaming(options, format: "onnx")
         try model.validate()
         let spec = model.spec
         var builder = GraphBuilder(model: model)

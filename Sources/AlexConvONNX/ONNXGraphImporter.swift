@@ -155,7 +155,7 @@ struct ONNXGraphImporter {
                 case nil: found = "unknown"
                 }
                 throw FormatError(.malformed, location: location,
-                                  "dimension \(axis) is \(found); alexconv needs fixed channels, height and width (pass --arch to give the input size)")
+                                  "dimension \(axis) is \(found); alexconv needs fixed channels, height and width (name an architecture spec with the input size)")
             }
             fixed.append(Int(value))
         }

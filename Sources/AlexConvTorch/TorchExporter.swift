@@ -6,40 +6,29 @@ import AlexConvZip
 // MARK: - Exporter
 
 /// Writes a canonical `Model` as a PyTorch state dict (`pth`: a torch.save zip archive that
-/// `torch.load(path)` opens with its default `weights_only=True`) or as a plain `safetensors`
-/// file with the same tensor names. Tensors keep the canonical layout, which is torch's:
+/// `torch.load(path)` opens with its default `weights_only=True`; `SafetensorsExporter` writes the
+/// same names as safetensors). Tensors keep the canonical layout, which is torch's:
 /// conv (out, in/groups, kh, kw), linear (out, in), fc6 input over (C, H, W).
 public enum TorchExporter: ModelExporter {
-    public static let formats = ["pth", "safetensors"]
+    public static let formats = ["pth"]
 
     /// Alignment of every record's data in the archive, as torch writes it.
     public static let recordAlignment = 64
 
-    public static func fileExtension(for format: String) -> String {
-        format == "safetensors" ? ".safetensors" : ".pth"
-    }
+    public static func fileExtension(for format: String) -> String { ".pth" }
+
+    public static func namings(for format: String) -> [String] { TorchNaming.names }
 
     public static func export(_ model: Model, format: String, to path: String, options: ExportOptions) throws {
         try model.validate()
-        let naming = try TorchNaming.resolve(options.naming, for: model.spec)
+        let naming = try TorchNaming.resolve(checkedNaming(options, format: format), for: model.spec)
         let dtype = options.dtype ?? .float32
         guard dtype.isFloatingPoint else {
-            throw UsageError("--dtype \(dtype.name): PyTorch weights are written as float32, float16, bfloat16 or float64")
+            throw UsageError("dtype \(dtype.name): PyTorch weights are written as float32, float16, bfloat16 or float64")
         }
         let state = try naming.stateDict(of: model)
-        switch format {
-        case "pth":
-            try writeStateDict(state, modules: naming.modules(for: model.spec), floatType: dtype, to: path,
-                               overwrite: options.overwrite, spec: model.spec.json())
-        case "safetensors":
-            let converted = state.map { item -> NamedTensor in
-                item.tensor.dtype.isFloatingPoint ? NamedTensor(item.name, item.tensor.contiguous(as: dtype)) : item
-            }
-            try Safetensors.write(converted, metadata: ["format": "pt", CanonicalFile.specKey: model.spec.json()],
-                                  to: path, overwrite: options.overwrite)
-        default:
-            throw UsageError("TorchExporter writes pth or safetensors, not '\(format)'")
-        }
+        try writeStateDict(state, modules: naming.modules(for: model.spec), floatType: dtype, to: path,
+                           overwrite: options.overwrite, spec: model.spec.json())
     }
 
     // MARK: - torch.save archives

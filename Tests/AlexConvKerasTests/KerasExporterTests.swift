@@ -94,7 +94,7 @@ func expectSameModel(_ a: Model, _ b: Model, _ label: String) {
     @Test func lrnIsTheDocumentedCustomLayer() throws {
         let spec = Presets.caffeAlexNet.spec(convWidths: [8, 16, 24, 24, 16], fcWidths: [32, 32], classes: 10)
         let model = try syntheticModel(spec)
-        #expect(KerasExporter.loadingRequirements(for: model).first?.contains("custom_objects") == true)
+        #expect(KerasExporter.loadingNotes(for: model, format: "h5").first?.contains("custom_objects") == true)
         let out = FixturePaths.temporaryDirectory("keras-lrn") + "/caffe.h5"
         try KerasExporter.export(model, format: "h5", to: out, options: ExportOptions())
         let (bundle, back) = try readBack(out)

@@ -39,8 +39,9 @@ let alexnet8Names = ["layer1.0": "conv1", "layer2.0": "conv2", "layer3": "conv3"
 
 func exportAndRead(_ model: Model, format: String = "pth", naming: String? = nil, dtype: DType? = nil,
                    file: String = "out") throws -> (path: String, bundle: TensorBundle) {
-    let path = FixturePaths.temporaryDirectory("torch-export") + "/\(file)" + TorchExporter.fileExtension(for: format)
-    try TorchExporter.export(model, format: format, to: path, options: ExportOptions(naming: naming, dtype: dtype))
+    let exporter: any ModelExporter.Type = format == "pth" ? TorchExporter.self : SafetensorsExporter.self
+    let path = FixturePaths.temporaryDirectory("torch-export") + "/\(file)" + exporter.fileExtension(for: format)
+    try exporter.export(model, format: format, to: path, options: ExportOptions(naming: naming, dtype: dtype))
     let bundle = format == "pth" ? try TorchArchiveReader.read(path: path) : try Safetensors.read(path: path)
     return (path, bundle)
 }

@@ -26,7 +26,7 @@ public final class AtomicFileWriter {
     public init(path: String, overwrite: Bool = true) throws {
         self.path = path
         if !overwrite && FileManager.default.fileExists(atPath: path) {
-            throw UsageError("\(path): already exists (pass --force to overwrite it)")
+            throw UsageError("\(path): already exists", remedy: .allowOverwrite)
         }
         let url = URL(fileURLWithPath: path)
         let directory = url.deletingLastPathComponent().path

@@ -21,7 +21,7 @@ extension Model {
     public func collapsingToTwoTowers() throws -> Model {
         let convs = spec.convs
         guard convs.count == 5 else {
-            throw ModelError("--towers 2 applies the AlexNet pattern (groups 2 on conv2, conv4, conv5) and needs 5 convolutions; this model has \(convs.count)")
+            throw ModelError("splitting into two towers applies the AlexNet pattern (groups 2 on conv2, conv4, conv5) and needs 5 convolutions; this model has \(convs.count)")
         }
         let grouped = Set([convs[1].name, convs[3].name, convs[4].name])
         var copy = self
@@ -33,7 +33,7 @@ extension Model {
                 copy["\(c.name).weight"] = try LayoutRules.collapseTowers(w, groups: 2, layer: c.name)
                 c.groups = 2
             } else if c.groups != 2 {
-                throw ModelError(tensor: "\(c.name).weight", "has \(c.groups) groups; --towers 2 needs one or two")
+                throw ModelError(tensor: "\(c.name).weight", "has \(c.groups) groups; splitting into two towers needs one or two")
             }
             layers.append(.conv(c))
         }
@@ -48,7 +48,7 @@ extension Model {
     public func withChannelOrder(_ order: ChannelOrder) throws -> Model {
         if spec.input.channelOrder == order { return self }
         guard spec.input.channels == 3, let first = spec.convs.first else {
-            throw ModelError("--channels needs a 3-channel input; this model takes \(spec.input.channels)")
+            throw ModelError("changing the input channel order needs a 3-channel input; this model takes \(spec.input.channels)")
         }
         var copy = self
         copy["\(first.name).weight"] = LayoutRules.swapInputChannels(try tensor("\(first.name).weight"))

@@ -18,11 +18,25 @@ public struct Recognition: Sendable {
     /// Why this architecture was chosen.
     public var reasons: [String]
     /// Other architectures that fit the same tensors, and how they differ.
-    public var ambiguities: [String]
+    public var ambiguities: [Alternative]
     /// Source tensor name -> canonical tensor name.
     public var nameMap: [(source: String, canonical: String)]
     /// Tensors of the file left out (bookkeeping such as num_batches_tracked).
     public var ignored: [String]
+}
+
+/// A preset that fits a file's tensors as well as (or nearly as well as) the one chosen.
+public struct Alternative: Sendable, Equatable, CustomStringConvertible {
+    /// The preset's name.
+    public var preset: String
+    /// True when it scored exactly as well as the chosen one.
+    public var fitsEquallyWell: Bool
+    /// The preset's one-line summary.
+    public var summary: String
+
+    public var description: String {
+        "\(preset) also fits these tensors\(fitsEquallyWell ? " equally well" : ""): \(summary)"
+    }
 }
 
 /// Turns a reader's `TensorBundle` into a canonical `Model`: groups tensors into layers, decides the
@@ -127,7 +141,7 @@ public enum Recognizer {
             }
         }
         if !unmatched.isEmpty {
-            throw ModelError("tensors that belong to no conv, dense or batchnorm layer: \(unmatched.joined(separator: ", ")) (rename them with --map MAP.json)")
+            throw ModelError("tensors that belong to no conv, dense or batchnorm layer: \(unmatched.joined(separator: ", ")) (rename them with a name map)", remedy: .mapTensorNames)
         }
         return (layers, ignored)
     }
@@ -227,15 +241,15 @@ public enum Recognizer {
         }
 
         var reasons: [String] = []
-        var ambiguities: [String] = []
+        var ambiguities: [Alternative] = []
         var spec: ArchitectureSpec
         switch choice {
         case .spec(let given):
             spec = given
-            reasons.append("architecture given with --arch (spec '\(given.name)')")
+            reasons.append("architecture given by the user (spec '\(given.name)')")
         case .preset(let preset):
             spec = try instantiate(preset, structure, denseOutIn)
-            reasons.append("architecture given with --arch \(preset.name)")
+            reasons.append("architecture given by the user: preset \(preset.name)")
         case .detect:
             if let fileSpec = bundle.spec {
                 spec = fileSpec
@@ -319,10 +333,10 @@ public enum Recognizer {
     }
 
     static func detect(_ bundle: TensorBundle, _ s: Structure, _ dense: [(out: Int, in: Int)], _ layout: WeightLayout)
-        throws -> (Preset, [String], [String]) {
+        throws -> (Preset, [String], [Alternative]) {
         let found = "\(s.convs.count) conv layers (kernels \(s.kernels), widths \(s.convWidths), groups \(s.groups)), \(dense.count) dense layers (widths \(dense.map(\.out))), \(s.norms.count) batchnorm layers"
         guard s.convs.count == 5, dense.count == 3, s.kernels == [11, 5, 3, 3, 3] else {
-            throw ModelError("the tensors match no preset: found \(found); pass --arch SPEC.json describing the layers")
+            throw ModelError("the tensors match no preset: found \(found); name the architecture with a spec describing the layers", remedy: .nameArchitecture)
         }
         let components = Set(s.convs.map(\.layer.key) + s.denses.map(\.key) + s.norms.map(\.key))
             .flatMap { key in key.split(separator: "/").map(String.init) }
@@ -342,8 +356,7 @@ public enum Recognizer {
                 score += 5
                 why.append("widths \(preset.convWidths) and fc \(preset.fcWidths) are its published widths")
             }
-            let channelsLastPreset = preset.name.hasPrefix("keras") || preset.name.hasPrefix("caffe")
-            if (layout == .channelsLast) == channelsLastPreset {
+            if layout == preset.usualLayout {
                 score += 1
                 why.append("the \(layout.rawValue) layout is how it is usually stored")
             }
@@ -351,14 +364,12 @@ public enum Recognizer {
         }
         guard let bestScore = candidates.map(\.score).max(),
               let top = candidates.first(where: { $0.score == bestScore }) else {
-            throw ModelError("the tensors match no preset: found \(found); pass --arch with a preset or SPEC.json")
+            throw ModelError("the tensors match no preset: found \(found); name the architecture (a preset or a spec)", remedy: .nameArchitecture)
         }
         var reasons = ["structure: \(found)", "chose preset '\(top.preset.name)': \(top.preset.summary)"]
         reasons += top.why.map { "  - \($0)" }
-        var others: [String] = []
-        for other in candidates where other.preset.name != top.preset.name {
-            let tie = other.score == top.score
-            others.append("\(other.preset.name) also fits these tensors\(tie ? " equally well" : ""): \(other.preset.summary) (use --arch \(other.preset.name) if that is the model)")
+        let others = candidates.filter { $0.preset.name != top.preset.name }.map {
+            Alternative(preset: $0.preset.name, fitsEquallyWell: $0.score == top.score, summary: $0.preset.summary)
         }
         return (top.preset, reasons, others)
     }

@@ -17,6 +17,9 @@ public struct Preset: Sendable {
     public let hasBatchNorm: Bool
     /// Tensor naming of the files this preset usually comes in (evidence for detection).
     public let namingHints: [String]
+    /// The weight layout files of this preset usually have (evidence for detection): bvlc npy and
+    /// Keras files are channels-last, PyTorch files channels-first.
+    public let usualLayout: WeightLayout
     let build: @Sendable (_ conv: [Int], _ fc: [Int], _ classes: Int) -> ArchitectureSpec
 
     /// The spec with the given widths (five convs, two hidden fc) and class count.
@@ -93,19 +96,19 @@ public enum Presets {
         name: "caffe-alexnet",
         summary: "BVLC AlexNet: two towers (groups 2 on conv2/4/5), LRN then pool, 227 BGR input minus mean (104, 117, 123)",
         convWidths: [96, 256, 384, 384, 256], fcWidths: [4096, 4096], groups: [1, 2, 1, 2, 2], hasBatchNorm: false,
-        namingHints: ["conv1", "fc6"], build: caffe(name: "caffe-alexnet", lrnBeforePool: true))
+        namingHints: ["conv1", "fc6"], usualLayout: .channelsLast, build: caffe(name: "caffe-alexnet", lrnBeforePool: true))
 
     public static let caffeNet = Preset(
         name: "caffenet",
         summary: "BVLC reference CaffeNet: same tensors as caffe-alexnet, pool before LRN",
         convWidths: [96, 256, 384, 384, 256], fcWidths: [4096, 4096], groups: [1, 2, 1, 2, 2], hasBatchNorm: false,
-        namingHints: ["conv1", "fc6"], build: caffe(name: "caffenet", lrnBeforePool: false))
+        namingHints: ["conv1", "fc6"], usualLayout: .channelsLast, build: caffe(name: "caffenet", lrnBeforePool: false))
 
     public static let torchvision = Preset(
         name: "torchvision",
         summary: "torchvision AlexNet: one tower 64-192-384-256-256, no LRN, adaptive average pool 6x6, 224 RGB ImageNet normalisation",
         convWidths: [64, 192, 384, 256, 256], fcWidths: [4096, 4096], groups: [1, 1, 1, 1, 1], hasBatchNorm: false,
-        namingHints: ["features.0", "features.3", "features.6", "features.8", "features.10", "classifier.1"],
+        namingHints: ["features.0", "features.3", "features.6", "features.8", "features.10", "classifier.1"], usualLayout: .channelsFirst,
         build: { w, fc, n in
             let c = convs(w, conv1Padding: 2)
             var layers: [LayerSpec] = [.conv(c[0]), .relu, pool, .conv(c[1]), .relu, pool,
@@ -129,21 +132,21 @@ public enum Presets {
         name: "alexnet-v1",
         summary: "one tower 96-256-384-384-256, conv1 11/4/2, LRN(5) after ReLU in blocks 1-2, 224 RGB",
         convWidths: [96, 256, 384, 384, 256], fcWidths: [4096, 4096], groups: [1, 1, 1, 1, 1], hasBatchNorm: false,
-        namingHints: ["features.0", "features.4", "features.8", "features.10", "features.12", "classifier.1"],
+        namingHints: ["features.0", "features.4", "features.8", "features.10", "features.12", "classifier.1"], usualLayout: .channelsFirst,
         build: lrnOneTower(name: "alexnet-v1"))
 
     public static let alexnetV2 = Preset(
         name: "alexnet-v2",
         summary: "one tower 64-192-384-384-256, otherwise as alexnet-v1",
         convWidths: [64, 192, 384, 384, 256], fcWidths: [4096, 4096], groups: [1, 1, 1, 1, 1], hasBatchNorm: false,
-        namingHints: ["features.0", "features.4", "features.8", "features.10", "features.12", "classifier.1"],
+        namingHints: ["features.0", "features.4", "features.8", "features.10", "features.12", "classifier.1"], usualLayout: .channelsFirst,
         build: lrnOneTower(name: "alexnet-v2"))
 
     public static let half = Preset(
         name: "half",
         summary: "half width 48-128-192-192-128, conv1 11/4/2, no LRN, fc 2048-2048-N, 224 RGB",
         convWidths: [48, 128, 192, 192, 128], fcWidths: [2048, 2048], groups: [1, 1, 1, 1, 1], hasBatchNorm: false,
-        namingHints: ["features.0", "features.3", "features.6", "features.8", "features.10", "classifier.1"],
+        namingHints: ["features.0", "features.3", "features.6", "features.8", "features.10", "classifier.1"], usualLayout: .channelsFirst,
         build: { w, fc, n in
             let c = convs(w, conv1Padding: 2)
             var layers: [LayerSpec] = [.conv(c[0]), .relu, pool, .conv(c[1]), .relu, pool,
@@ -156,7 +159,7 @@ public enum Presets {
         name: "keras-bn",
         summary: "Keras Sequential: Conv2D(relu) + BatchNormalization (epsilon 1e-3) after every conv, pools after 1, 2, 5, conv1 valid at 227, Dense 4096-4096-N softmax",
         convWidths: [96, 256, 384, 384, 256], fcWidths: [4096, 4096], groups: [1, 1, 1, 1, 1], hasBatchNorm: true,
-        namingHints: ["conv2d", "batch_normalization", "dense"],
+        namingHints: ["conv2d", "batch_normalization", "dense"], usualLayout: .channelsLast,
         build: { w, fc, n in
             let c = convs(w, conv1Padding: 0)
             func bn(_ i: Int) -> LayerSpec { .batchNorm(BatchNormSpec(name: "bn\(i)", epsilon: 1e-3)) }
@@ -171,7 +174,7 @@ public enum Presets {
         name: "alexnet8",
         summary: "227 input, conv1 11/4/0, LRN(5) then pool in blocks 1-2, no ReLU anywhere, fc 4096-4096-N",
         convWidths: [96, 256, 384, 384, 256], fcWidths: [4096, 4096], groups: [1, 1, 1, 1, 1], hasBatchNorm: false,
-        namingHints: ["layer1.0", "layer2.0", "layer3", "layer4", "layer5.0", "layer6"],
+        namingHints: ["layer1.0", "layer2.0", "layer3", "layer4", "layer5.0", "layer6"], usualLayout: .channelsFirst,
         build: { w, fc, n in
             let c = convs(w, conv1Padding: 0)
             var layers: [LayerSpec] = [.conv(c[0]), lrn, pool, .conv(c[1]), lrn, pool,
@@ -186,7 +189,7 @@ public enum Presets {
         name: "keras-2048",
         summary: "Keras: 96-256-384-384-256, conv1 valid at 227, no LRN/BN, Dense 2048-2048-N softmax",
         convWidths: [96, 256, 384, 384, 256], fcWidths: [2048, 2048], groups: [1, 1, 1, 1, 1], hasBatchNorm: false,
-        namingHints: ["conv2d", "dense", "conv1", "fc6"],
+        namingHints: ["conv2d", "dense", "conv1", "fc6"], usualLayout: .channelsLast,
         build: { w, fc, n in
             let c = convs(w, conv1Padding: 0)
             var layers: [LayerSpec] = [.conv(c[0]), .relu, pool, .conv(c[1]), .relu, pool,

@@ -1,5 +1,4 @@
 import Foundation
-import AlexConvCore
 
 // MARK: - Naming schemes
 
@@ -23,14 +22,18 @@ public enum TorchNaming: String, CaseIterable, Sendable {
     /// default for the spec: `layers` for preset alexnet8, else `sequential`.
     public static func resolve(_ name: String?, for spec: ArchitectureSpec) throws -> TorchNaming {
         guard let name else { return spec.name == "alexnet8" ? .layers : .sequential }
-        switch name.lowercased() {
-        case "sequential", "torchvision": return .sequential
-        case "canonical": return .canonical
-        case "layers", "alexnet8": return .layers
-        default:
-            throw UsageError("unknown --naming '\(name)' for pth/safetensors: expected sequential (torchvision), canonical or layers (alexnet8)")
+        guard let naming = aliases[name.lowercased()] else {
+            throw UsageError("naming '\(name)' is not available for pth/safetensors (expected one of: \(names.joined(separator: ", ")))")
         }
+        return naming
     }
+
+    /// Every name a naming is known by: its own, and the model it comes from.
+    static let aliases: [String: TorchNaming] = [
+        "sequential": .sequential, "torchvision": .sequential, "canonical": .canonical, "layers": .layers, "alexnet8": .layers,
+    ]
+    /// The names `resolve` accepts, in the order `--help` lists them.
+    public static let names = ["sequential", "torchvision", "canonical", "layers", "alexnet8"]
 
     /// One module of the written state dict: its name and the canonical layer it holds (nil
     /// for parameterless modules such as ReLU, which still appear in `_metadata`).
@@ -38,6 +41,12 @@ public enum TorchNaming: String, CaseIterable, Sendable {
         public var name: String
         public var canonicalLayer: String?
         public var isBatchNorm: Bool
+
+        public init(name: String, canonicalLayer: String?, isBatchNorm: Bool) {
+            self.name = name
+            self.canonicalLayer = canonicalLayer
+            self.isBatchNorm = isBatchNorm
+        }
     }
 
     /// Modules in spec order, including the parent containers (`features`, `layer1`), as
