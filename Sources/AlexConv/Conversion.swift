@@ -1,5 +1,13 @@
 import Foundation
 
+/// How many towers the grouped convolutions of the written model have.
+public enum Towers: Int, Sendable, CaseIterable {
+    /// One tower: grouped convolutions expanded to dense block-diagonal ones (exact).
+    case one = 1
+    /// AlexNet's two towers (groups 2 on conv2, conv4, conv5): only when the off-diagonal blocks are zero.
+    case two = 2
+}
+
 /// What `export` and `convert` were asked to do.
 public struct ExportRequest: Sendable {
     /// `--format` name; nil: from the output path's extension.
@@ -7,7 +15,7 @@ public struct ExportRequest: Sendable {
     /// Output path; nil: the model's stem with the format's extension, beside the current directory.
     public var output: String?
     /// `--towers 1|2`.
-    public var towers: Int?
+    public var towers: Towers?
     /// `--channels rgb|bgr`.
     public var channels: ChannelOrder?
     /// `--naming` (format specific).
@@ -17,7 +25,7 @@ public struct ExportRequest: Sendable {
     /// Overwrite an existing output (`--force`).
     public var force: Bool
 
-    public init(format: String? = nil, output: String? = nil, towers: Int? = nil, channels: ChannelOrder? = nil,
+    public init(format: String? = nil, output: String? = nil, towers: Towers? = nil, channels: ChannelOrder? = nil,
                 naming: String? = nil, dtype: DType? = nil, force: Bool = false) {
         self.format = format
         self.output = output
@@ -50,13 +58,12 @@ public enum Conversion {
     }
 
     /// Applies `--towers` and `--channels` to `model`.
-    public static func transform(_ model: Model, towers: Int?, channels: ChannelOrder?) throws -> Model {
+    public static func transform(_ model: Model, towers: Towers?, channels: ChannelOrder?) throws -> Model {
         var model = model
         switch towers {
         case nil: break
-        case 1: model = model.expandingTowers()
-        case 2: model = try model.collapsingToTwoTowers()
-        case let n?: throw UsageError("--towers \(n): expected 1 or 2")
+        case .one: model = model.expandingTowers()
+        case .two: model = try model.collapsingToTwoTowers()
         }
         if let channels { model = try model.withChannelOrder(channels) }
         return model

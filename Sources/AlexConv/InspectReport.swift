@@ -15,7 +15,7 @@ public struct InspectReport {
             let recognition = try Recognizer.recognize(bundle, choice: choice, map: nameMap)
             return InspectReport(path: path, bundle: bundle, recognition: recognition, recognitionError: nil)
         } catch let error as UserFacingError {
-            return InspectReport(path: path, bundle: bundle, recognition: nil, recognitionError: error.description)
+            return InspectReport(path: path, bundle: bundle, recognition: nil, recognitionError: error.commandLineMessage)
         }
     }
 

@@ -29,7 +29,7 @@ struct AlexConvCommand: ParsableCommand {
             var command = try parseAsRoot(arguments)
             try command.run()
         } catch let error as UserFacingError {
-            fail(error.description, code: error.exitCode)
+            fail(error.commandLineMessage, code: error.exitCode)
         } catch let error as ArgumentParser.ExitCode {
             Foundation.exit(error.rawValue)
         } catch {

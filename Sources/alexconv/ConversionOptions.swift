@@ -13,29 +13,30 @@ struct ImportOptions: ParsableArguments {
 /// Options shared by commands that write a format.
 struct WriteOptions: ParsableArguments {
     @Option(name: .long, help: "Expand two-tower convolutions (1) or restore them (2, only when the off-diagonal blocks are zero).")
-    var towers: Int?
+    var towers: Towers?
 
-    @Option(name: .long, help: "Input channel order the written model takes: rgb or bgr (swaps conv1's input channels).")
-    var channels: String?
+    @Option(name: .long, help: "Input channel order the written model takes (swaps conv1's input channels).")
+    var channels: ChannelOrder?
 
-    @Option(name: .long, help: "Tensor naming of the target format (e.g. sequential, canonical, layers, tf).")
+    @Option(name: .long, help: ArgumentHelp("Tensor naming of the target format.", discussion: WriteOptions.namingHelp))
     var naming: String?
 
-    @Option(name: .long, help: "Element type to write: float32 (default), float16, bfloat16, float64.")
-    var dtype: String?
+    @Option(name: .long, help: "Element type to write (default float32).")
+    var dtype: WeightDType?
 
     @Flag(name: .long, help: "Overwrite an existing output file.")
     var force = false
 
-    func validate() throws {
-        if let towers, towers != 1 && towers != 2 { throw ValidationError("--towers takes 1 or 2") }
-        if let channels, ChannelOrder(rawValue: channels.lowercased()) == nil { throw ValidationError("--channels takes rgb or bgr") }
-        if let dtype, DType(userName: dtype)?.isFloatingPoint != true { throw ValidationError("--dtype takes float32, float16, bfloat16 or float64") }
+    /// Each format's namings, from its exporter: "npz: tf, canonical; pth: sequential, ...".
+    static var namingHelp: String {
+        FormatRegistry.exportFormats.compactMap { format in
+            let namings = FormatRegistry.namings(for: format)
+            return namings.isEmpty ? nil : "\(format): \(namings.joined(separator: ", "))"
+        }.joined(separator: "; ")
     }
 
-    func request(format: String?, output: String?) -> ExportRequest {
-        ExportRequest(format: format, output: output, towers: towers,
-                      channels: channels.flatMap { ChannelOrder(rawValue: $0.lowercased()) },
-                      naming: naming, dtype: dtype.flatMap { DType(userName: $0) }, force: force)
+    func request(format: ExportFormat?, output: String?) -> ExportRequest {
+        ExportRequest(format: format?.name, output: output, towers: towers, channels: channels,
+                      naming: naming, dtype: dtype?.dtype, force: force)
     }
 }

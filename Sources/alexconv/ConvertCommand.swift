@@ -13,7 +13,7 @@ struct ConvertCommand: ParsableCommand {
     var output: String
 
     @Option(name: .long, help: "Target format (default: from OUT's extension).")
-    var format: String?
+    var format: ExportFormat?
 
     @OptionGroup var importOptions: ImportOptions
     @OptionGroup var writeOptions: WriteOptions

@@ -11,8 +11,8 @@ struct ExportCommand: ParsableCommand {
     @Argument(help: "The model (any readable weight file). Default: the last imported canonical model here.")
     var model: String?
 
-    @Option(name: .long, help: "Target format: \(FormatRegistry.exportFormats.joined(separator: ", ")).")
-    var format: String
+    @Option(name: .long, help: "Target format.")
+    var format: ExportFormat
 
     @Option(name: .shortAndLong, help: "Output path (default: the model's stem with the format's extension).")
     var output: String?

@@ -19,21 +19,17 @@ struct RunCommand: ParsableCommand {
     @Option(name: .long, help: "Output .npy file to write.")
     var output: String
 
-    @Option(name: .long, help: "Layout of the input (and of a feature-map output): nchw (default) or nhwc.")
-    var layout: String = "nchw"
+    @Option(name: .long, help: "Layout of the input (and of a feature-map output).")
+    var layout: BatchLayout = .nchw
 
     @Flag(name: .long, help: "Stop before a final softmax.")
     var logits = false
 
     @OptionGroup var importOptions: ImportOptions
 
-    func validate() throws {
-        if BatchLayout(rawValue: layout.lowercased()) == nil { throw ValidationError("--layout takes nchw or nhwc") }
-    }
-
     func run() throws {
         let shape = try ForwardTasks.run(model: model, input: input, output: output,
-                                         layout: BatchLayout(rawValue: layout.lowercased()) ?? .nchw, logits: logits,
+                                         layout: layout, logits: logits,
                                          arch: importOptions.arch, map: importOptions.map)
         print("wrote \(output): float32 \(shape)")
     }

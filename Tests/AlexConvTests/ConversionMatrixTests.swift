@@ -55,7 +55,7 @@ import AlexConvForward
         let dir = FixturePaths.temporaryDirectory("matrix-towers")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let path = dir + "/one.pth"
-        try Conversion.export(model, inputPath: source, request: ExportRequest(format: "pth", output: path, towers: 1, channels: .rgb))
+        try Conversion.export(model, inputPath: source, request: ExportRequest(format: "pth", output: path, towers: .one, channels: .rgb))
         let back = try ModelLoader.load(path: path)
         #expect(back.spec.name == "caffe-alexnet")
         #expect(back.towersPerConv == [1, 1, 1, 1, 1])
@@ -68,7 +68,7 @@ import AlexConvForward
         #expect(maxAbsDiff(a, b) < 1e-5)
         // And back to two towers, exactly.
         let twoPath = dir + "/two.npy"
-        try Conversion.export(back, inputPath: path, request: ExportRequest(format: "npy", output: twoPath, towers: 2, channels: .bgr))
+        try Conversion.export(back, inputPath: path, request: ExportRequest(format: "npy", output: twoPath, towers: .two, channels: .bgr))
         let two = try ModelLoader.load(path: twoPath)
         #expect(two.spec.name == "caffe-alexnet")
         for t in model.tensors { #expect(two[t.name]!.bitwiseEqual(t.tensor), "\(t.name)") }

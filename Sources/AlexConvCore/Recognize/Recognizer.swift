@@ -4,7 +4,7 @@ import Foundation
 public enum ArchitectureChoice: Sendable {
     /// Detect from the file (its own description, else tensor names and shapes).
     case detect
-    /// A named preset (contract.md); widths and class count still come from the tensors.
+    /// A named preset (docs/contract.md); widths and class count still come from the tensors.
     case preset(Preset)
     /// An explicit spec (`--arch spec.json`).
     case spec(ArchitectureSpec)

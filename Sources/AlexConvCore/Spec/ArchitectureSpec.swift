@@ -1,7 +1,7 @@
 import Foundation
 
 /// Input channel order the first convolution expects.
-public enum ChannelOrder: String, Codable, Sendable {
+public enum ChannelOrder: String, Codable, Sendable, CaseIterable {
     case rgb, bgr
     public var swapped: ChannelOrder { self == .rgb ? .bgr : .rgb }
 }

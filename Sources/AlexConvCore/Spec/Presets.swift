@@ -1,6 +1,6 @@
 import Foundation
 
-/// The architectures alexconv knows by name (contract.md). Widths come from the tensors; a
+/// The architectures alexconv knows by name (docs/contract.md). Widths come from the tensors; a
 /// preset fixes the structure: kernels, strides, paddings, groups, LRN/BN placement, pools and
 /// input conventions.
 public struct Preset: Sendable {
