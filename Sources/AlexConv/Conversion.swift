@@ -24,6 +24,8 @@ public struct ExportRequest: Sendable {
     public var dtype: DType?
     /// Overwrite an existing output (`--force`).
     public var force: Bool
+    /// Further files the command read (companion files such as `--prototxt`); never written over.
+    public var protectedInputs: [String] = []
 
     public init(format: String? = nil, output: String? = nil, towers: Towers? = nil, channels: ChannelOrder? = nil,
                 naming: String? = nil, dtype: DType? = nil, force: Bool = false) {
@@ -81,7 +83,7 @@ public enum Conversion {
         }
     }
 
-    /// Writes `model` as requested and returns the path written. `inputPath` names the default output and is protected.
+    /// Writes `model` as requested and returns the path written (the first of the exporter's `outputFiles`). `inputPath` names the default output and is protected.
     @discardableResult
     public static func export(_ model: Model, inputPath: String, request: ExportRequest) throws -> (path: String, format: String, notes: [String]) {
         let format: String
@@ -96,8 +98,11 @@ public enum Conversion {
         let options = ExportOptions(naming: request.naming, dtype: request.dtype, overwrite: true)
         _ = try exporter.checkedNaming(options, format: format)
         let output = request.output ?? stem(of: inputPath) + exporter.fileExtension(for: format)
-        try checkOutput(output, inputs: [inputPath], force: request.force)
-        let transformed = try transform(model, towers: request.towers, channels: request.channels)
+        for file in exporter.outputFiles(for: format, path: output) {
+            try checkOutput(file, inputs: [inputPath] + request.protectedInputs, force: request.force)
+        }
+        let channels = request.channels ?? exporter.defaultChannelOrder(for: format)
+        let transformed = try transform(model, towers: request.towers, channels: channels)
         try transformed.validate()
         try exporter.export(transformed, format: format, to: output, options: options)
         // What loading the written file needs beyond the framework's plain loader (e.g. Keras LRN).

@@ -59,13 +59,22 @@ public enum FormatRegistry {
         (try? exporter(for: format))?.namings(for: format) ?? []
     }
 
-    /// Reads `path` with the first reader that recognises it.
-    public static func read(path: String) throws -> TensorBundle {
+    /// Reads `path` with the first reader that recognises it: by its first bytes and name, or, for a
+    /// directory or a path that is not a file (a checkpoint prefix), the first reader that claims it.
+    public static func read(path: String, options: ReaderOptions = ReaderOptions()) throws -> TensorBundle {
+        let reader = try reader(for: path)
+        return try AllocationBudget.withImportBudget { try withFileContext(path) { try reader.read(path: path, options: options) } }
+    }
+
+    /// The reader for `path`, or an error naming what alexconv reads.
+    public static func reader(for path: String) throws -> any WeightFileReader.Type {
         var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            throw IOError(path: path, "no such file")
+        let exists = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
+        if !exists || isDirectory.boolValue {
+            if let reader = readers.first(where: { $0.claims(path: path, isDirectory: isDirectory.boolValue) }) { return reader }
+            if !exists { throw IOError(path: path, "no such file") }
+            throw IOError(path: path, "is a directory that no reader claims, expected a weight file (alexconv reads \(readers.map { $0.formatName }.joined(separator: ", ")))")
         }
-        if isDirectory.boolValue { throw IOError(path: path, "is a directory, expected a weight file") }
         guard let handle = FileHandle(forReadingAtPath: path) else { throw IOError(path: path, "cannot open for reading") }
         let prefix = (try? handle.read(upToCount: 4096)) ?? Data()
         try? handle.close()
@@ -73,6 +82,6 @@ public enum FormatRegistry {
         guard let reader else {
             throw FormatError(.unsupported, file: path, "unrecognised format (first bytes \(prefix.prefix(8).map { String(format: "%02x", $0) }.joined(separator: " "))); alexconv reads \(readers.map { $0.formatName }.joined(separator: ", "))")
         }
-        return try AllocationBudget.withImportBudget { try withFileContext(path) { try reader.read(path: path) } }
+        return reader
     }
 }

@@ -3,22 +3,22 @@ import Foundation
 /// Loads any readable weight file as a canonical model (import on the fly).
 public enum ModelLoader {
     /// Reads and recognises `path`. `arch` is a preset name or a spec JSON path; `map` a name-map JSON path.
-    public static func load(path: String, arch: String? = nil, map: String? = nil) throws -> Model {
-        try recognize(path: path, arch: arch, map: map).recognition.model
+    public static func load(path: String, arch: String? = nil, map: String? = nil, options: ReaderOptions = ReaderOptions()) throws -> Model {
+        try recognize(path: path, arch: arch, map: map, options: options).recognition.model
     }
 
     /// Reads `path` and recognises it, keeping the bundle for reports.
-    public static func recognize(path: String, arch: String? = nil, map: String? = nil) throws -> (bundle: TensorBundle, recognition: Recognition) {
-        let (bundle, choice, nameMap) = try read(path: path, arch: arch, map: map)
+    public static func recognize(path: String, arch: String? = nil, map: String? = nil, options: ReaderOptions = ReaderOptions()) throws -> (bundle: TensorBundle, recognition: Recognition) {
+        let (bundle, choice, nameMap) = try read(path: path, arch: arch, map: map, options: options)
         return (bundle, try Recognizer.recognize(bundle, choice: choice, map: nameMap))
     }
 
     /// Resolves `--arch` and `--map` (their errors come before any weight file is read), then reads `path`.
-    public static func read(path: String, arch: String?, map: String?) throws
+    public static func read(path: String, arch: String?, map: String?, options: ReaderOptions = ReaderOptions()) throws
         -> (bundle: TensorBundle, choice: ArchitectureChoice, map: [String: String]?) {
         let choice = try architectureChoice(arch)
         let nameMap = try map.map { try Recognizer.loadMap(path: $0) }
-        return (try FormatRegistry.read(path: path), choice, nameMap)
+        return (try FormatRegistry.read(path: path, options: options), choice, nameMap)
     }
 
     /// `--arch` value: a preset name, or a path to a spec JSON file.

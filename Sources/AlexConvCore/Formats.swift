@@ -17,14 +17,44 @@ public struct ExportOptions: Sendable {
     }
 }
 
+/// Files a user named beside the model (`--prototxt`, `--mean`); readers that have no use for one ignore it.
+public struct ReaderOptions: Sendable {
+    /// A network definition in protobuf text format (Caffe `deploy.prototxt`), authoritative for structure.
+    public var prototxt: String?
+    /// A mean image (Caffe `BlobProto`, e.g. `imagenet_mean.binaryproto`) recorded in the preprocessing.
+    public var mean: String?
+    /// Record the mean image's per-channel average instead of the per-pixel mean.
+    public var meanPerChannel: Bool
+
+    public init(prototxt: String? = nil, mean: String? = nil, meanPerChannel: Bool = false) {
+        self.prototxt = prototxt
+        self.mean = mean
+        self.meanPerChannel = meanPerChannel
+    }
+
+    /// The companion file paths given, for input protection and messages.
+    public var files: [String] { [prototxt, mean].compactMap { $0 } }
+}
+
 /// Reads one file format into a `TensorBundle` (file names and layout; no AlexNet knowledge).
 public protocol WeightFileReader {
     /// Format family shown to users (`npy`, `pth`, ...).
     static var formatName: String { get }
     /// True when the file's first bytes (up to 4 KiB) and path say it is this format.
     static func matches(path: String, prefix: UnsafeRawBufferPointer) -> Bool
+    /// True when `path` is not one readable file but names this format's input anyway: a directory
+    /// (SavedModel, a folder with a `checkpoint` state file) or a prefix whose files exist
+    /// (`model.ckpt-1000` → `.index` + `.data-*`). Asked only for directories and missing paths.
+    static func claims(path: String, isDirectory: Bool) -> Bool
     /// Reads the file; tensors may view a memory map of it.
     static func read(path: String) throws -> TensorBundle
+    /// Reads the file with the companion files the user named (default: `read(path:)`).
+    static func read(path: String, options: ReaderOptions) throws -> TensorBundle
+}
+
+extension WeightFileReader {
+    public static func claims(path: String, isDirectory: Bool) -> Bool { false }
+    public static func read(path: String, options: ReaderOptions) throws -> TensorBundle { try read(path: path) }
 }
 
 /// Writes a canonical `Model` as one or more formats, atomically.
@@ -37,6 +67,12 @@ public protocol ModelExporter {
     static func namings(for format: String) -> [String]
     /// What loading the written file needs beyond the framework's plain loader (e.g. Keras' LRN layer).
     static func loadingNotes(for model: Model, format: String) -> [String]
+    /// Every file writing `format` to `path` creates (`path` first): e.g. `X.caffemodel` and
+    /// `X.prototxt`, or a checkpoint's `.index` and `.data-00000-of-00001`. All are protected and
+    /// written atomically together (`writeAtomically(files:)`).
+    static func outputFiles(for format: String, path: String) -> [String]
+    /// The input channel order `format` is written with when the user does not choose one (nil: the model's own).
+    static func defaultChannelOrder(for format: String) -> ChannelOrder?
     /// Writes `model` as `format` to `path`.
     static func export(_ model: Model, format: String, to path: String, options: ExportOptions) throws
 }
@@ -44,6 +80,8 @@ public protocol ModelExporter {
 extension ModelExporter {
     public static func namings(for format: String) -> [String] { [] }
     public static func loadingNotes(for model: Model, format: String) -> [String] { [] }
+    public static func outputFiles(for format: String, path: String) -> [String] { [path] }
+    public static func defaultChannelOrder(for format: String) -> ChannelOrder? { nil }
 
     /// `options.naming` lower-cased, when it is one of `namings(for: format)`; nil when none was asked
     /// for; a `UsageError` listing the accepted namings otherwise.
