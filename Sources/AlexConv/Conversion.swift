@@ -71,16 +71,9 @@ public enum Conversion {
         return model
     }
 
-    /// Refuses to write over an input file or, without `force`, over any existing file.
+    /// Refuses to write over an input file or, without `force`, over any existing file (`OutputRule`).
     public static func checkOutput(_ output: String, inputs: [String], force: Bool) throws {
-        let target = URL(fileURLWithPath: output).standardizedFileURL.resolvingSymlinksInPath().path
-        for input in inputs {
-            let source = URL(fileURLWithPath: input).standardizedFileURL.resolvingSymlinksInPath().path
-            if source == target { throw UsageError("\(output): is the input file; alexconv never overwrites its input (choose another -o)") }
-        }
-        if !force && FileManager.default.fileExists(atPath: output) {
-            throw UsageError("\(output): already exists (pass --force to overwrite it)")
-        }
+        try OutputRule.check(output, inputs: inputs, overwrite: force)
     }
 
     /// Writes `model` as requested and returns the path written (the first of the exporter's `outputFiles`). `inputPath` names the default output and is protected.
@@ -95,7 +88,7 @@ public enum Conversion {
             throw UsageError("no --format given and the output name does not say one (formats: \(FormatRegistry.exportFormats.joined(separator: ", ")))")
         }
         let exporter = try FormatRegistry.exporter(for: format)
-        let options = ExportOptions(naming: request.naming, dtype: request.dtype, overwrite: true)
+        let options = ExportOptions(naming: request.naming, dtype: request.dtype, overwrite: request.force)
         _ = try exporter.checkedNaming(options, format: format)
         let output = request.output ?? stem(of: inputPath) + exporter.fileExtension(for: format)
         for file in exporter.outputFiles(for: format, path: output) {

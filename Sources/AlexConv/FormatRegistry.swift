@@ -75,6 +75,8 @@ public enum FormatRegistry {
             if !exists { throw IOError(path: path, "no such file") }
             throw IOError(path: path, "is a directory that no reader claims, expected a weight file (alexconv reads \(readers.map { $0.formatName }.joined(separator: ", ")))")
         }
+        var info = stat()
+        if stat(path, &info) == 0 { try requireRegularFile(path, mode: info.st_mode) }
         guard let handle = FileHandle(forReadingAtPath: path) else { throw IOError(path: path, "cannot open for reading") }
         let prefix = (try? handle.read(upToCount: 4096)) ?? Data()
         try? handle.close()

@@ -125,7 +125,7 @@ public struct UsageError: UserFacingError, Equatable {
         self.remedy = remedy
     }
     public var exitCode: Int32 { ExitStatus.usage }
-    public var description: String { detail }
+    public var description: String { oneLine(detail) }
 }
 
 /// Reading or writing a file failed at the operating-system level.
@@ -137,7 +137,7 @@ public struct IOError: UserFacingError, Equatable {
         self.detail = detail
     }
     public var exitCode: Int32 { ExitStatus.invalidInput }
-    public var description: String { "\(path): \(detail)" }
+    public var description: String { oneLine("\(path): \(detail)") }
 }
 
 /// `text` with control characters (newlines, tabs, escape sequences a hostile file may carry in a

@@ -19,6 +19,7 @@ struct AlexConvCommand: ParsableCommand {
 
     /// Runs the command line and turns every error into one line on stderr and the contract's exit code.
     static func main() {
+        TemporaryFiles.prepareForSignals()
         do {
             // --quiet is global: it switches the progress line off and is not a subcommand option.
             var arguments = Array(CommandLine.arguments.dropFirst())
@@ -34,18 +35,22 @@ struct AlexConvCommand: ParsableCommand {
             Foundation.exit(error.rawValue)
         } catch {
             let code = exitCode(for: error)
-            if code == .success {
+            if code == .success {  // --help, --version
                 print(fullMessage(for: error))
                 Foundation.exit(0)
             }
-            fail(fullMessage(for: error), code: code == .validationFailure ? 2 : code.rawValue == 1 ? 2 : code.rawValue)
+            // One line, then where the rest is: no usage text after a usage error.
+            let words = Array(CommandLine.arguments.dropFirst())
+            let subcommand = allSubcommands.first { sub in words.contains(sub.configuration.commandName ?? "") }
+            let help = "alexconv " + (subcommand?.configuration.commandName.map { $0 + " " } ?? "") + "--help"
+            fail(message(for: error) + " (see `\(help)`)", code: code == .validationFailure ? 2 : code.rawValue == 1 ? 2 : code.rawValue)
         }
     }
 
+    /// Prints `message`'s first line on stderr as `alexconv: ...` and exits with `code`.
     static func fail(_ message: String, code: Int32) -> Never {
         let line = message.split(separator: "\n").first.map(String.init) ?? message
-        let rest = message.split(separator: "\n").dropFirst().joined(separator: "\n")
-        FileHandle.standardError.write(Data(("alexconv: " + line + "\n" + (rest.isEmpty ? "" : rest + "\n")).utf8))
+        FileHandle.standardError.write(Data(("alexconv: " + oneLine(line) + "\n").utf8))
         Foundation.exit(code)
     }
 }

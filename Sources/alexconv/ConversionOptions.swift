@@ -8,6 +8,9 @@ struct ImportOptions: ParsableArguments {
 
     @Option(name: .long, help: "JSON object mapping source tensor names to canonical names (conv1.weight, ...).")
     var map: String?
+
+    /// The files these options name (a spec file, a name map): inputs no output may replace.
+    var files: [String] { [arch, map].compactMap { $0 } }
 }
 
 /// Options shared by commands that write a format.
@@ -35,8 +38,10 @@ struct WriteOptions: ParsableArguments {
         }.joined(separator: "; ")
     }
 
-    func request(format: ExportFormat?, output: String?) -> ExportRequest {
-        ExportRequest(format: format?.name, output: output, towers: towers, channels: channels,
-                      naming: naming, dtype: dtype?.dtype, force: force)
+    func request(format: ExportFormat?, output: String?, protecting inputs: [String] = []) -> ExportRequest {
+        var request = ExportRequest(format: format?.name, output: output, towers: towers, channels: channels,
+                                    naming: naming, dtype: dtype?.dtype, force: force)
+        request.protectedInputs = inputs
+        return request
     }
 }

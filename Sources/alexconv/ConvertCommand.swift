@@ -20,7 +20,7 @@ struct ConvertCommand: ParsableCommand {
 
     func run() throws {
         let model = try ModelLoader.load(path: input, arch: importOptions.arch, map: importOptions.map)
-        let written = try Conversion.export(model, inputPath: input, request: writeOptions.request(format: format, output: output))
+        let written = try Conversion.export(model, inputPath: input, request: writeOptions.request(format: format, output: output, protecting: importOptions.files))
         for note in written.notes { printError("note: \(note)") }
         print("\(written.path): \(written.format), \(model.spec.name)")
     }

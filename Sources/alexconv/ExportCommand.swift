@@ -29,7 +29,7 @@ struct ExportCommand: ParsableCommand {
             printError("alexconv: exporting \(path) (the newest canonical model here)")
         }
         let loaded = try ModelLoader.load(path: path, arch: importOptions.arch, map: importOptions.map)
-        let written = try Conversion.export(loaded, inputPath: path, request: writeOptions.request(format: format, output: output))
+        let written = try Conversion.export(loaded, inputPath: path, request: writeOptions.request(format: format, output: output, protecting: importOptions.files))
         for note in written.notes { printError("note: \(note)") }
         print("\(written.path): \(written.format), \(loaded.spec.name)")
     }

@@ -23,9 +23,9 @@ struct ImportCommand: ParsableCommand {
     func run() throws {
         let (_, recognition) = try ModelLoader.recognize(path: file, arch: importOptions.arch, map: importOptions.map)
         let output = output ?? Conversion.defaultImportOutput(for: file)
-        try Conversion.checkOutput(output, inputs: [file], force: force)
+        try Conversion.checkOutput(output, inputs: [file] + importOptions.files, force: force)
         let model = recognition.model
-        try CanonicalFile.write(model, to: output, dtype: keepDtype ? nil : .float32)
+        try CanonicalFile.write(model, to: output, dtype: keepDtype ? nil : .float32, overwrite: force)
         let towers = model.towersPerConv.contains { $0 > 1 } ? ", towers \(model.towersPerConv)" : ""
         print("\(output): \(model.spec.name), \(model.parameterCount) parameters, \(model.spec.input.channelOrder.rawValue.uppercased()) input\(towers)")
     }

@@ -25,9 +25,13 @@ struct RunCommand: ParsableCommand {
     @Flag(name: .long, help: "Stop before a final softmax.")
     var logits = false
 
+    @Flag(name: .long, help: "Overwrite an existing output file.")
+    var force = false
+
     @OptionGroup var importOptions: ImportOptions
 
     func run() throws {
+        try OutputRule.check(output, inputs: [model, input] + importOptions.files, overwrite: force)
         let shape = try ForwardTasks.run(model: model, input: input, output: output,
                                          layout: layout, logits: logits,
                                          arch: importOptions.arch, map: importOptions.map)

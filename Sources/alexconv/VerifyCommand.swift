@@ -24,12 +24,20 @@ struct VerifyCommand: ParsableCommand {
     @Option(name: .long, help: "Also write a JUnit XML report to this file (for CI systems).")
     var junit: String?
 
+    @Flag(name: .long, help: "Overwrite an existing JUnit report.")
+    var force = false
+
     @OptionGroup var importOptions: ImportOptions
 
     func run() throws {
+        if let junit {
+            // Checked before the run (no wasted work) and written without replacing unless --force.
+            let inputs = [model, expect].compactMap { $0 } + (try ExpectedFile.load(path: expect)).referencedFiles
+            try OutputRule.check(junit, inputs: inputs, overwrite: force)
+        }
         let report = try ForwardTasks.verify(model: model, expect: expect, arch: importOptions.arch, map: importOptions.map)
         if let junit {
-            try writeAtomically(to: junit) { try $0.write(report.junit) }
+            try writeAtomically(to: junit, overwrite: force) { try $0.write(report.junit) }
         }
         print(json ? report.json : report.text)
         if !report.passed {

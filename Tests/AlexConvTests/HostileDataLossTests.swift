@@ -51,7 +51,7 @@ struct HostileDataLossTests {
             try Conversion.export(model, inputPath: directory + "/in.npy", request: ExportRequest(format: "pth", output: output))
             Issue.record("an existing output was overwritten without --force")
         } catch let error as UsageError {
-            #expect(error.description.contains("--force"), "\(error)")
+            #expect(error.remedy == .allowOverwrite, "\(error)")
         }
         #expect(FileManager.default.contents(atPath: output).map { [UInt8]($0) } == Self.previous)
         #expect(temporaryFiles(in: directory).isEmpty)

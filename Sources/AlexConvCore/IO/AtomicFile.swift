@@ -5,12 +5,17 @@ import Glibc
 import Darwin
 #endif
 
-/// Writes a file atomically: bytes go to a temporary file in the target's directory, which is
-/// flushed and renamed over the target on `commit()`. If the writer is dropped or `abort()`ed
-/// before committing, the temporary file is removed and any previous file at the path is intact.
+/// Writes a file atomically: bytes go to a temporary file in the target's directory
+/// (`.NAME.tmp-alexconv-PID-XXXXXX`, shortened to fit NAME_MAX), which is flushed and moved to the
+/// target on `commit()`. Without `overwrite` the move never replaces anything (a hard link, so a file
+/// created meanwhile is kept and reported); with it, the replaced file's permission bits are kept.
+/// If the writer is dropped or `abort()`ed before committing, or the process gets SIGINT, SIGTERM or
+/// SIGHUP, the temporary file is removed and any previous file at the path is intact. Temporary files
+/// left by a killed process are removed by the next writer in that directory.
 public final class AtomicFileWriter {
     public let path: String
     public let temporaryPath: String
+    private let overwrite: Bool
     private var fd: Int32
     private var committed = false
     /// Bytes written so far.
@@ -22,23 +27,28 @@ public final class AtomicFileWriter {
     /// have been written, to prove a failed export leaves the previous file and no temporary file.
     @TaskLocal public static var injectedFailureAfterBytes: Int?
 
-    /// Opens a temporary file beside `path`. Throws if `path` exists and `overwrite` is false.
+    /// Opens a temporary file beside `path`. Throws if `path` exists (a dangling symlink included)
+    /// and `overwrite` is false, or if `path` is a directory.
     public init(path: String, overwrite: Bool = true) throws {
         self.path = path
-        if !overwrite && FileManager.default.fileExists(atPath: path) {
-            throw UsageError("\(path): already exists", remedy: .allowOverwrite)
-        }
+        self.overwrite = overwrite
+        try OutputRule.checkWritable(path, overwrite: overwrite)
         let url = URL(fileURLWithPath: path)
         let directory = url.deletingLastPathComponent().path
-        var template = Array((directory + "/." + url.lastPathComponent + ".tmp-alexconv-XXXXXX").utf8CString)
-        let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+        TemporaryFiles.removeStale(in: directory)
+        var template = Array((directory + "/" + TemporaryFiles.templateName(for: url.lastPathComponent)).utf8CString)
+        let fd = TemporaryFiles.withSignalsHeld {
+            let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+            if fd >= 0 { template.withUnsafeBufferPointer { TemporaryFiles.register($0.baseAddress!) } }
+            return fd
+        }
         if fd < 0 {
             throw IOError(path: path, "cannot create a temporary file in \(directory): \(String(cString: strerror(errno)))")
         }
         self.fd = fd
         self.temporaryPath = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
         self.progress = ProgressLine("writing \(url.lastPathComponent)")
-        fchmod(fd, 0o644)
+        fchmod(fd, 0o666 & ~TemporaryFiles.umaskBits)
     }
 
     deinit { if !committed { abort() } }
@@ -78,25 +88,71 @@ public final class AtomicFileWriter {
         if n != bytes.count { throw IOError(path: path, "write failed: \(String(cString: strerror(errno)))") }
     }
 
-    /// Flushes and renames the temporary file over the target.
+    /// Flushes and moves the temporary file to the target: replacing it only with `overwrite`.
     public func commit() throws {
         progress.finish()
         if fsync(fd) != 0 { throw IOError(path: path, "flush failed: \(String(cString: strerror(errno)))") }
+        if overwrite {
+            var existing = stat()
+            if stat(path, &existing) == 0, (existing.st_mode & S_IFMT) == S_IFREG { fchmod(fd, existing.st_mode & 0o7777) }
+        }
         close(fd)
         fd = -1
+        if overwrite {
+            if rename(temporaryPath, path) != 0 {
+                let message = String(cString: strerror(errno))
+                abort()
+                throw IOError(path: path, "cannot move the finished file into place: \(message)")
+            }
+        } else {
+            try moveWithoutReplacing()
+        }
+        TemporaryFiles.withSignalsHeld { TemporaryFiles.unregister(temporaryPath) }
+        committed = true
+    }
+
+    /// Gives the finished file its final name only if that name is still free: a hard link (atomic),
+    /// or, where the file system has no hard links, an exclusive create of the name then a rename onto it.
+    private func moveWithoutReplacing() throws {
+        if link(temporaryPath, path) == 0 {
+            unlink(temporaryPath)
+            return
+        }
+        let linkError = errno
+        if linkError == EEXIST {
+            abort()
+            throw UsageError("\(path): was created by someone else while alexconv was writing; it was left as it is", remedy: .allowOverwrite)
+        }
+        guard linkError == EPERM || linkError == EOPNOTSUPP || linkError == EXDEV || linkError == EMLINK else {
+            abort()
+            throw IOError(path: path, "cannot move the finished file into place: \(String(cString: strerror(linkError)))")
+        }
+        let claim = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600)
+        if claim < 0 {
+            let claimError = errno
+            abort()
+            if claimError == EEXIST {
+                throw UsageError("\(path): was created by someone else while alexconv was writing; it was left as it is", remedy: .allowOverwrite)
+            }
+            throw IOError(path: path, "cannot create the output: \(String(cString: strerror(claimError)))")
+        }
+        close(claim)
         if rename(temporaryPath, path) != 0 {
             let message = String(cString: strerror(errno))
-            unlink(temporaryPath)
+            unlink(path)
+            abort()
             throw IOError(path: path, "cannot move the finished file into place: \(message)")
         }
-        committed = true
     }
 
     /// Drops the temporary file; the target is left as it was.
     public func abort() {
         progress.finish()
         if fd >= 0 { close(fd); fd = -1 }
-        unlink(temporaryPath)
+        TemporaryFiles.withSignalsHeld {
+            unlink(temporaryPath)
+            TemporaryFiles.unregister(temporaryPath)
+        }
         committed = true
     }
 }

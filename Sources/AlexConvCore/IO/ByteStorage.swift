@@ -64,13 +64,16 @@ public final class ByteStorage: @unchecked Sendable {
     }
 
     /// Maps `path` read-only (private mapping: the file can never be modified through it).
+    /// Only regular files: a FIFO or a device is refused before anything waits on it.
     public static func map(path: String) throws -> ByteStorage {
-        let fd = open(path, O_RDONLY)
+        // O_NONBLOCK: opening a FIFO must not wait for a writer; fstat then refuses it.
+        let fd = open(path, O_RDONLY | O_NONBLOCK)
         if fd < 0 { throw IOError(path: path, String(cString: strerror(errno))) }
         defer { close(fd) }
         var info = stat()
         if fstat(fd, &info) != 0 { throw IOError(path: path, String(cString: strerror(errno))) }
         if (info.st_mode & S_IFMT) == S_IFDIR { throw IOError(path: path, "is a directory, expected a file") }
+        try requireRegularFile(path, mode: info.st_mode)
         let size = Int(info.st_size)
         if size == 0 {
             return ByteStorage(copying: [UInt8]())
@@ -95,6 +98,34 @@ public final class ByteStorage: @unchecked Sendable {
         }
         #endif
     }
+}
+
+/// The whole of a small text file a user names (a spec, a name map, EXPECTED.json): regular files
+/// only, at most `limit` bytes; `what` names it in errors ("architecture spec").
+public func readSmallFile(_ path: String, what: String, limit: Int = 64 << 20) throws -> Data {
+    var info = stat()
+    guard stat(path, &info) == 0 else { throw IOError(path: path, "cannot read \(what): \(String(cString: strerror(errno)))") }
+    try requireRegularFile(path, mode: info.st_mode)
+    guard Int(info.st_size) <= limit else {
+        throw FormatError(.limit, file: path, "\(what) is \(info.st_size) bytes, more than the \(limit >> 20) MiB alexconv reads for one")
+    }
+    let storage = try ByteStorage.map(path: path)
+    return Data(storage.bytes)
+}
+
+/// Throws unless `mode` (from stat) is a regular file's: pipes, FIFOs, devices and sockets are
+/// refused by name, so nothing waits forever on a writer or reads an endless device.
+public func requireRegularFile(_ path: String, mode: mode_t) throws {
+    let kind: String
+    switch mode & S_IFMT {
+    case S_IFREG: return
+    case S_IFIFO: kind = "a pipe or FIFO"
+    case S_IFCHR, S_IFBLK: kind = "a device"
+    case S_IFSOCK: kind = "a socket"
+    case S_IFDIR: kind = "a directory"
+    default: kind = "not a regular file"
+    }
+    throw IOError(path: path, "is \(kind); alexconv reads regular files only (save the data to a file first)")
 }
 
 /// Little-endian field reads at any offset of a byte buffer, with bounds checks that throw.

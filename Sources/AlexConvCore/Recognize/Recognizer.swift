@@ -76,7 +76,7 @@ public enum Recognizer {
 
     /// Loads a `--map` file: a JSON object of source name -> canonical name.
     public static func loadMap(path: String) throws -> [String: String] {
-        guard let data = FileManager.default.contents(atPath: path) else { throw IOError(path: path, "cannot read name map") }
+        let data = try readSmallFile(path, what: "name map")
         guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: String] else {
             throw FormatError(.malformed, file: path, "a name map must be a JSON object of source name -> canonical name (strings)")
         }

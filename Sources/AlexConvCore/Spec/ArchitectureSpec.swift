@@ -270,9 +270,7 @@ public struct ArchitectureSpec: Codable, Equatable, Sendable {
 
     /// Loads a spec file.
     public static func load(path: String) throws -> ArchitectureSpec {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw IOError(path: path, "cannot read architecture spec")
-        }
+        let data = try readSmallFile(path, what: "architecture spec")
         return try parse(json: String(decoding: data, as: UTF8.self), source: path)
     }
 }

@@ -39,9 +39,7 @@ public struct ExpectedFile: Sendable {
 
     /// Reads and checks `path`: every case is either an image case or a tensor case.
     public static func load(path: String) throws -> ExpectedFile {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw IOError(path: path, "cannot read the expectations file")
-        }
+        let data = try readSmallFile(path, what: "expectations file")
         let document: Document
         do {
             document = try JSONDecoder().decode(Document.self, from: data)
@@ -67,6 +65,12 @@ public struct ExpectedFile: Sendable {
             }
         }
         return ExpectedFile(path: path, model: document.model, tolerance: document.tolerance ?? .standard, cases: document.cases)
+    }
+
+    /// Every file the expectations read (models, images, inputs, goldens), resolved; never written over.
+    public var referencedFiles: [String] {
+        let named = [model].compactMap { $0 } + cases.flatMap { [$0.model, $0.image, $0.input, $0.output].compactMap { $0 } }
+        return named.map(resolve)
     }
 
     /// `relative` resolved against this file's directory (absolute paths unchanged).
