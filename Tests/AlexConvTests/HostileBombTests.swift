@@ -87,6 +87,9 @@ struct HostileBombTests {
         "{'descr': '<U1099511627776', 'fortran_order': False, 'shape': (4,), }",
         "{'descr': '|V9223372036854775807', 'fortran_order': False, 'shape': (2,), }",
         "{'descr': '<f4', 'fortran_order': False, 'shape': (4,), 'descr': '<f8', }",
+        // zero elements, but strides that overflow (issue 18: trapped in contiguousStrides)
+        "{'descr': '<f4', 'fortran_order': False, 'shape': (0, 1099511627776, 1099511627776), }",
+        "{'descr': '<f4', 'fortran_order': True, 'shape': (1099511627776, 1099511627776, 0), }",
     ])
     func npyHugeShapes(header: String) throws {
         let path = HostileFiles.write(npyFile(header: header, data: [UInt8](repeating: 0, count: 64)), named: "huge_shape.npy")
@@ -113,6 +116,7 @@ struct HostileBombTests {
         (#"{"w":{"dtype":"F32","shape":[2,2],"data_offsets":[0,18446744073709551615]}}"#, nil),
         (#"{"w":{"dtype":"F32","shape":[2,2],"data_offsets":[9223372036854775807,9223372036854775807]}}"#, nil),
         (#"{"w":{"dtype":"F32","shape":[-2,-2],"data_offsets":[0,16]}}"#, nil),
+        (#"{"w":{"dtype":"F32","shape":[0,1099511627776,1099511627776],"data_offsets":[0,0]}}"#, nil),
         (#"{"w":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]}}"#, UInt64(1) << 63),
         (#"{"w":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]}}"#, UInt64(99_999_999)),
         (#"{"w":{"dtype":"F32","shape":[2,2],"data_offsets":[8,24]}}"#, nil),
