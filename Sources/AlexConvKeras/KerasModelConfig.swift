@@ -156,10 +156,23 @@ private struct SpecBuilder {
     var unsupported: String?
 
     private var specLayers: [LayerSpec] = []
-    /// (height, width, channels) or a vector length; nil once unknown.
-    private var map: (h: Int, w: Int, c: Int)?
-    private var vector: Int?
+    /// The activation after the layers so far, from the spec's own checked shape inference (every
+    /// number from the config goes through it); nil until the input size is known.
+    private var current: ActivationShape?
     private var input: (h: Int, w: Int, c: Int)?
+    /// (height, width, channels) when the activation is a feature map.
+    private var map: (h: Int, w: Int, c: Int)? {
+        if case .map(let c, let h, let w)? = current { return (h, w, c) }
+        return nil
+    }
+    /// The length when the activation is a vector.
+    private var vector: Int? {
+        if case .vector(let n)? = current { return n }
+        return nil
+    }
+    private static let limit = ArchitectureSpec.maxDimension
+    /// True when every value is a usable window size or stride (1...maxDimension).
+    private static func windowSizes(_ values: [Int]) -> Bool { values.allSatisfy { (1...limit).contains($0) } }
     private var pendingPadding: [Int]?  // [top, left, bottom, right] from ZeroPadding2D
     private var convIndex = 0
     private var denseIndex = 0
@@ -177,6 +190,21 @@ private struct SpecBuilder {
     }
 
     var building: Bool { unsupported == nil }
+
+    /// Appends `layer` to the spec and infers the new activation shape with the spec's checks.
+    mutating func append(_ layer: LayerSpec, from config: KerasLayerConfig) {
+        specLayers.append(layer)
+        guard let input else { current = nil; return }
+        let partial = ArchitectureSpec(name: "custom", input: InputSpec(height: input.h, width: input.w, channels: input.c,
+                                                                        channelOrder: .rgb, scale: 1, mean: Array(repeating: 0, count: input.c),
+                                                                        std: Array(repeating: 1, count: input.c)),
+                                       layers: specLayers)
+        do {
+            current = try partial.activationShapes().last
+        } catch {
+            fail("layer '\(config.name)' (\(config.className)): \(error)")
+        }
+    }
 
     mutating func run() {
         for (index, layer) in layers.enumerated() {
@@ -221,8 +249,11 @@ private struct SpecBuilder {
         guard let shape, shape.count == 4 else { return }
         let dims = shape.dropFirst().map { ($0 as? Int) ?? -1 }
         guard dims.allSatisfy({ $0 > 0 }) else { return }
+        guard Self.windowSizes(dims) else {
+            fail("layer '\(layer.name)': input shape \(dims) outside 1...\(Self.limit)"); return
+        }
         input = (dims[0], dims[1], dims[2])
-        map = input
+        current = .map(channels: dims[2], height: dims[0], width: dims[1])
     }
 
     /// A functional config must be a chain: each layer's single input is the previous layer.
@@ -248,8 +279,8 @@ private struct SpecBuilder {
     mutating func activation(_ name: String, layer: KerasLayerConfig) {
         switch name {
         case "linear", "": break
-        case "relu": specLayers.append(.relu)
-        case "softmax": specLayers.append(.softmax)
+        case "relu": append(.relu, from: layer)
+        case "softmax": append(.softmax, from: layer)
         default: fail("layer '\(layer.name)' uses activation '\(name)'; the architecture spec has relu and softmax only")
         }
     }
@@ -282,8 +313,9 @@ private struct SpecBuilder {
             if let dilation = c.pair("dilation_rate"), dilation != [1, 1] {
                 fail("layer '\(layer.name)' has dilation \(dilation); the architecture spec has none"); return
             }
-            guard let m = map, filters > 0, kernel.allSatisfy({ $0 > 0 }), stride.allSatisfy({ $0 > 0 }) else {
-                fail("layer '\(layer.name)': missing input size, filters, kernel_size or strides"); return
+            guard let m = map else { fail("layer '\(layer.name)': no input size before it"); return }
+            guard kernel.count == 2, stride.count == 2, Self.windowSizes(kernel + stride + [filters, groups]) else {
+                fail("layer '\(layer.name)': filters \(filters), kernel_size \(kernel), strides \(stride), groups \(groups): each must be in 1...\(Self.limit)"); return
             }
             var padding = [0, 0, 0, 0]
             let extra = pendingPadding ?? [0, 0, 0, 0]
@@ -301,23 +333,19 @@ private struct SpecBuilder {
             padding = zip(padding, extra).map { $0 + $1 }
             let spec = ConvSpec(name: "conv\(convIndex)", outChannels: filters, kernel: kernel, stride: stride,
                                 padding: padding, groups: groups, bias: bias)
-            specLayers.append(.conv(spec))
-            let oh = windowOutputLength(size: m.h, padBegin: padding[0], padEnd: padding[2], kernel: kernel[0], stride: stride[0], ceil: false)
-            let ow = windowOutputLength(size: m.w, padBegin: padding[1], padEnd: padding[3], kernel: kernel[1], stride: stride[1], ceil: false)
-            map = (oh, ow, filters)
+            append(.conv(spec), from: layer)
             activation(c.activation(), layer: layer)
         case "Dense":
             denseIndex += 1
             lastWeightedIndex = convCount + denseIndex
             let units = c.int("units") ?? 0
             let bias = c.bool("use_bias") ?? true
-            let inFeatures = vector ?? map.map { $0.h * $0.w * $0.c }
+            let inFeatures = vector ?? map.map { $0.h * $0.w * $0.c }  // each at most 2^20 (checked inference): no overflow
             let shapes: [[Int]]? = inFeatures.map { [[$0, units]] + (bias ? [[units]] : []) }
             record(layer, .dense, bias ? ["kernel", "bias"] : ["kernel"], shapes)
             guard building else { return }
             guard vector != nil else { fail("Dense layer '\(layer.name)' on a feature map (no Flatten before it)"); return }
-            specLayers.append(.dense(DenseSpec(name: "fc\(convCount + denseIndex)", outFeatures: units, bias: bias)))
-            vector = units
+            append(.dense(DenseSpec(name: "fc\(convCount + denseIndex)", outFeatures: units, bias: bias)), from: layer)
             activation(c.activation(), layer: layer)
         case "BatchNormalization":
             let channels = vector ?? map?.c
@@ -337,12 +365,15 @@ private struct SpecBuilder {
             }
             let name = "bn\(lastWeightedIndex)"
             guard usedNormNames.insert(name).inserted else { fail("two BatchNormalization layers after one weighted layer"); return }
-            specLayers.append(.batchNorm(BatchNormSpec(name: name, epsilon: c.double("epsilon") ?? 1e-3)))
+            append(.batchNorm(BatchNormSpec(name: name, epsilon: c.double("epsilon") ?? 1e-3)), from: layer)
         case "MaxPooling2D", "MaxPool2D", "AveragePooling2D", "AvgPool2D":
             guard building else { return }
             guard pendingPadding == nil else { fail("ZeroPadding2D before a pooling layer"); return }
             guard let m = map, let size = c.pair("pool_size") else { fail("pooling layer '\(layer.name)' without input size or pool_size"); return }
             let stride = c.pair("strides") ?? size
+            guard size.count == 2, stride.count == 2, Self.windowSizes(size + stride) else {
+                fail("pooling layer '\(layer.name)': pool_size \(size) and strides \(stride) must be in 1...\(Self.limit)"); return
+            }
             var padding = [0, 0, 0, 0]
             if (c["padding"] as? String ?? "valid") == "same" {
                 let (top, bottom) = tensorflowSamePadding(size: m.h, kernel: size[0], stride: stride[0])
@@ -352,17 +383,13 @@ private struct SpecBuilder {
             let isMax = layer.className.hasPrefix("Max")
             // Keras averages over the real cells only; the flag means nothing to max pooling (kept at the default).
             let pool = PoolSpec(kernel: size, stride: stride, padding: padding, ceilMode: false, countIncludePad: isMax)
-            specLayers.append(isMax ? .maxPool(pool) : .avgPool(pool))
-            let oh = windowOutputLength(size: m.h, padBegin: padding[0], padEnd: padding[2], kernel: size[0], stride: stride[0], ceil: false)
-            let ow = windowOutputLength(size: m.w, padBegin: padding[1], padEnd: padding[3], kernel: size[1], stride: stride[1], ceil: false)
-            map = (oh, ow, m.c)
+            append(isMax ? .maxPool(pool) : .avgPool(pool), from: layer)
         case "GlobalAveragePooling2D", "GlobalAvgPool2D":
             guard building else { return }
-            guard let m = map else { fail("GlobalAveragePooling2D without input size"); return }
+            guard map != nil else { fail("GlobalAveragePooling2D without input size"); return }
             if c.bool("keepdims") == true { fail("GlobalAveragePooling2D with keepdims"); return }
-            specLayers += [.adaptiveAvgPool([1, 1]), .flatten]
-            map = nil
-            vector = m.c
+            append(.adaptiveAvgPool([1, 1]), from: layer)
+            append(.flatten, from: layer)
         case "ZeroPadding2D":
             guard building else { return }
             var padding: [Int]?
@@ -376,33 +403,36 @@ private struct SpecBuilder {
             }
             guard let padding else { fail("ZeroPadding2D '\(layer.name)' with unreadable padding"); return }
             let previous = pendingPadding ?? [0, 0, 0, 0]
+            guard padding.allSatisfy({ (0...Self.limit).contains($0) }), previous.allSatisfy({ $0 <= Self.limit }) else {
+                fail("ZeroPadding2D '\(layer.name)': padding \(padding) must be in 0...\(Self.limit)"); return
+            }
             pendingPadding = zip(previous, padding).map { $0 + $1 }
         case "Flatten":
             guard building else { return }
-            guard let m = map else { fail("Flatten without a feature map before it"); return }
-            specLayers.append(.flatten)
-            map = nil
-            vector = m.h * m.w * m.c
+            guard map != nil else { fail("Flatten without a feature map before it"); return }
+            append(.flatten, from: layer)
         case "Dropout":
             guard building else { return }
-            specLayers.append(.dropout(c.double("rate") ?? 0.5))
+            append(.dropout(c.double("rate") ?? 0.5), from: layer)
         case "Activation":
             guard building else { return }
             activation(c.activation(), layer: layer)
         case "ReLU":
             guard building else { return }
             let plain = (c["max_value"] == nil || c["max_value"] is NSNull) && (c.double("negative_slope") ?? 0) == 0 && (c.double("threshold") ?? 0) == 0
-            if plain { specLayers.append(.relu) } else { fail("ReLU '\(layer.name)' with max_value, negative_slope or threshold") }
+            if plain { append(.relu, from: layer) } else { fail("ReLU '\(layer.name)' with max_value, negative_slope or threshold") }
         case "Softmax":
             guard building else { return }
             let axis = c.int("axis") ?? -1
-            if axis == -1 { specLayers.append(.softmax) } else { fail("Softmax '\(layer.name)' over axis \(axis)") }
+            if axis == -1 { append(.softmax, from: layer) } else { fail("Softmax '\(layer.name)' over axis \(axis)") }
         case "LocalResponseNormalization":
             guard building else { return }
             guard let radius = c.int("depth_radius"), let bias = c.double("bias"), let alpha = c.double("alpha"), let beta = c.double("beta") else {
                 fail("LocalResponseNormalization '\(layer.name)' without depth_radius, bias, alpha and beta"); return
             }
-            specLayers.append(.lrn(LRNSpec(tensorflowDepthRadius: radius, bias: bias, alpha: alpha, beta: beta)))
+            append(.lrn(LRNSpec(tensorflowDepthRadius: radius, bias: bias, alpha: alpha, beta: beta)), from: layer)
+        case "Lambda", "TFOpLambda", "SlicingOpLambda":
+            fail("layer '\(layer.name)' is a \(layer.className) layer: its computation is Python code, which alexconv never runs, so the architecture cannot be read from the file")
         default:
             fail("layer '\(layer.name)' (\(layer.className)) has no equivalent in the architecture spec")
         }

@@ -122,6 +122,7 @@ struct KerasFileReading {
             throw FormatError(.malformed, file: path, location: root.path, "no layer_names attribute")
         }
         var notes: [String] = []
+        var specProblem: String?
         var architecture: KerasArchitecture?
         if let modelConfig {
             let parsed = try KerasModelConfig.layers(json: modelConfig, file: path, location: "/@model_config")
@@ -168,6 +169,7 @@ struct KerasFileReading {
             }
             if let reason = architecture.unsupported {
                 notes.append("the model config has no architecture spec equivalent: \(reason); name the architecture")
+                specProblem = reason
             }
         } else {
             for layer in found {
@@ -181,8 +183,10 @@ struct KerasFileReading {
         let version = metadata["keras_version"] ?? "unknown"
         let style = version.hasPrefix("3") ? "Keras 3 legacy" : version.hasPrefix("1") ? "Keras 1" : "Keras 2 / tf.keras"
         let format = "h5 (\(style) \(full ? "full model" : "weights-only") HDF5)"
-        return TensorBundle(path: path, format: format, tensors: tensors, layout: .channelsLast, spec: architecture?.spec,
-                            metadata: metadata, notes: notes, layerHints: hints)
+        var bundle = TensorBundle(path: path, format: format, tensors: tensors, layout: .channelsLast, spec: architecture?.spec,
+                                  metadata: metadata, notes: notes, layerHints: hints)
+        bundle.specProblem = specProblem
+        return bundle
     }
 
     /// Checks a layer's weights against what its config says: count, then shapes.
@@ -247,6 +251,7 @@ struct KerasFileReading {
         try visit(file, "", depth: 0)
 
         var notes: [String] = []
+        var specProblem: String?
         var architecture: KerasArchitecture?
         if let config {
             let parsed = try KerasModelConfig.layers(json: config, file: path, location: "config.json")
@@ -284,6 +289,7 @@ struct KerasFileReading {
             ordered = result
             if let reason = architecture.unsupported {
                 notes.append("config.json has no architecture spec equivalent: \(reason); name the architecture")
+                specProblem = reason
             }
         } else {
             notes.append("Keras 3 weights file: the architecture is the one named by the user, else detected (layer order taken from the group names)")
@@ -296,8 +302,10 @@ struct KerasFileReading {
         if architecture?.spec != nil {
             notes.append("Keras files do not record preprocessing: assumed RGB input scaled to 0-1 unless a preset says otherwise")
         }
-        return TensorBundle(path: path, format: "weights.h5 (Keras 3 weights file)", tensors: tensors, layout: .channelsLast,
-                            spec: architecture?.spec, metadata: metadata, notes: notes, layerHints: hints)
+        var bundle = TensorBundle(path: path, format: "weights.h5 (Keras 3 weights file)", tensors: tensors, layout: .channelsLast,
+                                  spec: architecture?.spec, metadata: metadata, notes: notes, layerHints: hints)
+        bundle.specProblem = specProblem
+        return bundle
     }
 }
 

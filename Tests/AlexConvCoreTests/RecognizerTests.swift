@@ -29,6 +29,18 @@ import TestSupport
         }
     }
 
+    @Test func theFilesOwnArchitectureProblemLeadsTheErrorWhenNoPresetFits() throws {
+        var bundle = TensorBundle(path: "m.keras", format: "keras", tensors: [NamedTensor("dense/kernel", Tensor([Float](repeating: 0, count: 6), shape: [2, 3]))],
+                                  layout: .channelsLast)
+        bundle.specProblem = "layer 'scale_input' is a Lambda layer"
+        do {
+            _ = try Recognizer.recognize(bundle)
+            Issue.record("recognised a bundle with no convolutions")
+        } catch let error as ModelError {
+            #expect(error.description.contains("'scale_input' is a Lambda layer") && error.remedy == .nameArchitecture, "\(error)")
+        }
+    }
+
     @Test func bvlcStyleBundleBecomesCanonicalBitExactly() throws {
         let model = TinyModels.model(Presets.caffeAlexNet)
         let recognition = try Recognizer.recognize(try bvlcBundle(model))

@@ -31,6 +31,9 @@ public struct TensorBundle: Sendable {
     public var layout: WeightLayout?
     /// The architecture, when the file describes it (Keras model_config, ONNX graph, canonical file).
     public var spec: ArchitectureSpec?
+    /// Why the architecture the file describes could not be used (a Lambda layer, an unknown layer),
+    /// when it describes one; named in the error if the weights then match no preset either.
+    public var specProblem: String?
     /// Free-form key/value facts from the file (safetensors `__metadata__`, Keras version, ...).
     public var metadata: [String: String]
     /// Things the reader skipped or noticed (ignored checkpoint entries, ...), shown by `inspect`.

@@ -68,9 +68,20 @@ public enum Recognizer {
             }
             var bundle = bundle
             if let map { bundle = try applyMap(map, to: bundle) }
-            let (layers, ignored) = try findLayers(bundle)
-            let layout = try decideLayout(bundle, layers)
-            return try build(bundle: bundle, layers: layers, layout: layout, choice: choice, ignored: ignored)
+            do {
+                let (layers, ignored) = try findLayers(bundle)
+                let layout = try decideLayout(bundle, layers)
+                return try build(bundle: bundle, layers: layers, layout: layout, choice: choice, ignored: ignored)
+            } catch var error as ModelError {
+                // The root cause first: the file described its architecture, but not in a form alexconv can use.
+                if let problem = bundle.specProblem, case .detect = choice {
+                    let where_ = error.tensor.map { "tensor '\($0)': " } ?? ""
+                    error.detail = "the file's own architecture cannot be used (\(problem)), and its weights fit no preset: \(where_)\(error.detail)"
+                    error.tensor = nil
+                    error.remedy = .nameArchitecture
+                }
+                throw error
+            }
         }
     }
 
