@@ -172,6 +172,18 @@ public func withFileContext<T>(_ file: String, _ body: () throws -> T) throws ->
     }
 }
 
+/// Runs `body`, naming `location()` in any format error that names no location yet. The label is
+/// built only when an error is thrown, so loops over many records (zip entries, pickle opcodes)
+/// label their errors without formatting a label per record.
+public func withLocation<T>(_ location: @autoclosure () -> String, _ body: () throws -> T) throws -> T {
+    do {
+        return try body()
+    } catch var error as FormatError {
+        if error.location == nil { error.location = location() }
+        throw error
+    }
+}
+
 /// `a * b`, or a `FormatError` when the product overflows `Int` (sizes computed from a file).
 public func checkedMultiply(_ a: Int, _ b: Int, what: String) throws -> Int {
     let (value, overflow) = a.multipliedReportingOverflow(by: b)

@@ -74,20 +74,20 @@ public struct NpyHeader: Equatable, Sendable {
 
     /// Parses the header at the start of `bytes` (v1.0, v2.0, v3.0; the length field is trusted, not the padding).
     public static func parse(_ bytes: UnsafeRawBufferPointer) throws -> NpyHeader {
-        let reader = ByteReader(bytes)
+        let reader = ByteCursor(bytes, label: "npy header")
         guard looksLike(bytes) else {
             throw FormatError(.malformed, location: "npy header", "missing the \\x93NUMPY magic")
         }
-        let major = try reader.read(UInt8.self, at: 6, what: "npy version")
-        let minor = try reader.read(UInt8.self, at: 7, what: "npy version")
+        let major = try reader.integer(UInt8.self, at: 6, what: "npy version")
+        let minor = try reader.integer(UInt8.self, at: 7, what: "npy version")
         let headerLength: Int
         let headerStart: Int
         switch major {
         case 1:
-            headerLength = Int(try reader.read(UInt16.self, at: 8, what: "npy header length"))
+            headerLength = Int(try reader.integer(UInt16.self, at: 8, what: "npy header length"))
             headerStart = 10
         case 2, 3:
-            headerLength = Int(try reader.read(UInt32.self, at: 8, what: "npy header length"))
+            headerLength = Int(try reader.integer(UInt32.self, at: 8, what: "npy header length"))
             headerStart = 12
         default:
             throw FormatError(.unsupported, location: "npy header", "version \(major).\(minor) is not supported (expected 1.0, 2.0 or 3.0)")
@@ -95,7 +95,7 @@ public struct NpyHeader: Equatable, Sendable {
         guard headerLength <= maxHeaderBytes else {
             throw FormatError(.limit, location: "npy header", "header of \(headerLength) bytes exceeds the \(maxHeaderBytes)-byte limit")
         }
-        let raw = try reader.slice(headerStart, headerLength, what: "npy header")
+        let raw = try reader.slice(at: headerStart, count: headerLength, what: "npy header")
         // v1/v2 headers are latin-1, v3 UTF-8.
         let text: String
         if major == 3 {

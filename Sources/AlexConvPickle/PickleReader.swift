@@ -43,10 +43,9 @@ public enum PickleReader {
     /// Reads the pickle starting at `offset` of `storage`; bytes values view `storage` without copying.
     public static func read(storage: ByteStorage, offset: Int = 0, allowedGlobals: Set<String>,
                             limits: PickleLimits = .standard) throws -> PickleResult {
-        guard offset >= 0, offset <= storage.bytes.count else {
-            throw FormatError(.truncated, "pickle starts at byte \(offset), past the end (\(storage.bytes.count) bytes)")
-        }
-        var machine = PickleMachine(storage: storage, position: offset, allowedGlobals: allowedGlobals, limits: limits)
+        var input = ByteCursor(storage.bytes, label: "pickle")
+        try input.seek(to: offset, what: "pickle start")
+        var machine = PickleMachine(storage: storage, input: input, allowedGlobals: allowedGlobals, limits: limits)
         return try machine.run()
     }
 
@@ -63,6 +62,8 @@ enum PickleDataGlobals {
 }
 
 /// The pickle virtual machine: a value stack, a mark stack and a memo; iterative, never recursive.
+/// Its input is a `ByteCursor`; an error raised while an opcode runs is located at that opcode
+/// ("pickle opcode BINPUT at byte 1234").
 struct PickleMachine {
     /// A stack or memo slot: the value and the nesting depth of immutable values (containers track their own).
     struct Entry {
@@ -71,8 +72,8 @@ struct PickleMachine {
     }
 
     let storage: ByteStorage
-    let bytes: UnsafeRawBufferPointer
-    var position: Int
+    /// The pickle's bytes; its position is the next opcode or argument byte.
+    var input: ByteCursor
     let allowedGlobals: Set<String>
     let limits: PickleLimits
 
@@ -85,61 +86,39 @@ struct PickleMachine {
     var opcodeOffset = 0
     var opcode: PickleOpcode = .stop
 
-    init(storage: ByteStorage, position: Int, allowedGlobals: Set<String>, limits: PickleLimits) {
+    init(storage: ByteStorage, input: ByteCursor, allowedGlobals: Set<String>, limits: PickleLimits) {
         self.storage = storage
-        self.bytes = storage.bytes
-        self.position = position
+        self.input = input
         self.allowedGlobals = allowedGlobals
         self.limits = limits
     }
 
     // MARK: Errors
 
+    /// A `.malformed` error; `run` locates it at the opcode being executed.
     func error(_ detail: String) -> FormatError {
-        FormatError(.malformed, location: "pickle", "\(detail) (\(opcode.pythonName) at byte \(opcodeOffset))")
+        FormatError(.malformed, detail)
     }
 
-    // MARK: Input
+    /// Where the opcode being executed stands, for errors.
+    var opcodeLocation: String { "pickle opcode \(opcode.pythonName) at byte \(opcodeOffset)" }
 
-    mutating func take(_ count: Int) throws -> Int {
-        let remaining = bytes.count - position
-        guard count >= 0, count <= remaining else {
-            throw FormatError(.truncated, location: "pickle",
-                              "truncated: \(opcode.pythonName) at byte \(opcodeOffset) needs \(count) bytes, only \(remaining) left")
-        }
-        let start = position
-        position += count
-        return start
-    }
+    // MARK: Input (the opcode's argument bytes)
 
-    mutating func readUInt8() throws -> Int { Int(bytes[try take(1)]) }
+    mutating func readUInt8() throws -> Int { Int(try input.read(UInt8.self, what: "argument")) }
 
     mutating func readLE<T: FixedWidthInteger>(_ type: T.Type) throws -> T {
-        let start = try take(MemoryLayout<T>.size)
-        return T(littleEndian: bytes.loadUnaligned(fromByteOffset: start, as: T.self))
+        try input.read(type, what: "argument")
     }
 
     /// A length field of `T` checked to fit in the rest of the input.
     mutating func readLength<T: FixedWidthInteger>(_ type: T.Type) throws -> Int {
-        let raw = try readLE(T.self)
-        let remaining = bytes.count - position
-        guard raw >= 0, let length = Int(exactly: raw), length <= remaining else {
-            throw FormatError(.malformed, location: "pickle",
-                              "\(opcode.pythonName) at byte \(opcodeOffset) claims \(raw) bytes, only \(remaining) left in the file")
-        }
-        return length
+        try input.readLength(type, what: "length")
     }
 
     /// The bytes up to the next newline (exclusive); the newline is consumed.
     mutating func readLine() throws -> UnsafeRawBufferPointer {
-        let start = position
-        var end = start
-        while end < bytes.count && bytes[end] != 0x0A { end += 1 }
-        guard end < bytes.count else {
-            throw FormatError(.truncated, location: "pickle", "truncated: \(opcode.pythonName) at byte \(opcodeOffset) has no terminating newline")
-        }
-        position = end + 1
-        return UnsafeRawBufferPointer(rebasing: bytes[start..<end])
+        try input.readLine(what: "text argument")
     }
 
     mutating func readLineText() throws -> String {
@@ -148,8 +127,16 @@ struct PickleMachine {
         return text
     }
 
-    func slice(_ start: Int, _ count: Int) -> PickleBytes {
-        PickleBytes(storage: storage, offset: start, count: count)
+    /// The next `count` bytes of the input, as bytes viewing the storage.
+    mutating func readSlice(_ count: Int) throws -> PickleBytes {
+        let start = input.offset
+        try input.skip(count, what: "argument")
+        return PickleBytes(storage: storage, offset: start, count: count)
+    }
+
+    /// The next `count` bytes of the input (a view, no copy).
+    mutating func readBytes(_ count: Int) throws -> UnsafeRawBufferPointer {
+        try input.readBytes(count, what: "argument")
     }
 
     // MARK: Stack
@@ -227,22 +214,26 @@ struct PickleMachine {
 
     mutating func run() throws -> PickleResult {
         while true {
-            opcodeOffset = position
-            guard position < bytes.count else {
-                throw FormatError(.truncated, location: "pickle", "truncated: input ended at byte \(position) before STOP")
+            opcodeOffset = input.offset
+            guard let byte = input.nextByte() else {
+                throw FormatError(.truncated, location: "pickle", "truncated: input ended at byte \(opcodeOffset) before STOP")
             }
-            let byte = bytes[position]
-            position += 1
             guard let op = PickleOpcode(rawValue: byte) else {
                 throw FormatError(.unsupported, location: "pickle",
                                   "unknown or unsupported opcode 0x\(String(byte, radix: 16, uppercase: true)) at byte \(opcodeOffset)")
             }
             opcode = op
-            if op == .stop {
-                let result = try pop()
-                return PickleResult(value: result.value, endOffset: position, protocolVersion: protocolVersion)
+            do {
+                if op == .stop {
+                    let result = try pop()
+                    return PickleResult(value: result.value, endOffset: input.offset, protocolVersion: protocolVersion)
+                }
+                try execute(op)
+            } catch var error as FormatError {
+                // Everything that goes wrong while an opcode runs is located at the opcode.
+                if error.location == nil || error.location == input.label { error.location = opcodeLocation }
+                throw error
             }
-            try execute(op)
         }
     }
 
@@ -288,14 +279,14 @@ struct PickleMachine {
             let raw = try readLE(Int32.self)
             guard raw >= 0 else { throw error("negative LONG4 length \(raw)") }
             let length = Int(raw)
-            guard length <= bytes.count - position else { throw error("LONG4 claims \(length) bytes, only \(bytes.count - position) left") }
+            guard length <= input.remaining else { throw error("LONG4 claims \(length) bytes, only \(input.remaining) left") }
             try pushLong(length: length)
         case .float:
             let text = try readLineText()
             guard let value = Double(text.trimmingCharacters(in: .whitespaces)) else { throw error("'\(text)' is not a float") }
             try push(.float(value))
         case .binFloat:
-            let bits = UInt64(bigEndian: bytes.loadUnaligned(fromByteOffset: try take(8), as: UInt64.self))
+            let bits = try input.read(UInt64.self, .bigEndian, what: "argument")
             try push(.float(Double(bitPattern: bits)))
 
         // Strings and bytes
@@ -304,12 +295,9 @@ struct PickleMachine {
         case .binString:
             let raw = try readLE(Int32.self)
             guard raw >= 0 else { throw error("negative BINSTRING length \(raw)") }
-            let length = Int(raw)
-            let start = try take(length)
-            try push(.legacyString(slice(start, length)))
+            try push(.legacyString(try readSlice(Int(raw))))
         case .shortBinString:
-            let length = try readUInt8()
-            try push(.legacyString(slice(try take(length), length)))
+            try push(.legacyString(try readSlice(try readUInt8())))
         case .unicode:
             try push(.string(try decodeRawUnicodeEscape(try readLine())))
         case .binUnicode: try pushUnicode(length: try readLength(UInt32.self))
@@ -510,8 +498,7 @@ struct PickleMachine {
 
     mutating func pushLong(length: Int) throws {
         guard length <= limits.maxBigIntBytes else { throw error("integer of \(length) bytes exceeds \(limits.maxBigIntBytes) (limit)") }
-        let start = try take(length)
-        let raw = minimalTwosComplement(Array(UnsafeRawBufferPointer(rebasing: bytes[start..<(start + length)])))
+        let raw = minimalTwosComplement(Array(try readBytes(length)))
         if length == 0 { try push(.int(0)); return }
         if raw.count <= 8 {
             var value: UInt64 = 0
@@ -524,14 +511,13 @@ struct PickleMachine {
     }
 
     mutating func pushUnicode(length: Int) throws {
-        let start = try take(length)
-        let raw = UnsafeRawBufferPointer(rebasing: bytes[start..<(start + length)])
+        let raw = try readBytes(length)
         guard let text = String(validating: raw, as: UTF8.self) else { throw error("str of \(length) bytes is not valid UTF-8") }
         try push(.string(text))
     }
 
     mutating func pushBytes(length: Int) throws {
-        try push(.bytes(slice(try take(length), length)))
+        try push(.bytes(try readSlice(length)))
     }
 
     mutating func pushTuple(_ items: [Entry]) throws {
@@ -542,8 +528,8 @@ struct PickleMachine {
     func allowedGlobal(module: String, name: String) throws -> PickleGlobal {
         let global = PickleGlobal(module: module, name: name)
         guard allowedGlobals.contains(global.description) else {
-            throw FormatError(.refused, location: "pickle",
-                              "refused pickle global '\(global)' at byte \(opcodeOffset): only the globals weight files use are allowed, and nothing in a pickle is ever executed")
+            throw FormatError(.refused,
+                              "refused pickle global '\(global)': only the globals weight files use are allowed, and nothing in a pickle is ever executed")
         }
         return global
     }

@@ -30,10 +30,10 @@ public enum TorchArchiveReader: WeightFileReader {
         // A zip whose first entry is `<folder>/data.pkl` (torch writes it first), or a torch extension.
         let lower = path.lowercased()
         if [".pth", ".pt", ".bin", ".ckpt", ".tar"].contains(where: { lower.hasSuffix($0) }) { return true }
-        guard prefix.count >= 30 else { return false }
-        let nameLength = Int(prefix.loadUnaligned(fromByteOffset: 26, as: UInt16.self).littleEndian)
-        guard prefix.count >= 30 + nameLength else { return false }
-        let name = String(decoding: UnsafeRawBufferPointer(rebasing: prefix[30..<(30 + nameLength)]), as: UTF8.self)
+        let header = ByteCursor(prefix, label: "zip local header")
+        guard let nameLength = try? header.integer(UInt16.self, at: 26, what: "name length"),
+              let nameBytes = try? header.slice(at: 30, count: Int(nameLength), what: "name") else { return false }
+        let name = String(decoding: nameBytes, as: UTF8.self)
         return name.hasSuffix("/data.pkl") || name == "data.pkl"
     }
 
@@ -168,22 +168,21 @@ public enum TorchArchiveReader: WeightFileReader {
         var dtypes: [String: DType] = [:]
         try collectLegacyStorageTypes(object.value, into: &dtypes)
         // Then per storage: int64 element count and the raw bytes.
-        let reader = ByteReader(storage.bytes)
-        var position = keysPickle.endOffset
+        var table = ByteCursor(storage.bytes, label: "legacy storage table", at: keysPickle.endOffset)
         var blobs: [String: ByteStorage] = [:]
         for key in keys {
             guard let dtype = dtypes[key] else {
                 throw FormatError(.corrupted, location: "storage '\(key)'", "listed in the storage table but never used by the data pickle")
             }
-            let count = try reader.read(Int64.self, at: position, what: "storage '\(key)' element count")
+            let count = try table.read(Int64.self, what: "storage '\(key)' element count")
             guard count >= 0, count <= Int64(storage.bytes.count) else {
                 throw FormatError(.malformed, location: "storage '\(key)'", "element count \(count) is impossible for a file of \(storage.bytes.count) bytes")
             }
             let byteCount = try checkedMultiply(Int(count), dtype.size, what: "storage '\(key)'")
-            let data = try reader.slice(position + 8, byteCount, what: "storage '\(key)' data")
+            let data = try table.readBytes(byteCount, what: "storage '\(key)' data")
             blobs[key] = ByteStorage(viewing: data, keepingAlive: storage)
-            position += 8 + byteCount
         }
+        let position = table.offset
         let resolver = StorageResolver(byteOrder: byteOrder) { key, dtype, numel, tensorName in
             guard let bytes = blobs[key] else {
                 throw FormatError(.malformed, location: "tensor '\(tensorName)'", "its storage '\(key)' is missing from the storage table")
@@ -302,7 +301,8 @@ final class StorageResolver {
         guard let view = reference.view else { return root }
         let start = try checkedMultiply(view.offset, reference.dtype.size, what: "tensor '\(tensorName)'")
         let length = try checkedMultiply(view.size, reference.dtype.size, what: "tensor '\(tensorName)'")
-        let slice = try ByteReader(root.bytes).slice(start, length, what: "view '\(view.key)' of storage '\(reference.key)'")
+        let slice = try ByteCursor(root.bytes, label: "tensor '\(tensorName)'")
+            .slice(at: start, count: length, what: "view '\(view.key)' of storage '\(reference.key)'")
         return ByteStorage(viewing: slice, keepingAlive: root)
     }
 }

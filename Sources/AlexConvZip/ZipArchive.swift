@@ -114,7 +114,7 @@ public final class ZipArchive: @unchecked Sendable {
     public init(storage: ByteStorage, path: String) throws {
         self.path = path
         self.storage = storage
-        let entries = try withFileContext(path) { try ZipArchive.readEntries(ByteReader(storage.bytes)) }
+        let entries = try withFileContext(path) { try ZipArchive.readEntries(ByteCursor(storage.bytes, file: path, label: "")) }
         var index: [String: Int] = [:]
         for (i, entry) in entries.enumerated() {
             if index.updateValue(i, forKey: entry.name) != nil {
@@ -127,8 +127,9 @@ public final class ZipArchive: @unchecked Sendable {
 
     /// True when `prefix` starts with a zip local file header (or is an empty archive).
     public static func looksLike(_ prefix: UnsafeRawBufferPointer) -> Bool {
-        guard prefix.count >= 4 else { return false }
-        let signature = prefix.loadUnaligned(as: UInt32.self).littleEndian
+        guard let signature = try? ByteCursor(prefix, label: "zip signature").integer(UInt32.self, at: 0, what: "signature") else {
+            return false
+        }
         return signature == Signature.localHeader || signature == Signature.endOfCentralDirectory
     }
 
@@ -147,7 +148,7 @@ public final class ZipArchive: @unchecked Sendable {
         do {
             switch entry.compression {
             case .stored:
-                let view = try ByteReader(storage.bytes).slice(entry.dataOffset, entry.compressedSize, what: "data")
+                let view = try ByteCursor(storage.bytes, label: "").slice(at: entry.dataOffset, count: entry.compressedSize, what: "data")
                 return ByteStorage(viewing: view, keepingAlive: storage)
             case .deflated:
                 return try inflate(entry)
@@ -181,7 +182,7 @@ public final class ZipArchive: @unchecked Sendable {
     // MARK: - Inflating
 
     private func inflate(_ entry: ZipEntry) throws -> ByteStorage {
-        let compressed = try ByteReader(storage.bytes).slice(entry.dataOffset, entry.compressedSize, what: "data")
+        let compressed = try ByteCursor(storage.bytes, label: "").slice(at: entry.dataOffset, count: entry.compressedSize, what: "data")
         try AllocationBudget.charge(entry.uncompressedSize, what: "zip entry '\(entry.name)'")
         let (owned, buffer) = ByteStorage.zeroed(count: entry.uncompressedSize)
         let produced = try ZipArchive.rawInflate(compressed, into: buffer)
@@ -282,59 +283,71 @@ public final class ZipArchive: @unchecked Sendable {
         static let endOfCentralDirectory: UInt32 = 0x0605_4B50
         static let zip64EndOfCentralDirectory: UInt32 = 0x0606_4B50
         static let zip64Locator: UInt32 = 0x0706_4B50
+
+        /// The four bytes of `signature` as they stand in the file (little-endian).
+        static func bytes(_ signature: UInt32) -> [UInt8] { withUnsafeBytes(of: signature.littleEndian, Array.init) }
     }
 
     static let zip64ExtraID: UInt16 = 0x0001
 
-    private static func readEntries(_ reader: ByteReader) throws -> [ZipEntry] {
-        let fileSize = reader.bytes.count
-        let eocd = try findEndRecord(reader)
-        var entryCount = Int(try reader.read(UInt16.self, at: eocd + 10, what: "end record entry count"))
-        var directorySize = Int(try reader.read(UInt32.self, at: eocd + 12, what: "end record directory size"))
-        var directoryOffset = Int(try reader.read(UInt32.self, at: eocd + 16, what: "end record directory offset"))
+    /// Reads the end records and every central directory entry of `file` (a cursor over the whole
+    /// archive without a label: each record names itself in its errors).
+    private static func readEntries(_ file: ByteCursor) throws -> [ZipEntry] {
+        let fileSize = file.count
+        let eocd = try findEndRecord(file)
+        let end = try file.record(at: eocd, count: 22, label: "zip end of central directory record at byte \(eocd)")
+        var entryCount = Int(try end.integer(UInt16.self, at: 10, what: "entry count"))
+        var directorySize = Int(try end.integer(UInt32.self, at: 12, what: "directory size"))
+        var directoryOffset = Int(try end.integer(UInt32.self, at: 16, what: "directory offset"))
         var directoryEndLimit = eocd
 
         // Zip64: a locator just before the end record points at the zip64 end record.
-        if eocd >= 20, try reader.read(UInt32.self, at: eocd - 20) == Signature.zip64Locator {
-            let recordOffset64 = try reader.read(UInt64.self, at: eocd - 12, what: "zip64 locator")
+        if eocd >= 20, file.hasSignature(Signature.bytes(Signature.zip64Locator), at: eocd - 20) {
+            let locator = try file.record(at: eocd - 20, count: 20, label: "zip64 end of central directory locator at byte \(eocd - 20)")
+            let recordOffset64 = try locator.integer(UInt64.self, at: 8, what: "zip64 end record offset")
             guard recordOffset64 <= UInt64(eocd - 20) else {
-                throw FormatError(.truncated, "zip64 end record offset \(recordOffset64) lies outside the file")
+                throw locator.error(.truncated, "zip64 end record offset \(recordOffset64) lies outside the file")
             }
-            let record = Int(recordOffset64)
-            guard try reader.read(UInt32.self, at: record, what: "zip64 end record") == Signature.zip64EndOfCentralDirectory else {
-                throw FormatError(.malformed, "no zip64 end record at offset \(record) where the locator points")
+            let recordStart = Int(recordOffset64)
+            let record = file.relabeled("zip64 end of central directory record at byte \(recordStart)")
+            guard try record.integer(UInt32.self, at: recordStart, what: "signature") == Signature.zip64EndOfCentralDirectory else {
+                throw locator.error(.malformed, "no zip64 end record at offset \(recordStart) where the locator points")
             }
-            let count64 = try reader.read(UInt64.self, at: record + 32, what: "zip64 entry count")
-            let size64 = try reader.read(UInt64.self, at: record + 40, what: "zip64 directory size")
-            let offset64 = try reader.read(UInt64.self, at: record + 48, what: "zip64 directory offset")
+            let count64 = try record.integer(UInt64.self, at: recordStart + 32, what: "entry count")
+            let size64 = try record.integer(UInt64.self, at: recordStart + 40, what: "directory size")
+            let offset64 = try record.integer(UInt64.self, at: recordStart + 48, what: "directory offset")
             guard count64 <= UInt64(ZipLimits.maxEntries) else {
-                throw FormatError(.limit, "archive lists \(count64) entries, more than the limit \(ZipLimits.maxEntries)")
+                throw record.error(.limit, "archive lists \(count64) entries, more than the limit \(ZipLimits.maxEntries)")
             }
             guard size64 <= UInt64(fileSize), offset64 <= UInt64(fileSize) else {
-                throw FormatError(.truncated, "zip64 central directory (offset \(offset64), size \(size64)) lies outside the file of \(fileSize) bytes")
+                throw record.error(.truncated, "zip64 central directory (offset \(offset64), size \(size64)) lies outside the file of \(fileSize) bytes")
             }
             entryCount = Int(count64)
             directorySize = Int(size64)
             directoryOffset = Int(offset64)
-            directoryEndLimit = record
+            directoryEndLimit = recordStart
         }
         guard entryCount <= ZipLimits.maxEntries else {
-            throw FormatError(.limit, "archive lists \(entryCount) entries, more than the limit \(ZipLimits.maxEntries)")
+            throw end.error(.limit, "archive lists \(entryCount) entries, more than the limit \(ZipLimits.maxEntries)")
         }
         guard directoryOffset <= directoryEndLimit, directorySize <= directoryEndLimit - directoryOffset else {
-            throw FormatError(.truncated, "central directory (offset \(directoryOffset), size \(directorySize)) overlaps the end records or lies outside the file of \(fileSize) bytes")
+            throw end.error(.truncated, "central directory (offset \(directoryOffset), size \(directorySize)) overlaps the end records or lies outside the file of \(fileSize) bytes")
         }
 
+        // The directory as a record of its own: no entry can read past its end.
+        let directory = try file.record(at: directoryOffset, count: directorySize, label: "")
         var entries: [ZipEntry] = []
         entries.reserveCapacity(entryCount)
-        var position = directoryOffset
-        let directoryEnd = directoryOffset + directorySize
+        var position = 0
         var inflatedTotal = 0
         for ordinal in 0..<entryCount {
-            guard position <= directoryEnd - 46 else {
-                throw FormatError(.malformed, "central directory ends after \(ordinal) of \(entryCount) entries")
+            // The label is made only for an error (formatting one per entry costs more than reading it).
+            let entry = try withLocation("zip central directory entry \(ordinal) at byte \(directoryOffset + position)") {
+                guard position <= directory.count - 46 else {
+                    throw FormatError(.malformed, "central directory ends after \(ordinal) of \(entryCount) entries")
+                }
+                return try readCentralHeader(in: directory, at: &position, file: file, directoryStart: directoryOffset)
             }
-            let entry = try readCentralHeader(reader, at: &position, directoryEnd: directoryEnd, directoryStart: directoryOffset)
             if entry.compression == .deflated {
                 inflatedTotal += entry.uncompressedSize
                 if inflatedTotal > ZipLimits.maxInflatedTotalBytes {
@@ -348,16 +361,18 @@ public final class ZipArchive: @unchecked Sendable {
         return entries
     }
 
-    private static func findEndRecord(_ reader: ByteReader) throws -> Int {
-        let size = reader.bytes.count
+    /// Offset of the end-of-central-directory record: the last signature, within the largest
+    /// comment's reach of the end, whose comment fits in the file.
+    private static func findEndRecord(_ file: ByteCursor) throws -> Int {
+        let size = file.count
         guard size >= 22 else {
             throw FormatError(.malformed, "not a zip archive: \(size) bytes is shorter than an end-of-central-directory record")
         }
         let lowest = max(0, size - ZipLimits.maxEndRecordSearch)
         var offset = size - 22
         while offset >= lowest {
-            if reader.bytes.loadUnaligned(fromByteOffset: offset, as: UInt32.self).littleEndian == Signature.endOfCentralDirectory {
-                let commentLength = Int(reader.bytes.loadUnaligned(fromByteOffset: offset + 20, as: UInt16.self).littleEndian)
+            if try file.integer(UInt32.self, at: offset, what: "end record signature") == Signature.endOfCentralDirectory {
+                let commentLength = Int(try file.integer(UInt16.self, at: offset + 20, what: "end record comment length"))
                 if offset + 22 + commentLength <= size { return offset }
             }
             offset -= 1
@@ -365,48 +380,44 @@ public final class ZipArchive: @unchecked Sendable {
         throw FormatError(.limit, "not a zip archive or truncated: no end-of-central-directory record in the last \(min(size, ZipLimits.maxEndRecordSearch)) bytes")
     }
 
-    private static func readCentralHeader(_ reader: ByteReader, at position: inout Int, directoryEnd: Int,
+    /// Reads the central directory header at `position` of `directory` (moving past it) and the
+    /// entry's local header in `file`.
+    private static func readCentralHeader(in directory: ByteCursor, at position: inout Int, file: ByteCursor,
                                           directoryStart: Int) throws -> ZipEntry {
         let start = position
-        guard try reader.read(UInt32.self, at: start) == Signature.centralHeader else {
-            throw FormatError(.malformed, "bad central directory header signature at offset \(start)")
+        guard try directory.integer(UInt32.self, at: start, what: "signature") == Signature.centralHeader else {
+            throw FormatError(.malformed, "bad central directory header signature at offset \(directoryStart + start)")
         }
-        let flags = try reader.read(UInt16.self, at: start + 8)
-        let method = try reader.read(UInt16.self, at: start + 10)
-        let crc = try reader.read(UInt32.self, at: start + 16)
-        var compressed = UInt64(try reader.read(UInt32.self, at: start + 20))
-        var uncompressed = UInt64(try reader.read(UInt32.self, at: start + 24))
-        let nameLength = Int(try reader.read(UInt16.self, at: start + 28))
-        let extraLength = Int(try reader.read(UInt16.self, at: start + 30))
-        let commentLength = Int(try reader.read(UInt16.self, at: start + 32))
-        var localOffset = UInt64(try reader.read(UInt32.self, at: start + 42))
+        let flags = try directory.integer(UInt16.self, at: start + 8, what: "flags")
+        let method = try directory.integer(UInt16.self, at: start + 10, what: "compression method")
+        let crc = try directory.integer(UInt32.self, at: start + 16, what: "CRC-32")
+        var compressed = UInt64(try directory.integer(UInt32.self, at: start + 20, what: "compressed size"))
+        var uncompressed = UInt64(try directory.integer(UInt32.self, at: start + 24, what: "uncompressed size"))
+        let nameLength = Int(try directory.integer(UInt16.self, at: start + 28, what: "name length"))
+        let extraLength = Int(try directory.integer(UInt16.self, at: start + 30, what: "extra field length"))
+        let commentLength = Int(try directory.integer(UInt16.self, at: start + 32, what: "comment length"))
+        var localOffset = UInt64(try directory.integer(UInt32.self, at: start + 42, what: "local header offset"))
         let headerEnd = start + 46 + nameLength + extraLength + commentLength
-        guard headerEnd <= directoryEnd else {
-            throw FormatError(.truncated, "central directory header at offset \(start) runs past the directory's end")
+        guard headerEnd <= directory.count else {
+            throw FormatError(.truncated, "central directory header at offset \(directoryStart + start) runs past the directory's end")
         }
-        let nameBytes = try reader.slice(start + 46, nameLength, what: "entry name")
+        let nameBytes = try directory.slice(at: start + 46, count: nameLength, what: "entry name")
         let name = String(decoding: nameBytes, as: UTF8.self)
         let location = "zip entry '\(name)'"
 
         // Zip64 extra field: only the fields whose 32-bit value is saturated, in fixed order.
-        let extra = try reader.slice(start + 46 + nameLength, extraLength, what: "extra field")
-        if let zip64 = try findExtraField(zip64ExtraID, in: extra, location: location) {
-            var cursor = 0
-            func next(_ what: String) throws -> UInt64 {
-                guard cursor + 8 <= zip64.count else {
-                    throw FormatError(.truncated, location: location, "zip64 extra field is too short for the \(what)")
-                }
-                defer { cursor += 8 }
-                return UInt64(littleEndian: zip64.loadUnaligned(fromByteOffset: cursor, as: UInt64.self))
+        try withLocation("\(location) extra field") {
+            let extra = try directory.record(at: start + 46 + nameLength, count: extraLength, label: "")
+            if var zip64 = try findExtraField(zip64ExtraID, in: extra) {
+                if uncompressed == 0xFFFF_FFFF { uncompressed = try zip64.read(UInt64.self, what: "zip64 uncompressed size") }
+                if compressed == 0xFFFF_FFFF { compressed = try zip64.read(UInt64.self, what: "zip64 compressed size") }
+                if localOffset == 0xFFFF_FFFF { localOffset = try zip64.read(UInt64.self, what: "zip64 local header offset") }
             }
-            if uncompressed == 0xFFFF_FFFF { uncompressed = try next("uncompressed size") }
-            if compressed == 0xFFFF_FFFF { compressed = try next("compressed size") }
-            if localOffset == 0xFFFF_FFFF { localOffset = try next("local header offset") }
         }
         if flags & 0x0001 != 0 {
             throw FormatError(.unsupported, location: location, "is encrypted; encrypted archives are not supported")
         }
-        let fileSize = UInt64(reader.bytes.count)
+        let fileSize = UInt64(file.count)
         guard compressed <= fileSize, localOffset < UInt64(directoryStart) else {
             throw FormatError(.truncated, location: location, "data (offset \(localOffset), \(compressed) bytes) lies outside the file's entry area of \(directoryStart) bytes")
         }
@@ -429,16 +440,17 @@ public final class ZipArchive: @unchecked Sendable {
 
         // The local header: its name and extra field lengths decide where the data starts.
         let local = Int(localOffset)
-        guard try reader.read(UInt32.self, at: local, what: "\(location) local header") == Signature.localHeader else {
-            throw FormatError(.malformed, location: location, "no local file header at offset \(local)")
+        let (localName, dataOffset) = try withLocation("\(location) local header at byte \(local)") {
+            guard try file.integer(UInt32.self, at: local, what: "signature") == Signature.localHeader else {
+                throw FormatError(.malformed, location: location, "no local file header at offset \(local)")
+            }
+            let nameLength = Int(try file.integer(UInt16.self, at: local + 26, what: "name length"))
+            let extraLength = Int(try file.integer(UInt16.self, at: local + 28, what: "extra field length"))
+            return (try file.slice(at: local + 30, count: nameLength, what: "name"), local + 30 + nameLength + extraLength)
         }
-        let localNameLength = Int(try reader.read(UInt16.self, at: local + 26, what: "\(location) local header"))
-        let localExtraLength = Int(try reader.read(UInt16.self, at: local + 28, what: "\(location) local header"))
-        let localName = try reader.slice(local + 30, localNameLength, what: "\(location) local name")
         guard localName.elementsEqual(nameBytes) else {
             throw FormatError(.corrupted, location: location, "local header names '\(String(decoding: localName, as: UTF8.self))', the central directory '\(name)'")
         }
-        let dataOffset = local + 30 + localNameLength + localExtraLength
         let size = Int(compressed)
         guard dataOffset <= directoryStart, size <= directoryStart - dataOffset else {
             throw FormatError(.truncated, location: location, "data (bytes \(dataOffset)..<\(dataOffset + size)) runs past the entry area into the central directory at \(directoryStart)")
@@ -449,17 +461,17 @@ public final class ZipArchive: @unchecked Sendable {
                         dataOffset: dataOffset, flags: flags)
     }
 
-    /// The payload of the extra field `id` within an extra block, if present.
-    private static func findExtraField(_ id: UInt16, in extra: UnsafeRawBufferPointer, location: String) throws -> UnsafeRawBufferPointer? {
-        var cursor = 0
-        while cursor + 4 <= extra.count {
-            let fieldID = UInt16(littleEndian: extra.loadUnaligned(fromByteOffset: cursor, as: UInt16.self))
-            let length = Int(UInt16(littleEndian: extra.loadUnaligned(fromByteOffset: cursor + 2, as: UInt16.self)))
-            guard cursor + 4 + length <= extra.count else {
-                throw FormatError(.truncated, location: location, "extra field 0x\(String(fieldID, radix: 16)) runs past the extra block")
+    /// A cursor over the payload of the extra field `id` within the extra block `extra`, if present.
+    private static func findExtraField(_ id: UInt16, in extra: ByteCursor) throws -> ByteCursor? {
+        var fields = extra
+        while fields.remaining >= 4 {
+            let fieldID = try fields.read(UInt16.self, what: "extra field id")
+            let length = Int(try fields.read(UInt16.self, what: "extra field length"))
+            guard length <= fields.remaining else {
+                throw fields.error(.truncated, "extra field 0x\(String(fieldID, radix: 16)) runs past the extra block")
             }
-            if fieldID == id { return UnsafeRawBufferPointer(rebasing: extra[(cursor + 4)..<(cursor + 4 + length)]) }
-            cursor += 4 + length
+            let field = try fields.readRecord(length, label: extra.label)
+            if fieldID == id { return field }
         }
         return nil
     }

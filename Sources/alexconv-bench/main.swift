@@ -7,6 +7,7 @@ import Foundation
 //   alexconv-bench torch     pth -> safetensors vs torch + safetensors (issue 5)
 //   alexconv-bench keras     Keras .h5 -> canonical -> .h5 vs Keras 3 and h5py (issue 6)
 //   alexconv-bench forward   forward-pass throughput vs PyTorch eager and ONNX Runtime (issue 4)
+//   alexconv-bench containers  pickle machine and zip reader on many small records (issue 12)
 //   alexconv-bench all       everything
 // Build in release mode: `swift run -c release alexconv-bench all`.
 
@@ -30,7 +31,7 @@ if which == "make-bvlc-npy", arguments.count == 2 {
     do { try NumPyBenchmark.makeModel(at: arguments[1]); exit(0) } catch { print("\(error)"); exit(1) }
 }
 
-let known = ["numpy", "torch", "forward", "keras", "all"]
+let known = ["numpy", "torch", "forward", "keras", "containers", "all"]
 guard known.contains(which) else {
     FileHandle.standardError.write(Data("usage: alexconv-bench [\(known.joined(separator: "|"))]\n".utf8))
     exit(2)
@@ -51,6 +52,11 @@ if which == "torch" || which == "all" {
 if which == "keras" || which == "all" {
     section("Keras .h5 read + write (issue 6)") {
         print(try KerasBenchmark.run(directory: scratch + "/keras", python: python))
+    }
+}
+if which == "containers" || which == "all" {
+    section("container parsing (issue 12)") {
+        print(try ContainerBenchmark.run(directory: scratch + "/containers"))
     }
 }
 if which == "forward" || which == "all" {

@@ -122,6 +122,51 @@ import Testing
         }
     }
 
+    @Test func lengthFieldsLinesAndBytesOneAtATime() throws {
+        // u32 length 3, "abc", u8 length 9 (only 2 follow), then "x\n" and no newline after "yz".
+        let bytes: [UInt8] = [3, 0, 0, 0] + Array("abc".utf8) + [9] + Array("x\nyz".utf8)
+        try bytes.withUnsafeBytes { (raw: UnsafeRawBufferPointer) throws in
+            var cursor = ByteCursor(raw, file: "f.pkl", label: "pickle", base: 100)
+            let length = try cursor.readLength(UInt32.self, what: "length")
+            #expect(length == 3)
+            #expect(Array(try cursor.readBytes(length, what: "text")) == Array("abc".utf8))
+            do {
+                _ = try cursor.readLength(UInt8.self, what: "length")
+                Issue.record("a length past the end was accepted")
+            } catch let error as FormatError {
+                #expect(error.kind == .truncated)
+                #expect(error.description == "f.pkl: pickle: length at byte 107 claims 9 bytes, only 4 left in the file")
+            }
+            #expect(Array(try cursor.readLine(what: "line")) == Array("x".utf8))
+            #expect(cursor.offset == 10)
+            #expect(throws: FormatError.self) { try cursor.readLine(what: "line") }
+            #expect(cursor.nextByte() == UInt8(ascii: "y"))
+            #expect(cursor.nextByte() == UInt8(ascii: "z"))
+            #expect(cursor.nextByte() == nil)
+            #expect(cursor.isAtEnd)
+        }
+        let negative: [UInt8] = [0xFF, 0xFF, 0xFF, 0xFF]
+        negative.withUnsafeBytes { raw in
+            var cursor = ByteCursor(raw, label: "pickle")
+            #expect(throws: FormatError.self) { try cursor.readLength(Int32.self, what: "length") }
+        }
+    }
+
+    @Test func withLocationLabelsOnlyErrorsWithoutOne() throws {
+        var built = 0
+        func label() -> String { built += 1; return "zip central directory entry 7" }
+        #expect(try withLocation(label()) { 42 } == 42)
+        #expect(built == 0, "the label is made only for an error")
+        let unlabelled = #expect(throws: FormatError.self) {
+            try withLocation(label()) { throw FormatError(.malformed, "bad signature") }
+        }
+        #expect(unlabelled?.location == "zip central directory entry 7")
+        let labelled = #expect(throws: FormatError.self) {
+            try withLocation(label()) { throw FormatError(.malformed, location: "zip entry 'a'", "bad") }
+        }
+        #expect(labelled?.location == "zip entry 'a'")
+    }
+
     // RFC 3720 appendix B.4 and the "123456789" check value of CRC-32C.
     @Test func crc32cMatchesPublishedVectors() {
         #expect(CRC32C.checksum([UInt8](repeating: 0, count: 32)) == 0x8A91_36AA)

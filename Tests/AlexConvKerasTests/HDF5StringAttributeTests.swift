@@ -115,6 +115,21 @@ struct HDF5StringAttributeTests {
     }
 }
 
+/// A damaged object header is refused naming the HDF5 path and where the header starts.
+@Test func damagedObjectHeaderIsLocated() throws {
+    let name = "v1.h5"
+    var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: FixturePaths.path("hdf5/" + name))))
+    let address = try HDF5File.open(path: FixturePaths.path("hdf5/" + name)).headerAddress()
+    let start = try HDF5FileBytes(storage: ByteStorage(copying: bytes), file: name).base + Int(address)
+    #expect(bytes[start] == 1, "a version 1 object header")
+    for i in 0..<4 { bytes[start + 8 + i] = 0xFF }  // its size: 4 GB
+    let damaged = try HDF5FileBytes(storage: ByteStorage(copying: bytes), file: name)
+    let error = #expect(throws: FormatError.self) { try damaged.checkedAttributes(objectAddress: address, location: "/") }
+    #expect(error?.kind == .corrupted)
+    #expect(error?.location == "/: HDF5 object header at byte \(start)", "\(String(describing: error))")
+    #expect(error?.detail.contains("runs past the end of the file") == true, "\(String(describing: error))")
+}
+
 /// A group's local heap whose data segment size runs past the file is refused before libhdf5
 /// allocates that size (it would, for the first name looked up in the group).
 @Test(arguments: layoutFiles.filter { $0 != "latest.h5" })

@@ -60,6 +60,23 @@ struct HostilePickleTests {
         #expect(error.description.contains(message), "\(error)")
     }
 
+    @Test("errors are located at the opcode that raised them", arguments: [
+        // PROTO 2, BININT with 1 of its 4 argument bytes.
+        ([0x80, 0x02, 0x4A, 0x01], FormatError.Kind.truncated, "pickle opcode BININT at byte 2", "argument at byte 3 needs 4 bytes, 1 remain"),
+        // PROTO 2, NONE, SHORT_BINUNICODE claiming 200 bytes.
+        ([0x80, 0x02, 0x4E, 0x8C, 0xC8, 0x61], .truncated, "pickle opcode SHORT_BINUNICODE at byte 3", "length at byte 4 claims 200 bytes, only 1 left"),
+        // PROTO 2, APPEND on an empty stack.
+        ([0x80, 0x02, 0x61, 0x2E], .malformed, "pickle opcode APPEND at byte 2", "stack underflow"),
+        // PROTO 2, INT without its newline.
+        ([0x80, 0x02, 0x49, 0x31], .truncated, "pickle opcode INT at byte 2", "has no terminating newline"),
+    ] as [([UInt8], FormatError.Kind, String, String)])
+    func errorsNameTheOpcode(bytes: [UInt8], kind: FormatError.Kind, location: String, detail: String) throws {
+        let error = try #require(refusal(bytes))
+        #expect(error.kind == kind)
+        #expect(error.location == location, "\(error)")
+        #expect(error.detail.contains(detail), "\(error)")
+    }
+
     @Test("a million MARKs hit the mark limit")
     func deepMarks() throws {
         let bytes = [0x80, 0x02] + [UInt8](repeating: 0x28, count: 1_000_000) + [0x2E]

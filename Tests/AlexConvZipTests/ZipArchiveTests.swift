@@ -171,6 +171,19 @@ func errorText(_ body: () throws -> Void) -> String {
     #expect(message.contains("overlap.zip") && message.contains("overlaps") && message.contains("empty"), "\(message)")
 }
 
+@Test func errorsNameTheCentralDirectoryEntry() throws {
+    let storage = mutated(zipFixture("python_stored.zip")) { bytes in
+        let eocd = bytes.count - 22 - "an archive comment".utf8.count
+        let directory = readLE32(bytes, at: eocd + 16)
+        let second = directory + 46 + "hello.txt".utf8.count
+        bytes[second] = 0  // entry 1's signature
+    }
+    let error = #expect(throws: FormatError.self) { try ZipArchive(storage: storage, path: "signature.zip") }
+    #expect(error?.kind == .malformed)
+    #expect(error?.file == "signature.zip")
+    #expect(error?.location?.hasPrefix("zip central directory entry 1 at byte ") == true, "\(String(describing: error))")
+}
+
 @Test func rejectsEntriesOutsideTheFile() throws {
     let storage = mutated(zipFixture("python_stored.zip")) { bytes in
         let eocd = bytes.count - 22 - "an archive comment".utf8.count

@@ -96,12 +96,14 @@ public struct ByteCursor {
     }
 
     /// The byte at `offset`.
+    @inlinable
     public func byte(at offset: Int, what: String) throws -> UInt8 {
         try checkRange(at: offset, count: 1, what: what)
         return bytes[offset]
     }
 
     /// The `count` bytes at `offset` (a view, no copy).
+    @inlinable
     public func slice(at offset: Int, count: Int, what: String) throws -> UnsafeRawBufferPointer {
         try checkRange(at: offset, count: count, what: what)
         return UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + count)])
@@ -144,7 +146,48 @@ public struct ByteCursor {
         return value
     }
 
+    /// The next byte, moving past it; nil at the end (for loops that handle the end themselves).
+    @inlinable
+    public mutating func nextByte() -> UInt8? {
+        guard offset >= 0, offset < bytes.count else { return nil }
+        defer { offset += 1 }
+        return bytes[offset]
+    }
+
+    /// Reads a length field of type `T` in `order` and checks that that many bytes follow it;
+    /// `.truncated` ("<what> at byte N claims L bytes, only R left") when they do not.
+    @inlinable
+    public mutating func readLength<T: FixedWidthInteger>(_ type: T.Type, _ order: ByteOrder = .littleEndian,
+                                                          what: String) throws -> Int {
+        let start = offset
+        let raw = try read(type, order, what: what)
+        guard raw >= 0, let length = Int(exactly: raw), length <= bytes.count - offset else {
+            throw lengthPastEnd(what, at: start, claimed: String(raw))
+        }
+        return length
+    }
+
+    @usableFromInline
+    func lengthPastEnd(_ what: String, at start: Int, claimed: String) -> FormatError {
+        let field = "\(what) at byte \(base &+ start)"
+        if claimed.hasPrefix("-") { return error(.malformed, "\(field) is negative (\(claimed))") }
+        return error(.truncated, "\(field) claims \(claimed) bytes, only \(remaining) left in the file")
+    }
+
+    /// Reads the bytes up to the next `terminator` (exclusive) and moves past the terminator;
+    /// `.truncated` when none follows (the text lines of pickle protocol 0).
+    public mutating func readLine(terminator: UInt8 = 0x0A, what: String) throws -> UnsafeRawBufferPointer {
+        let start = offset
+        guard start >= 0, start <= bytes.count,
+              let end = bytes[start...].firstIndex(of: terminator) else {
+            throw error(.truncated, "truncated: \(what) at byte \(base &+ start) has no terminating newline")
+        }
+        offset = end + 1
+        return UnsafeRawBufferPointer(rebasing: bytes[start..<end])
+    }
+
     /// Reads `count` bytes (a view, no copy).
+    @inlinable
     public mutating func readBytes(_ count: Int, what: String) throws -> UnsafeRawBufferPointer {
         let view = try slice(at: offset, count: count, what: what)
         offset += count
@@ -159,6 +202,7 @@ public struct ByteCursor {
     }
 
     /// Moves past `count` bytes.
+    @inlinable
     public mutating func skip(_ count: Int, what: String) throws {
         try checkRange(at: offset, count: count, what: what)
         offset += count

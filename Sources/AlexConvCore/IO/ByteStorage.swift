@@ -127,26 +127,3 @@ public func requireRegularFile(_ path: String, mode: mode_t) throws {
     }
     throw IOError(path: path, "is \(kind); alexconv reads regular files only (save the data to a file first)")
 }
-
-/// Little-endian field reads at any offset of a byte buffer, with bounds checks that throw.
-public struct ByteReader {
-    public let bytes: UnsafeRawBufferPointer
-    public init(_ bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
-
-    /// Reads a fixed-width integer at `offset`, little-endian; throws when out of range.
-    @inlinable
-    public func read<T: FixedWidthInteger>(_ type: T.Type, at offset: Int, what: String = "field") throws -> T {
-        guard offset >= 0, offset <= bytes.count - MemoryLayout<T>.size else {
-            throw FormatError(.truncated, "truncated: \(what) at byte \(offset) needs \(MemoryLayout<T>.size) bytes, file has \(bytes.count)")
-        }
-        return T(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: T.self))
-    }
-
-    /// The bytes in `offset ..< offset+count`; throws when out of range.
-    public func slice(_ offset: Int, _ count: Int, what: String = "data") throws -> UnsafeRawBufferPointer {
-        guard offset >= 0, count >= 0, offset <= bytes.count, count <= bytes.count - offset else {
-            throw FormatError(.truncated, "truncated: \(what) needs bytes \(offset)..<\(offset &+ count), file has \(bytes.count)")
-        }
-        return UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + count)])
-    }
-}

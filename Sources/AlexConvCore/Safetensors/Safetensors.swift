@@ -7,8 +7,8 @@ public enum Safetensors {
 
     /// True when `prefix` (the first bytes of a file) looks like safetensors.
     public static func looksLike(_ prefix: UnsafeRawBufferPointer) -> Bool {
-        guard prefix.count >= 9 else { return false }
-        let n = prefix.loadUnaligned(as: UInt64.self)
+        let header = ByteCursor(prefix, label: "safetensors header")
+        guard prefix.count >= 9, let n = try? header.integer(UInt64.self, at: 0, what: "header length") else { return false }
         return n >= 2 && n <= UInt64(maxHeaderBytes) && prefix[8] == UInt8(ascii: "{")
     }
 
@@ -20,13 +20,13 @@ public enum Safetensors {
 
     /// Parses safetensors bytes held by `storage`.
     public static func read(storage: ByteStorage, path: String = "<memory>") throws -> TensorBundle {
-        let reader = ByteReader(storage.bytes)
-        let headerLength = try reader.read(UInt64.self, at: 0, what: "safetensors header length")
+        let reader = ByteCursor(storage.bytes, label: "safetensors header")
+        let headerLength = try reader.integer(UInt64.self, at: 0, what: "header length")
         guard headerLength <= UInt64(maxHeaderBytes) else {
             throw FormatError(.limit, "safetensors header length \(headerLength) exceeds the limit \(maxHeaderBytes)")
         }
         let n = Int(headerLength)
-        let headerBytes = try reader.slice(8, n, what: "safetensors header")
+        let headerBytes = try reader.slice(at: 8, count: n, what: "header")
         let object: Any
         do {
             object = try JSONSerialization.jsonObject(with: Data(headerBytes), options: [])

@@ -19,20 +19,20 @@ public enum NPYFile {
 
     /// Parses `.npy` bytes held by `storage`.
     public static func read(storage: ByteStorage) throws -> Tensor {
-        let reader = ByteReader(storage.bytes)
-        let head = try reader.slice(0, 8, what: ".npy magic and version")
+        let reader = ByteCursor(storage.bytes, label: "")
+        let head = try reader.slice(at: 0, count: 8, what: ".npy magic and version")
         guard Array(head[0..<6]) == magic else { throw FormatError(.malformed, "not a .npy file (no \\x93NUMPY magic)") }
         let major = head[6]
         let headerLength: Int, headerStart: Int
         switch major {
-        case 1: headerLength = Int(try reader.read(UInt16.self, at: 8, what: ".npy header length")); headerStart = 10
-        case 2, 3: headerLength = Int(try reader.read(UInt32.self, at: 8, what: ".npy header length")); headerStart = 12
+        case 1: headerLength = Int(try reader.integer(UInt16.self, at: 8, what: ".npy header length")); headerStart = 10
+        case 2, 3: headerLength = Int(try reader.integer(UInt32.self, at: 8, what: ".npy header length")); headerStart = 12
         default: throw FormatError(.unsupported, ".npy version \(major) is not supported (expected 1, 2 or 3)")
         }
         guard headerLength <= maxHeaderBytes else {
             throw FormatError(.limit, ".npy header of \(headerLength) bytes exceeds the limit \(maxHeaderBytes)")
         }
-        let header = String(decoding: try reader.slice(headerStart, headerLength, what: ".npy header"), as: UTF8.self)
+        let header = String(decoding: try reader.slice(at: headerStart, count: headerLength, what: ".npy header"), as: UTF8.self)
         guard let descr = value(of: "descr", in: header), let order = value(of: "fortran_order", in: header),
               let shapeText = value(of: "shape", in: header) else {
             throw FormatError(.malformed, ".npy header needs descr, fortran_order and shape: \(header.trimmingCharacters(in: .whitespacesAndNewlines))")

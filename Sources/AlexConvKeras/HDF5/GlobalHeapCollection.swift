@@ -20,25 +20,26 @@ struct GlobalHeapCollection {
     /// Object index → (absolute offset of the object's data, size in bytes). Index 0 (free space) is not listed.
     let objects: [Int: (data: Int, size: Int)]
 
-    /// Parses the collection at absolute byte `start` of `bytes`, whose lengths are `lengthSize`
-    /// bytes wide; errors name `referrer` (what points here) and the collection.
-    init(_ bytes: UnsafeRawBufferPointer, at start: Int, lengthSize: Int, file: String, referrer: String) throws {
-        let location = "\(referrer): global heap collection at byte \(start)"
-        func corrupted(_ what: String) -> FormatError { FormatError(.corrupted, file: file, location: location, "corrupted: \(what)") }
-        let reader = HDF5ByteReader(bytes: bytes, file: file, location: location)
+    /// Parses the collection at absolute byte `start` of `image` (the whole file), whose lengths
+    /// are `lengthSize` bytes wide; errors name `referrer` (what points here) and the collection.
+    init(_ image: ByteCursor, at start: Int, lengthSize: Int, referrer: String) throws {
+        let reader = image.relabeled("\(referrer): global heap collection at byte \(start)")
+        func corrupted(_ what: String) -> FormatError { reader.error(.corrupted, "corrupted: \(what)") }
+        let fileSize = image.count
         // Both headers are padded to a multiple of 8 bytes (H5HG_ALIGN).
         let headerBytes = (8 + lengthSize + 7) / 8 * 8        // "GCOL", version, 3 reserved, collection size
         let objectHeaderBytes = (8 + lengthSize + 7) / 8 * 8  // u16 index, u16 references, 4 reserved, object size
-        guard start >= 0, start <= bytes.count - headerBytes else {
-            throw corrupted("it lies outside the file (\(bytes.count) bytes)")
+        guard start >= 0, start <= fileSize - headerBytes else {
+            throw corrupted("it lies outside the file (\(fileSize) bytes)")
         }
-        guard bytes.hasSignature("GCOL".utf8, at: start) else {
+        guard reader.hasSignature("GCOL".utf8, at: start) else {
             throw corrupted("no GCOL signature where a variable-length string points")
         }
-        guard bytes[start + 4] == 1 else { throw corrupted("version \(bytes[start + 4]), expected 1") }
-        let size = try reader.unsigned(at: start + 8, width: lengthSize, what: "collection size")
-        guard size >= UInt64(Self.minimumBytes), size <= UInt64(bytes.count - start) else {
-            throw corrupted("collection size \(size) is outside \(Self.minimumBytes)...\(bytes.count - start) (the bytes left in the file)")
+        let version = try reader.byte(at: start + 4, what: "collection version")
+        guard version == 1 else { throw corrupted("version \(version), expected 1") }
+        let size = try reader.unsigned(width: lengthSize, at: start + 8, what: "collection size")
+        guard size >= UInt64(Self.minimumBytes), size <= UInt64(fileSize - start) else {
+            throw corrupted("collection size \(size) is outside \(Self.minimumBytes)...\(fileSize - start) (the bytes left in the file)")
         }
         let end = start + Int(size)
         var objects: [Int: (data: Int, size: Int)] = [:]
@@ -46,8 +47,8 @@ struct GlobalHeapCollection {
         while offset < end {
             // libhdf5 treats a tail too short for an object header as free space.
             if offset + objectHeaderBytes > end { break }
-            let index = Int(try reader.unsigned(at: offset, width: 2, what: "heap object index"))
-            let objectSize = try reader.unsigned(at: offset + 8, width: lengthSize, what: "heap object size")
+            let index = Int(try reader.unsigned(width: 2, at: offset, what: "heap object index"))
+            let objectSize = try reader.unsigned(width: lengthSize, at: offset + 8, what: "heap object size")
             let room = UInt64(end - offset)
             if index == 0 {
                 // Free space: its size covers its own header. 0 would make libhdf5 parse the same spot forever.
@@ -67,34 +68,5 @@ struct GlobalHeapCollection {
         }
         self.start = start
         self.objects = objects
-    }
-}
-
-/// Little-endian reads of 1-8 byte unsigned fields that throw a `FormatError` naming the file when out of range.
-struct HDF5ByteReader {
-    let bytes: UnsafeRawBufferPointer
-    let file: String
-    let location: String
-
-    /// The unsigned little-endian integer of `width` (1...8) bytes at absolute `offset`.
-    func unsigned(at offset: Int, width: Int, what: String) throws -> UInt64 {
-        guard width >= 1, width <= 8, offset >= 0, offset <= bytes.count - width else {
-            throw FormatError(.truncated, file: file, location: location, "truncated: \(what) at byte \(offset) is outside the file (\(bytes.count) bytes)")
-        }
-        var value: UInt64 = 0
-        for i in 0..<width { value |= UInt64(bytes[offset + i]) << (8 * UInt64(i)) }
-        return value
-    }
-
-    /// The byte at absolute `offset`.
-    func byte(at offset: Int, what: String) throws -> UInt8 {
-        UInt8(try unsigned(at: offset, width: 1, what: what))
-    }
-}
-
-extension UnsafeRawBufferPointer {
-    /// True when `signature` stands at `offset` (false when it would run past either end).
-    func hasSignature<S: Collection<UInt8>>(_ signature: S, at offset: Int) -> Bool {
-        offset >= 0 && offset <= count - signature.count && self[offset..<(offset + signature.count)].elementsEqual(signature)
     }
 }

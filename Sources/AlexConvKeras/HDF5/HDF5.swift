@@ -508,9 +508,10 @@ public func looksLikeHDF5(_ bytes: UnsafeRawBufferPointer) -> Bool {
 
 /// Where the superblock (the HDF5 signature) starts: 0, or after a user block of 512, 1024, ... bytes.
 func hdf5SuperblockOffset(_ bytes: UnsafeRawBufferPointer) -> Int? {
+    let file = ByteCursor(bytes, label: "HDF5 signature")
     var offset = 0
     while offset + hdf5Signature.count <= bytes.count {
-        if bytes.hasSignature(hdf5Signature, at: offset) { return offset }
+        if file.hasSignature(hdf5Signature, at: offset) { return offset }
         offset = offset == 0 ? 512 : offset * 2
     }
     return nil

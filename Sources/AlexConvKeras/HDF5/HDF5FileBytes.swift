@@ -38,16 +38,19 @@ final class HDF5FileBytes: @unchecked Sendable {
     private var checkedGroups: Set<UInt64> = []
 
     var bytes: UnsafeRawBufferPointer { storage.bytes }
+    /// The whole file image; reads are relabelled with what they read (an object header, a heap).
+    let image: ByteCursor
 
     /// Reads the superblock of the HDF5 image in `storage` (at offset 0 or after a user block of 512, 1024, ... bytes).
     init(storage: ByteStorage, file: String) throws {
         self.storage = storage
         self.file = file
         let bytes = storage.bytes
+        image = ByteCursor(bytes, file: file, label: "")
         guard let start = hdf5SuperblockOffset(bytes) else {
             throw FormatError(.malformed, file: file, "not an HDF5 file: the HDF5 signature \\x89HDF\\r\\n\\x1a\\n is missing")
         }
-        let reader = HDF5ByteReader(bytes: bytes, file: file, location: "superblock")
+        let reader = image.relabeled("HDF5 superblock at byte \(start)")
         let version = try reader.byte(at: start + 8, what: "superblock version")
         let baseField: Int
         switch version {
@@ -60,14 +63,14 @@ final class HDF5FileBytes: @unchecked Sendable {
             lengthSize = Int(try reader.byte(at: start + 10, what: "size of lengths"))
             baseField = start + 12
         default:
-            throw FormatError(.malformed, file: file, location: "superblock", "version \(version) is not one of 0, 1, 2, 3")
+            throw reader.error(.malformed, "version \(version) is not one of 0, 1, 2, 3")
         }
         guard [2, 4, 8].contains(offsetSize), [2, 4, 8].contains(lengthSize) else {
-            throw FormatError(.malformed, file: file, location: "superblock", "sizes of offsets \(offsetSize) and lengths \(lengthSize) must each be 2, 4 or 8")
+            throw reader.error(.malformed, "sizes of offsets \(offsetSize) and lengths \(lengthSize) must each be 2, 4 or 8")
         }
-        let base = try reader.unsigned(at: baseField, width: offsetSize, what: "base address")
+        let base = try reader.unsigned(width: offsetSize, at: baseField, what: "base address")
         guard base <= UInt64(bytes.count) else {
-            throw FormatError(.malformed, file: file, location: "superblock", "base address \(base) is beyond the end of the file (\(bytes.count) bytes)")
+            throw reader.error(.malformed, "base address \(base) is beyond the end of the file (\(bytes.count) bytes)")
         }
         self.base = Int(base)
     }
@@ -79,22 +82,22 @@ final class HDF5FileBytes: @unchecked Sendable {
     func checkVariableLengthStrings(objectAddress: UInt64, attribute name: String, count: Int, location: String) throws {
         let wanted = Array(name.utf8)
         let messages = try checkedAttributes(objectAddress: objectAddress, location: location)
-            .filter { bytes[$0.name].elementsEqual(wanted) }
+            .filter { try image.slice(at: $0.name.lowerBound, count: $0.name.count, what: "attribute name").elementsEqual(wanted) }
         guard !messages.isEmpty else {
             throw FormatError(.corrupted, file: file, location: location, "corrupted: no attribute message of this name in the object header")
         }
         let elementBytes = variableLengthElementBytes
-        let reader = HDF5ByteReader(bytes: bytes, file: file, location: location)
         for message in messages {
             guard message.elementBytes == elementBytes, count <= message.elements else {
                 throw FormatError(.corrupted, file: file, location: location,
                                   "corrupted: a variable-length string attribute of \(count) elements, stored as \(message.elements) of \(message.elementBytes) bytes")
             }
+            let data = try image.record(at: message.data.lowerBound, count: message.data.count, label: location)
             for element in 0..<count {
-                let at = message.data.lowerBound + element * elementBytes
-                let length = try reader.unsigned(at: at, width: 4, what: "string length")
-                let address = try reader.unsigned(at: at + 4, width: offsetSize, what: "global heap address")
-                let index = try reader.unsigned(at: at + 4 + offsetSize, width: 4, what: "global heap index")
+                let at = element * elementBytes
+                let length = try data.unsigned(width: 4, at: at, what: "string length")
+                let address = try data.unsigned(width: offsetSize, at: at + 4, what: "global heap address")
+                let index = try data.unsigned(width: 4, at: at + 4 + offsetSize, what: "global heap index")
                 if address == 0 {
                     // No heap object (libhdf5 reads none for address 0): it still allocates `length` bytes, with nothing to fill them.
                     guard length == 0 else {
@@ -122,7 +125,7 @@ final class HDF5FileBytes: @unchecked Sendable {
         }
         let start = base + Int(address)
         if let known = collections[start] { return known }
-        let parsed = try GlobalHeapCollection(bytes, at: start, lengthSize: lengthSize, file: file, referrer: location)
+        let parsed = try GlobalHeapCollection(image, at: start, lengthSize: lengthSize, referrer: location)
         collections[start] = parsed
         return parsed
     }
@@ -142,8 +145,8 @@ final class HDF5FileBytes: @unchecked Sendable {
             guard size >= 2 * self.offsetSize else {
                 throw FormatError(.corrupted, file: self.file, location: location, "corrupted: symbol table message of \(size) bytes")
             }
-            let reader = HDF5ByteReader(bytes: self.bytes, file: self.file, location: location)
-            heaps.append(try reader.unsigned(at: start + self.offsetSize, width: self.offsetSize, what: "local heap address"))
+            let message = try self.image.record(at: start, count: size, label: location)
+            heaps.append(try message.unsigned(width: self.offsetSize, at: self.offsetSize, what: "local heap address"))
         }
         for heap in heaps { try checkLocalHeap(at: heap, location: location) }
         checkedGroups.insert(objectAddress)
@@ -156,14 +159,14 @@ final class HDF5FileBytes: @unchecked Sendable {
         let available = UInt64(bytes.count - base)
         guard address < available else { throw corrupted("it lies beyond the end of the file") }
         let start = base + Int(address)
-        let reader = HDF5ByteReader(bytes: bytes, file: file, location: location)
-        guard bytes.hasSignature("HEAP".utf8, at: start) else {
+        let reader = image.relabeled(location)
+        guard reader.hasSignature("HEAP".utf8, at: start) else {
             throw corrupted("no HEAP signature where the group's symbol table points")
         }
         let version = try reader.byte(at: start + 4, what: "local heap version")
         guard version == 0 else { throw corrupted("version \(version), expected 0") }
-        let size = try reader.unsigned(at: start + 8, width: lengthSize, what: "data segment size")
-        let segment = try reader.unsigned(at: start + 8 + 2 * lengthSize, width: offsetSize, what: "data segment address")
+        let size = try reader.unsigned(width: lengthSize, at: start + 8, what: "data segment size")
+        let segment = try reader.unsigned(width: offsetSize, at: start + 8 + 2 * lengthSize, what: "data segment address")
         guard segment <= available, size <= available - segment else {
             throw corrupted("a data segment of \(size) bytes at address \(segment) does not fit in the file (\(available) bytes)")
         }
@@ -225,26 +228,27 @@ final class HDF5FileBytes: @unchecked Sendable {
                                   location: String) throws -> AttributeMessage {
         func corrupted(_ what: String) -> FormatError { FormatError(.corrupted, file: file, location: location, "corrupted attribute message at byte \(start): \(what)") }
         guard size >= 8 else { throw corrupted("\(size) bytes") }
-        let reader = HDF5ByteReader(bytes: bytes, file: file, location: location)
-        let version = bytes[start]
-        let flags = version == 1 ? 0 : bytes[start + 1]
-        let nameSize = Int(try reader.unsigned(at: start + 2, width: 2, what: "attribute name size"))
-        let typeSize = Int(try reader.unsigned(at: start + 4, width: 2, what: "attribute datatype size"))
-        let spaceSize = Int(try reader.unsigned(at: start + 6, width: 2, what: "attribute dataspace size"))
+        // Offsets below are relative to the message; every read stays inside it.
+        let message = try image.record(at: start, count: size, label: location)
+        let version = try message.byte(at: 0, what: "attribute message version")
+        let flags = version == 1 ? 0 : try message.byte(at: 1, what: "attribute message flags")
+        let nameSize = Int(try message.unsigned(width: 2, at: 2, what: "attribute name size"))
+        let typeSize = Int(try message.unsigned(width: 2, at: 4, what: "attribute datatype size"))
+        let spaceSize = Int(try message.unsigned(width: 2, at: 6, what: "attribute dataspace size"))
         func padded(_ n: Int) -> Int { version == 1 ? (n + 7) / 8 * 8 : n }
         let nameStart: Int
         switch version {
-        case 1, 2: nameStart = start + 8
-        case 3: nameStart = start + 9                      // after the name's character set
+        case 1, 2: nameStart = 8
+        case 3: nameStart = 9                              // after the name's character set
         default: throw corrupted("version \(version) is not 1, 2 or 3")
         }
         let typeStart = nameStart + padded(nameSize)
         let spaceStart = typeStart + padded(typeSize)
         let dataStart = spaceStart + padded(spaceSize)
-        guard dataStart <= start + size else { throw corrupted("name, datatype and dataspace run past the message") }
+        guard dataStart <= size else { throw corrupted("name, datatype and dataspace run past the message") }
         // The name is NUL-terminated exactly where its size says (libhdf5 copies it with strdup).
-        guard nameSize >= 1, bytes[nameStart + nameSize - 1] == 0,
-              !bytes[nameStart..<(nameStart + nameSize - 1)].contains(0) else {
+        let name = try message.slice(at: nameStart, count: nameSize, what: "attribute name")
+        guard nameSize >= 1, name[nameSize - 1] == 0, !name[0..<(nameSize - 1)].contains(0) else {
             throw corrupted("the name is not a NUL-terminated string of \(nameSize) bytes")
         }
         guard flags & 0x03 == 0 else {
@@ -253,51 +257,56 @@ final class HDF5FileBytes: @unchecked Sendable {
         }
         // Datatype: class in the low 4 bits of byte 0, element size in bytes 4-7.
         guard typeSize >= 8 else { throw corrupted("datatype of \(typeSize) bytes") }
-        let typeClass = bytes[typeStart] & 0x0F
-        let elementBytes = Int(try reader.unsigned(at: typeStart + 4, width: 4, what: "datatype size"))
+        let typeClass = try message.byte(at: typeStart, what: "datatype class") & 0x0F
+        let elementBytes = Int(try message.unsigned(width: 4, at: typeStart + 4, what: "datatype size"))
         if typeClass == 9 && elementBytes != variableLengthElementBytes {
             throw corrupted("a variable-length datatype of \(elementBytes) bytes, expected \(variableLengthElementBytes)")
         }
-        let elements = try dataspaceElements(at: spaceStart, size: spaceSize, corrupted: corrupted)
-        let dataBytes = start + size - dataStart
+        let space = try message.record(at: spaceStart, count: spaceSize, label: location)
+        let elements = try dataspaceElements(space, corrupted: corrupted)
+        let dataBytes = size - dataStart
         let (needed, overflow) = elements.multipliedReportingOverflow(by: elementBytes)
         guard !overflow, needed <= dataBytes else {
             throw corrupted("\(elements) elements of \(elementBytes) bytes do not fit in its \(dataBytes) data bytes")
         }
-        return AttributeMessage(name: nameStart..<(nameStart + nameSize - 1), dataspace: spaceStart..<(spaceStart + spaceSize),
-                                data: dataStart..<(start + size),
+        return AttributeMessage(name: (start + nameStart)..<(start + nameStart + nameSize - 1),
+                                dataspace: (start + spaceStart)..<(start + spaceStart + spaceSize),
+                                data: (start + dataStart)..<(start + size),
                                 elements: elements, elementBytes: elementBytes, chunk: chunk)
     }
 
-    /// The number of elements of the dataspace message at absolute `start` (`size` bytes).
-    private func dataspaceElements(at start: Int, size: Int, corrupted: (String) -> FormatError) throws -> Int {
+    /// The number of elements of the dataspace message `space` (a record of the message's bytes).
+    private func dataspaceElements(_ space: ByteCursor, corrupted: (String) -> FormatError) throws -> Int {
+        let size = space.count
         guard size >= 4 else { throw corrupted("dataspace of \(size) bytes") }
-        let version = bytes[start], rank = Int(bytes[start + 1]), flags = bytes[start + 2]
+        let version = try space.byte(at: 0, what: "dataspace version")
+        let rank = Int(try space.byte(at: 1, what: "dataspace rank"))
+        let flags = try space.byte(at: 2, what: "dataspace flags")
         let dimensionsStart: Int
         switch version {
         case 1:
-            dimensionsStart = start + 8
+            dimensionsStart = 8
             if rank == 0 { return 1 }                      // scalar
         case 2:
-            dimensionsStart = start + 4
-            switch bytes[start + 3] {
+            dimensionsStart = 4
+            let type = try space.byte(at: 3, what: "dataspace type")
+            switch type {
             case 0: return 1                               // scalar
             case 1: break                                  // simple
             case 2: return 0                               // null
-            default: throw corrupted("dataspace type \(bytes[start + 3])")
+            default: throw corrupted("dataspace type \(type)")
             }
         default:
             throw corrupted("dataspace version \(version) is not 1 or 2")
         }
         guard rank <= 32 else { throw corrupted("dataspace of rank \(rank)") }
         let arrays = flags & 0x01 != 0 ? 2 : 1             // dimensions, then maximum dimensions
-        guard dimensionsStart + arrays * rank * lengthSize <= start + size else {
+        guard dimensionsStart + arrays * rank * lengthSize <= size else {
             throw corrupted("\(rank) dimensions run past the dataspace")
         }
-        let reader = HDF5ByteReader(bytes: bytes, file: file, location: "dataspace")
         var elements = 1
         for axis in 0..<rank {
-            let extent = try reader.unsigned(at: dimensionsStart + axis * lengthSize, width: lengthSize, what: "dimension")
+            let extent = try space.unsigned(width: lengthSize, at: dimensionsStart + axis * lengthSize, what: "dimension")
             guard let value = Int(exactly: extent) else { throw corrupted("dimension \(extent)") }
             let (product, overflow) = elements.multipliedReportingOverflow(by: value)
             guard !overflow else { throw corrupted("dimensions overflow") }
@@ -311,14 +320,18 @@ final class HDF5FileBytes: @unchecked Sendable {
     private func forEachMessage(objectAddress: UInt64, location: String,
                                 _ body: (_ type: Int, _ flags: UInt8, _ start: Int, _ size: Int,
                                          _ chunk: (start: Int, messagesEnd: Int)) throws -> Void) throws {
-        let reader = HDF5ByteReader(bytes: bytes, file: file, location: location + " (object header)")
-        func corrupted(_ what: String) -> FormatError { FormatError(.corrupted, file: file, location: location + " (object header)", "corrupted: \(what)") }
+        guard objectAddress < UInt64(bytes.count - base) else {
+            throw FormatError(.corrupted, file: file, location: "\(location): HDF5 object header at address \(objectAddress)",
+                              "corrupted: address \(objectAddress) is beyond the end of the file")
+        }
+        let start = base + Int(objectAddress)
+        let reader = image.relabeled("\(location): HDF5 object header at byte \(start)")
+        func corrupted(_ what: String) -> FormatError { reader.error(.corrupted, "corrupted: \(what)") }
         func absolute(_ address: UInt64) throws -> Int {
             guard address < UInt64(bytes.count - base) else { throw corrupted("address \(address) is beyond the end of the file") }
             return base + Int(address)
         }
-        let start = try absolute(objectAddress)
-        let version2 = bytes.hasSignature("OHDR".utf8, at: start)
+        let version2 = reader.hasSignature("OHDR".utf8, at: start)
         // Each chunk: its first byte and the byte range of its messages.
         var chunks: [(start: Int, from: Int, to: Int)] = []
         var trackCreationOrder = false
@@ -331,14 +344,14 @@ final class HDF5FileBytes: @unchecked Sendable {
             if flags & 0x20 != 0 { offset += 16 }          // access, modification, change and birth times
             if flags & 0x10 != 0 { offset += 4 }           // attribute phase change values
             let width = 1 << Int(flags & 0x03)
-            let size = try reader.unsigned(at: offset, width: width, what: "size of chunk 0")
+            let size = try reader.unsigned(width: width, at: offset, what: "size of chunk 0")
             offset += width
             guard size <= UInt64(bytes.count - offset) else { throw corrupted("chunk 0 of \(size) bytes runs past the end of the file") }
             chunks.append((start, offset, offset + Int(size)))
         } else {
             let version = try reader.byte(at: start, what: "object header version")
             guard version == 1 else { throw corrupted("object header version \(version), expected 1 or an OHDR signature") }
-            let size = try reader.unsigned(at: start + 8, width: 4, what: "object header size")
+            let size = try reader.unsigned(width: 4, at: start + 8, what: "object header size")
             let from = start + 16
             guard from <= bytes.count, size <= UInt64(bytes.count - from) else { throw corrupted("header of \(size) bytes runs past the end of the file") }
             chunks.append((start, from, from + Int(size)))
@@ -357,11 +370,11 @@ final class HDF5FileBytes: @unchecked Sendable {
                 let flags: UInt8
                 if version2 {
                     type = Int(try reader.byte(at: offset, what: "message type"))
-                    size = Int(try reader.unsigned(at: offset + 1, width: 2, what: "message size"))
+                    size = Int(try reader.unsigned(width: 2, at: offset + 1, what: "message size"))
                     flags = try reader.byte(at: offset + 3, what: "message flags")
                 } else {
-                    type = Int(try reader.unsigned(at: offset, width: 2, what: "message type"))
-                    size = Int(try reader.unsigned(at: offset + 2, width: 2, what: "message size"))
+                    type = Int(try reader.unsigned(width: 2, at: offset, what: "message type"))
+                    size = Int(try reader.unsigned(width: 2, at: offset + 2, what: "message size"))
                     flags = try reader.byte(at: offset + 4, what: "message flags")
                 }
                 let data = offset + headerBytes
@@ -369,15 +382,15 @@ final class HDF5FileBytes: @unchecked Sendable {
                 examined += 1
                 guard examined <= Self.maxHeaderMessages else { throw corrupted("more than \(Self.maxHeaderMessages) messages") }
                 if type == 0x0010 {                        // continuation: address and length of the next chunk
-                    let address = try reader.unsigned(at: data, width: offsetSize, what: "continuation address")
-                    let length = try reader.unsigned(at: data + offsetSize, width: lengthSize, what: "continuation length")
+                    let address = try reader.unsigned(width: offsetSize, at: data, what: "continuation address")
+                    let length = try reader.unsigned(width: lengthSize, at: data + offsetSize, what: "continuation length")
                     let from = try absolute(address)
                     guard length <= UInt64(bytes.count - from) else { throw corrupted("continuation chunk of \(length) bytes runs past the end of the file") }
                     guard visited.insert(from).inserted else { throw corrupted("continuation chunks form a loop") }
                     guard chunks.count < Self.maxHeaderChunks else { throw corrupted("more than \(Self.maxHeaderChunks) continuation chunks") }
                     if version2 {
                         // "OCHK" signature, messages, 4-byte checksum.
-                        guard length >= 8, bytes.hasSignature("OCHK".utf8, at: from) else {
+                        guard length >= 8, reader.hasSignature("OCHK".utf8, at: from) else {
                             throw corrupted("continuation chunk at byte \(from) has no OCHK signature")
                         }
                         chunks.append((from, from + 4, from + Int(length) - 4))
@@ -394,11 +407,11 @@ final class HDF5FileBytes: @unchecked Sendable {
 
     /// True when the attribute info message at absolute `start` names a fractal heap (dense attribute storage).
     private func hasDenseStorage(message start: Int, size: Int, location: String) throws -> Bool {
-        let reader = HDF5ByteReader(bytes: bytes, file: file, location: location)
-        let flags = try reader.byte(at: start + 1, what: "attribute info flags")
-        let heapField = start + 2 + (flags & 0x01 != 0 ? 2 : 0)
-        guard heapField + offsetSize <= start + size else { return false }
-        let heap = try reader.unsigned(at: heapField, width: offsetSize, what: "attribute heap address")
+        let message = try image.record(at: start, count: size, label: location)
+        let flags = try message.byte(at: 1, what: "attribute info flags")
+        let heapField = 2 + (flags & 0x01 != 0 ? 2 : 0)
+        guard heapField + offsetSize <= size else { return false }
+        let heap = try message.unsigned(width: offsetSize, at: heapField, what: "attribute heap address")
         return heap != undefinedAddress
     }
 }
