@@ -5,8 +5,11 @@ import PackageDescription
 //   C system libraries (CBLAS, CHDF5, CImageCodecs): module map + shim header, nothing else.
 //   AlexConvCore: tensors, dtypes, architecture spec, presets, canonical model, layout rules,
 //                 recognizer, safetensors (the canonical file builds on it), atomic output.
-//   One target per format family (Pickle, Zip, NumPy, Torch, Keras, ONNX) and the forward pass.
-//   AlexConv: the umbrella library (format detection, import/export/convert, verify).
+//   One target per format family (Pickle, Zip, NumPy, Torch, Keras, ONNX).
+//   AlexConvForward: the forward pass (compute only: compiled plan, convolution, pooling, BLAS).
+//   AlexConvImages: image decoding (PNG, JPEG, PPM), preprocessing by the spec's input, ImageNet names.
+//   AlexConv: the umbrella library and its public API (format registry, load/transform/export,
+//             and the tasks: run, predict, verify, diff, reports).
 //   alexconv: the command-line tool (argument handling only).
 let package = Package(
     name: "alexconv",
@@ -38,10 +41,11 @@ let package = Package(
         .target(name: "AlexConvTorch", dependencies: ["AlexConvCore", "AlexConvPickle", "AlexConvZip"]),
         .target(name: "AlexConvKeras", dependencies: ["AlexConvCore", "CHDF5", "AlexConvZip"]),
         .target(name: "AlexConvONNX", dependencies: ["AlexConvCore", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
-        .target(name: "AlexConvForward", dependencies: ["AlexConvCore", "CBLAS", "CImageCodecs"]),
+        .target(name: "AlexConvForward", dependencies: ["AlexConvCore", "CBLAS"]),
+        .target(name: "AlexConvImages", dependencies: ["AlexConvCore", "CImageCodecs"]),
         .target(name: "AlexConv", dependencies: [
             "AlexConvCore", "AlexConvPickle", "AlexConvZip", "AlexConvNumPy", "AlexConvTorch",
-            "AlexConvKeras", "AlexConvONNX", "AlexConvForward",
+            "AlexConvKeras", "AlexConvONNX", "AlexConvForward", "AlexConvImages",
         ]),
 
         // MARK: - Executables
@@ -61,7 +65,8 @@ let package = Package(
         .testTarget(name: "AlexConvTorchTests", dependencies: ["AlexConvTorch", "TestSupport"]),
         .testTarget(name: "AlexConvKerasTests", dependencies: ["AlexConvKeras", "TestSupport"]),
         .testTarget(name: "AlexConvONNXTests", dependencies: ["AlexConvONNX", "TestSupport"]),
-        .testTarget(name: "AlexConvForwardTests", dependencies: ["AlexConvForward", "TestSupport"]),
+        .testTarget(name: "AlexConvForwardTests", dependencies: ["AlexConvForward", "AlexConvNumPy", "TestSupport"]),
+        .testTarget(name: "AlexConvImagesTests", dependencies: ["AlexConvImages", "AlexConvNumPy", "TestSupport"]),
         .testTarget(name: "AlexConvTests", dependencies: ["AlexConv", "TestSupport"]),
     ]
 )

@@ -18,7 +18,7 @@ let mainPackage = URL(fileURLWithPath: #file).deletingLastPathComponent().deleti
 // from (AlexConvPickle, AlexConvZip, ...): they are compiled as part of that product.
 
 let fuzzTargets = [
-    "FuzzNpyHeader",      // npy preamble + header dict, then the whole .npy reader (pickled dicts too)
+    "FuzzNpyHeader",      // npy preamble + header dict, single arrays (run/verify/diff inputs), the whole .npy reader
     "FuzzPickle",         // pickle VM with the torch and numpy allow-lists
     "FuzzZipDirectory",   // zip central directory + every entry's bytes (stored view / bounded inflate)
     "FuzzSafetensors",    // safetensors header JSON and offsets

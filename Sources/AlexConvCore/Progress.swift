@@ -59,15 +59,6 @@ public final class ProgressLine: @unchecked Sendable {
 
     deinit { finish() }
 
-    /// Adds `count` to the work done and redraws when due.
-    public func advance(by count: Int) {
-        guard active else { return }
-        lock.withLock {
-            completed += count
-            drawIfDue()
-        }
-    }
-
     /// Sets the work done to `count` and redraws when due.
     public func update(completed count: Int) {
         guard active else { return }

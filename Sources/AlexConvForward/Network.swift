@@ -113,29 +113,6 @@ public final class Network: @unchecked Sendable {
         try execute(input, logits: logits, collect: true)
     }
 
-    /// Seconds spent in each layer for one run of `input` (after a warm-up run), in spec order.
-    public func layerTimes(_ input: Tensor) throws -> [(name: String, seconds: Double)] {
-        let batch = try checkInput(input)
-        guard batch <= Network.maxChunk else { throw ForwardError("layer timing takes at most \(Network.maxChunk) items") }
-        _ = try run(input)
-        let source = input.contiguous(as: .float32)
-        lock.lock()
-        defer { lock.unlock() }
-        let workspace = try workspace(batch: batch)
-        var times: [(String, Double)] = []
-        source.withContiguousBytes { bytes in
-            var current = workspace.a.pointer, spare = workspace.b.pointer
-            Layout.toChannelMajor(bytes.bindMemory(to: Float.self).baseAddress!, current, channels: inputShape[0],
-                                  plane: inputShape[1] * inputShape[2], batch: batch)
-            for (index, step) in steps.enumerated() {
-                let start = DispatchTime.now().uptimeNanoseconds
-                if run(step, current, spare, workspace.scratch.pointer, batch) { swap(&current, &spare) }
-                times.append((layerName(index), Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9))
-            }
-        }
-        return times
-    }
-
     /// Set once: the BLAS runs single-threaded; the forward pass splits GEMMs across cores itself.
     static let singleThreadedBLAS: Void = BLAS.setThreads(1)
 
@@ -188,7 +165,7 @@ public final class Network: @unchecked Sendable {
                 let itemInput = inputShape.reduce(1, *)
                 var shape = ActivationShape.map(channels: inputShape[0], height: inputShape[1], width: inputShape[2])
                 var current = workspace.a.pointer, spare = workspace.b.pointer
-                Layout.toChannelMajor(x + start * itemInput, current, channels: inputShape[0], plane: inputShape[1] * inputShape[2], batch: n)
+                ActivationLayout.toChannelMajor(x + start * itemInput, current, channels: inputShape[0], plane: inputShape[1] * inputShape[2], batch: n)
                 for (index, step) in steps.enumerated() {
                     if let stopAt, index >= stopAt {
                         if collect { copyOut(current, shape, into: activationBuffers[index].pointer, batchStart: start, chunk: n, batch: batch) }
@@ -251,7 +228,7 @@ public final class Network: @unchecked Sendable {
             op.run(input: x, output: y, batch: n)
             return true
         case .flatten(let channels, let plane):
-            Layout.toItemMajor(x, y, channels: channels, plane: plane, batch: n)
+            ActivationLayout.toItemMajor(x, y, channels: channels, plane: plane, batch: n)
             return true
         case .dense(let op):
             op.run(input: x, output: y, batch: n)
@@ -269,7 +246,7 @@ public final class Network: @unchecked Sendable {
                          batchStart: Int, chunk: Int, batch: Int) {
         switch shape {
         case .map(let c, let h, let w):
-            Layout.toItemMajor(x, out + batchStart * c * h * w, channels: c, plane: h * w, batch: chunk)
+            ActivationLayout.toItemMajor(x, out + batchStart * c * h * w, channels: c, plane: h * w, batch: chunk)
         case .vector(let f):
             (out + batchStart * f).update(from: x, count: chunk * f)
         }

@@ -188,6 +188,23 @@ public enum NumPyExporter: ModelExporter {
     }
 }
 
+// MARK: - Single arrays
+
+extension NumPyExporter {
+    /// Writes `tensor` as a plain `.npy` array in its own dtype, little-endian, row-major, with the
+    /// header `np.save` writes (version 1.0 unless the header needs 2.0), atomically.
+    public static func writeArray(_ tensor: Tensor, to path: String, overwrite: Bool = true) throws {
+        guard tensor.dtype.numpyCode != nil else {
+            throw UsageError("\(path): \(tensor.dtype.name) has no NumPy dtype (convert it to float32 first)")
+        }
+        let header = NpyHeader.encode(elementType: .numeric(tensor.dtype, .little), shape: tensor.shape)
+        try writeAtomically(to: path, overwrite: overwrite) { file in
+            try file.write(header)
+            try tensor.forEachChunk { try file.write($0) }
+        }
+    }
+}
+
 // MARK: - npz
 
 extension NumPyExporter {

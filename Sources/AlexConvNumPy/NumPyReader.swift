@@ -52,10 +52,35 @@ public enum NumPyReader: WeightFileReader {
         }
     }
 
-    /// The numeric array of a plain npy (no pickle), viewing `storage`.
-    public static func array(storage: ByteStorage, name: String) throws -> Tensor {
+    // MARK: Single arrays
+
+    /// Reads the plain `.npy` array at `path` (the batches `run`, `verify` and `diff` take, and
+    /// framework goldens): the array's dtype and shape, row-major as NumPy indexes it (Fortran
+    /// order and big-endian as views), viewing a memory map of the file.
+    public static func readArray(path: String) throws -> Tensor {
+        try withFileContext(path) {
+            let storage = try ByteStorage.map(path: path)
+            return try readArray(storage: storage)
+        }
+    }
+
+    /// The one numeric array of the `.npy` bytes in `storage`, in the file's dtype and shape
+    /// (row-major indexing); a pickled object array, or data longer or shorter than the shape
+    /// needs, is an error.
+    public static func readArray(storage: ByteStorage, name: String = "array") throws -> Tensor {
         let header = try NpyHeader.parse(storage.bytes)
-        return try array(storage: storage, header: header, name: name)
+        guard case .numeric(let dtype, _) = header.elementType else {
+            throw FormatError(.unsupported, location: "npy header",
+                              "descr '|O' holds Python objects (a pickle); expected a plain numeric array")
+        }
+        let tensor = try array(storage: storage, header: header, name: name)
+        let needed = tensor.count * dtype.size  // checked by `array`
+        let available = storage.bytes.count - header.dataOffset
+        guard available == needed else {
+            throw FormatError(.malformed, location: name,
+                              "shape \(header.shape) of \(dtype.name) needs \(needed) data bytes, the file has \(available) (\(available - needed) bytes after the data)")
+        }
+        return tensor
     }
 
     static func array(storage: ByteStorage, header: NpyHeader, name: String) throws -> Tensor {
@@ -66,7 +91,7 @@ public enum NumPyReader: WeightFileReader {
         let needed = try checkedMultiply(count, dtype.size, what: name)
         let available = storage.bytes.count - header.dataOffset
         guard available >= needed else {
-            throw FormatError(.malformed, location: name, "shape \(header.shape) of \(dtype.name) needs \(needed) data bytes, the file has \(Swift.max(available, 0))")
+            throw FormatError(.truncated, location: name, "shape \(header.shape) of \(dtype.name) needs \(needed) data bytes, the file has \(Swift.max(available, 0))")
         }
         return try Tensor(storage: storage, byteOffset: header.dataOffset, dtype: dtype, shape: header.shape,
                           strides: header.fortranOrder ? NumPyPickleDecoder.fortranStrides(header.shape) : nil,

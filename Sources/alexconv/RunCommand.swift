@@ -31,10 +31,9 @@ struct RunCommand: ParsableCommand {
     @OptionGroup var importOptions: ImportOptions
 
     func run() throws {
-        try OutputRule.check(output, inputs: [model, input] + importOptions.files, overwrite: force)
         let shape = try ForwardTasks.run(model: model, input: input, output: output,
                                          layout: layout, logits: logits,
-                                         arch: importOptions.arch, map: importOptions.map)
+                                         arch: importOptions.arch, map: importOptions.map, overwrite: force)
         print("wrote \(output): float32 \(shape)")
     }
 }

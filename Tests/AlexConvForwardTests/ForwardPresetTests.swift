@@ -151,10 +151,7 @@ struct ForwardInputTests {
         model.spec.input.height = 100_000
         model.spec.input.width = 100_000
         #expect(throws: ForwardError.self) { _ = try Network(model: model) }
-        var input = model.spec.input
-        input.resize = 1_000_000
-        let image = RGBImage(width: 4, height: 3, pixels: [UInt8](repeating: 9, count: 36))
-        #expect(throws: ForwardError.self) { _ = try ImagePreprocessor.tensor(for: image, input: input) }
+        // The image half of this check (a recorded resize of 1,000,000) is in AlexConvImagesTests.
     }
 
     @Test func modelThatDoesNotFitItsSpecIsAnError() throws {

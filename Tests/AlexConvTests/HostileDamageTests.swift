@@ -1,5 +1,5 @@
 import AlexConv
-import AlexConvForward
+import AlexConvImages
 import Foundation
 import Testing
 import TestSupport

@@ -1,5 +1,5 @@
 import AlexConv
-import AlexConvForward
+import AlexConvImages
 import FuzzSupport
 
 /// Image decoders: PNG (libpng) and JPEG (libjpeg) through the setjmp shim, PPM/PGM in Swift.

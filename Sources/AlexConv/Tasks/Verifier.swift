@@ -1,5 +1,8 @@
 import Foundation
 import AlexConvCore
+import AlexConvForward
+import AlexConvImages
+import AlexConvNumPy
 
 // MARK: - Running EXPECTED.json
 
@@ -119,11 +122,11 @@ public struct Verifier {
 
     private func runTensor(_ c: ExpectedFile.Case, expected: ExpectedFile, network: Network, model: String) throws -> CaseResult {
         let inputPath = expected.resolve(c.input!), outputPath = expected.resolve(c.output!)
-        let x = try NPYFile.read(path: inputPath)
+        let x = try NumPyReader.readArray(path: inputPath)
         guard x.dtype.isFloatingPoint || x.dtype == .uint8 || x.dtype == .int8 || x.dtype == .int16 || x.dtype == .int32 else {
             throw FormatError(.malformed, file: inputPath, "input dtype \(x.dtype.name) is not numeric")
         }
-        let golden = try NPYFile.read(path: outputPath)
+        let golden = try NumPyReader.readArray(path: outputPath)
         let y = try withFileContext(inputPath) { try network.run(x.contiguous(as: .float32), logits: c.logits ?? false) }
         guard y.shape == golden.shape else {
             throw FormatError(.malformed, file: outputPath, "expected output has shape \(golden.shape), the model produces \(y.shape)")

@@ -1,7 +1,8 @@
 import Foundation
 import Testing
 import AlexConvCore
-import AlexConvForward
+import AlexConvImages
+import AlexConvNumPy
 import TestSupport
 
 @Suite("Images: decoding and preprocessing")
@@ -73,7 +74,7 @@ struct ImageTests {
         let input = try ForwardFixtures.model(preset).spec.input
         let x = try ImagePreprocessor.tensor(for: try ImageDecoder.decode(path: FixturePaths.path("images/\(image)")), input: input)
         #expect(x.shape == [1, 3, input.height, input.width])
-        let golden = try NPYFile.read(path: FixturePaths.path("forward/\(image).\(preset).sample.npy"))
+        let golden = try NumPyReader.readArray(path: FixturePaths.path("forward/\(image).\(preset).sample.npy"))
         let rows = (input.height + 6) / 7, cols = (input.width + 6) / 7
         #expect(golden.shape == [1, 3, rows, cols])
         let values = x.floats(), expected = golden.floats()
@@ -91,6 +92,20 @@ struct ImageTests {
         // the JPEG decoders (PIL's libjpeg vs ours) may differ by a level or two.
         let limit: Float = image.hasSuffix(".png") ? 1e-3 * Float(1 / (input.std.min()! / input.scale / 255)) : 0.05 * Float(255 * input.scale / input.std.min()!)
         #expect(worst <= limit, "\(image) \(preset): worst difference \(worst)")
+    }
+
+    /// A spec (from a file's metadata) may record any resize: the preprocessing refuses one whose
+    /// resized image exceeds the pixel limit before allocating it.
+    @Test func hugeRecordedResizeIsAnErrorNotAnAllocation() throws {
+        var input = try ForwardFixtures.model("torchvision").spec.input
+        input.resize = 1_000_000
+        let image = RGBImage(width: 4, height: 3, pixels: [UInt8](repeating: 9, count: 36))
+        #expect(throws: FormatError.self) { _ = try ImagePreprocessor.tensor(for: image, input: input) }
+        do {
+            _ = try ImagePreprocessor.tensor(for: image, input: input)
+        } catch let error as FormatError {
+            #expect(error.kind == .limit && error.exitCode == 3)
+        }
     }
 
     @Test func classNames() {

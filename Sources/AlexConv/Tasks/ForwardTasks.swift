@@ -1,4 +1,6 @@
 @_exported import AlexConvForward
+import AlexConvImages
+import AlexConvNumPy
 import Foundation
 
 // MARK: - run, predict, verify, diff behind the CLI
@@ -27,10 +29,12 @@ public enum ForwardTasks {
     /// Runs `model` on the float batch in `input` (.npy, `layout`) and writes the output (.npy, float32):
     /// (N, classes), or a feature map in `layout`. Returns the output's shape.
     @discardableResult
+    /// The output obeys `OutputRule`: never one of the inputs, an existing file only with `overwrite`.
     public static func run(model path: String, input: String, output: String, layout: BatchLayout = .nchw,
-                           logits: Bool = false, arch: String? = nil, map: String? = nil) throws -> [Int] {
+                           logits: Bool = false, arch: String? = nil, map: String? = nil, overwrite: Bool = false) throws -> [Int] {
+        try OutputRule.check(output, inputs: [path, input] + [arch, map].compactMap { $0 }, overwrite: overwrite)
         let network = try Network(model: try ModelLoader.load(path: path, arch: arch, map: map))
-        var x = try NPYFile.read(path: input)
+        var x = try NumPyReader.readArray(path: input)
         guard x.dtype.isFloatingPoint else {
             throw FormatError(.malformed, file: input, "input dtype is \(x.dtype.name), expected float32 (an already preprocessed batch)")
         }
@@ -46,7 +50,7 @@ public enum ForwardTasks {
             }
         }
         if layout == .nhwc && y.rank == 4 { y = y.transposed([0, 2, 3, 1]).contiguous() }
-        try NPYFile.write(y, to: output)
+        try NumPyExporter.writeArray(y, to: output, overwrite: overwrite)
         return y.shape
     }
 
@@ -129,7 +133,7 @@ public enum ForwardTasks {
             notes.append("B takes \(modelB.spec.input.channelOrder == .rgb ? "BGR" : "RGB") input: its conv1 input channels were swapped to compare with A's \(modelA.spec.input.channelOrder.rawValue.uppercased())")
         }
         let x = try input.map { path -> Tensor in
-            let t = try NPYFile.read(path: path)
+            let t = try NumPyReader.readArray(path: path)
             guard t.dtype.isFloatingPoint || t.dtype == .uint8 else { throw FormatError(.malformed, file: path, "input dtype \(t.dtype.name) is not a float type") }
             return t.contiguous(as: .float32)
         }

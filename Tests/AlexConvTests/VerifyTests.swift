@@ -1,7 +1,7 @@
 import Foundation
 import Testing
-import AlexConvCore
-import AlexConvForward
+import AlexConv
+import AlexConvNumPy
 import TestSupport
 
 @Suite("verify: EXPECTED.json")
@@ -25,7 +25,7 @@ struct VerifyTests {
     /// Writes an EXPECTED.json (and whatever files it needs) into a temporary folder.
     func write(_ json: String, files: [String: Tensor] = [:]) throws -> String {
         let dir = FixturePaths.temporaryDirectory("verify")
-        for (name, tensor) in files { try NPYFile.write(tensor, to: dir + "/" + name) }
+        for (name, tensor) in files { try NumPyExporter.writeArray(tensor, to: dir + "/" + name) }
         let path = dir + "/expected.json"
         try json.write(toFile: path, atomically: true, encoding: .utf8)
         return path
@@ -34,7 +34,7 @@ struct VerifyTests {
     var model: String { FixturePaths.path("forward/torchvision.alexnet.safetensors") }
 
     @Test func wrongGoldenFailsWithWhereAndHowMuch() throws {
-        var golden = try NPYFile.read(path: FixturePaths.path("forward/torchvision.x_u8.golden.npy")).floats()
+        var golden = try NumPyReader.readArray(path: FixturePaths.path("forward/torchvision.x_u8.golden.npy")).floats()
         golden[7] += 0.5
         let path = try write("""
             {"model": "\(model)", "cases": [{"name": "shifted", "input": "\(FixturePaths.path("forward/x224_u8.npy"))", "output": "y.npy"}]}
@@ -151,27 +151,5 @@ struct DiffTests {
         let diff = try ModelDiff.compare(a, b, input: x)
         #expect(diff.tensors.first { $0.name == "conv2.weight" }?.comparison == nil)
         #expect(diff.agree, "\(diff.text)")
-    }
-}
-
-@Suite("npy files")
-struct NPYFileTests {
-    @Test func roundTripsAndRefusesBadFiles() throws {
-        let dir = FixturePaths.temporaryDirectory("npy")
-        let t = Tensor([1, 2, 3, 4, 5, 6], shape: [2, 3])
-        try NPYFile.write(t, to: dir + "/a.npy")
-        let back = try NPYFile.read(path: dir + "/a.npy")
-        #expect(back.shape == [2, 3] && back.floats() == [1, 2, 3, 4, 5, 6])
-        let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: dir + "/a.npy")))
-        #expect(bytes.count % 64 == 24 && (bytes.count - 24) % 64 == 0)
-        let objectHeader = Array("{'descr': '|O', 'fortran_order': False, 'shape': (1,), }\n".utf8)
-        let objectArray = [0x93] + Array("NUMPY".utf8) + [1, 0, UInt8(objectHeader.count), 0] + objectHeader + [0x80, 0x02]
-        for (label, data) in [("truncated", Array(bytes.prefix(bytes.count - 4))), ("no magic", Array("hello".utf8)),
-                              ("pickled objects", objectArray)] {
-            try Data(data).write(to: URL(fileURLWithPath: dir + "/b.npy"))
-            #expect(throws: FormatError.self, "\(label)") { _ = try NPYFile.read(path: dir + "/b.npy") }
-        }
-        // The fixture script's numpy-written files read back with their dtypes.
-        #expect(try NPYFile.read(path: FixturePaths.path("forward/x227_u8.npy")).dtype == .uint8)
     }
 }

@@ -17,23 +17,23 @@ public enum ImagePreprocessor {
     /// A (N, C, H, W) float32 batch of `images`.
     public static func batch(_ images: [RGBImage], input: InputSpec) throws -> Tensor {
         guard input.channels == 3 else {
-            throw ForwardError("the model takes \(input.channels)-channel input; images give 3 (RGB)")
+            throw FormatError(.unsupported, "the model takes \(input.channels)-channel input; images give 3 (RGB)")
         }
         let h = input.height, w = input.width
         guard h > 0, w > 0, images.count * h <= ImageDecoder.maxPixels / w else {
-            throw ForwardError("input size \(w)x\(h) for \(images.count) images exceeds the limit of \(ImageDecoder.maxPixels) pixels")
+            throw FormatError(.limit, "input size \(w)x\(h) for \(images.count) images exceeds the limit of \(ImageDecoder.maxPixels) pixels")
         }
         var values = [Float](repeating: 0, count: images.count * 3 * h * w)
         for (n, image) in images.enumerated() {
             let (resizedH, resizedW) = resizedSize(image, input)
             guard resizedH > 0, resizedW > 0, resizedH <= ImageDecoder.maxPixels / max(resizedW, 1) else {
-                throw ForwardError("resizing a \(image.width)x\(image.height) image to \(resizedW)x\(resizedH) exceeds the limit of \(ImageDecoder.maxPixels) pixels")
+                throw FormatError(.limit, location: "image \(n + 1)", "resizing a \(image.width)x\(image.height) image to \(resizedW)x\(resizedH) exceeds the limit of \(ImageDecoder.maxPixels) pixels")
             }
             let resized = resize(image, height: resizedH, width: resizedW)
             let top = Int((Double(resizedH - h) / 2).rounded(.toNearestOrEven))
             let left = Int((Double(resizedW - w) / 2).rounded(.toNearestOrEven))
             guard top >= 0, left >= 0 else {
-                throw ForwardError("resized image \(resizedW)x\(resizedH) is smaller than the crop \(w)x\(h)")
+                throw FormatError(.malformed, location: "image \(n + 1)", "resized image \(resizedW)x\(resizedH) is smaller than the crop \(w)x\(h)")
             }
             for c in 0..<3 {
                 let source = input.channelOrder == .rgb ? c : 2 - c

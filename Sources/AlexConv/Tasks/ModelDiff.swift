@@ -1,5 +1,6 @@
 import Foundation
 import AlexConvCore
+import AlexConvForward
 
 // MARK: - Comparing two models
 
