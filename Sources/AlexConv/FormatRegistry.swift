@@ -63,7 +63,13 @@ public enum FormatRegistry {
     /// directory or a path that is not a file (a checkpoint prefix), the first reader that claims it.
     public static func read(path: String, options: ReaderOptions = ReaderOptions()) throws -> TensorBundle {
         let reader = try reader(for: path)
-        return try AllocationBudget.withImportBudget { try withFileContext(path) { try reader.read(path: path, options: options) } }
+        return try AllocationBudget.withImportBudget {
+            try withFileContext(path) {
+                let bundle = try reader.read(path: path, options: options)
+                try ImportLimits.check(bundle)
+                return bundle
+            }
+        }
     }
 
     /// The reader for `path`, or an error naming what alexconv reads.

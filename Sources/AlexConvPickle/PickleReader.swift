@@ -17,6 +17,8 @@ public struct PickleLimits: Sendable {
     public var maxElements: Int = 20_000_000
     /// Bytes of one LONG1/LONG4 integer.
     public var maxBigIntBytes: Int = 4096
+    /// Persistent ids (torch: one per storage, so about one per tensor).
+    public var maxPersistentIDs: Int = ImportLimits.maxTensors
 
     public init() {}
     /// The defaults above.
@@ -81,10 +83,18 @@ struct PickleMachine {
     var marks: [Int] = []
     var memo: [Int: Entry] = [:]
     var elements = 0
+    var persistentIDs = 0
     var protocolVersion = 0
     /// Offset of the opcode being executed (for error messages).
     var opcodeOffset = 0
     var opcode: PickleOpcode = .stop
+
+    mutating func countPersistentID() throws {
+        persistentIDs += 1
+        guard persistentIDs <= limits.maxPersistentIDs else {
+            throw limitError("more than \(limits.maxPersistentIDs) persistent ids (storages; limit)")
+        }
+    }
 
     init(storage: ByteStorage, input: ByteCursor, allowedGlobals: Set<String>, limits: PickleLimits) {
         self.storage = storage
@@ -98,6 +108,11 @@ struct PickleMachine {
     /// A `.malformed` error; `run` locates it at the opcode being executed.
     func error(_ detail: String) -> FormatError {
         FormatError(.malformed, detail)
+    }
+
+    /// A `.limit` error: the pickle is well-formed but bigger than alexconv's bounds.
+    func limitError(_ detail: String) -> FormatError {
+        FormatError(.limit, detail)
     }
 
     /// Where the opcode being executed stands, for errors.
@@ -143,7 +158,7 @@ struct PickleMachine {
 
     mutating func push(_ value: PickleValue, depth: Int = 0) throws {
         guard stack.count < limits.maxStackDepth else {
-            throw error("stack holds more than \(limits.maxStackDepth) values (limit)")
+            throw limitError("stack holds more than \(limits.maxStackDepth) values (limit)")
         }
         stack.append(Entry(value: value, depth: depth))
     }
@@ -184,7 +199,7 @@ struct PickleMachine {
     /// depth of the new parent is checked. Returns the parent's depth contribution.
     mutating func nest(_ entries: [Entry]) throws -> Int {
         guard elements <= limits.maxElements - entries.count else {
-            throw error("more than \(limits.maxElements) items in containers (limit)")
+            throw limitError("more than \(limits.maxElements) items in containers (limit)")
         }
         elements += entries.count
         var deepest = 0
@@ -199,7 +214,7 @@ struct PickleMachine {
         }
         let parent = deepest + 1
         guard parent <= limits.maxNestingDepth else {
-            throw error("values nested more than \(limits.maxNestingDepth) deep (limit)")
+            throw limitError("values nested more than \(limits.maxNestingDepth) deep (limit)")
         }
         return parent
     }
@@ -248,7 +263,7 @@ struct PickleMachine {
         case .frame:
             _ = try readLength(UInt64.self)
         case .mark:
-            guard marks.count < limits.maxMarkDepth else { throw error("more than \(limits.maxMarkDepth) open MARKs (limit)") }
+            guard marks.count < limits.maxMarkDepth else { throw limitError("more than \(limits.maxMarkDepth) open MARKs (limit)") }
             marks.append(stack.count)
         case .pop:
             if stack.count > frameBase { stack.removeLast() } else if !marks.isEmpty { marks.removeLast() } else { throw error("stack underflow") }
@@ -419,9 +434,11 @@ struct PickleMachine {
 
         // Persistent ids
         case .persID:
+            try countPersistentID()
             let text = try readLineText()
             try push(.persistentID(.string(text)), depth: 1)
         case .binPersID:
+            try countPersistentID()
             let id = try pop()
             let depth = try nest([id])
             try push(.persistentID(id.value), depth: depth)
@@ -497,7 +514,7 @@ struct PickleMachine {
     }
 
     mutating func pushLong(length: Int) throws {
-        guard length <= limits.maxBigIntBytes else { throw error("integer of \(length) bytes exceeds \(limits.maxBigIntBytes) (limit)") }
+        guard length <= limits.maxBigIntBytes else { throw limitError("integer of \(length) bytes exceeds \(limits.maxBigIntBytes) (limit)") }
         let raw = minimalTwosComplement(Array(try readBytes(length)))
         if length == 0 { try push(.int(0)); return }
         if raw.count <= 8 {
@@ -599,7 +616,7 @@ struct PickleMachine {
         var depth = try nest(argumentItems)
         if let argumentDepth { depth = Swift.max(depth, argumentDepth + 1) }
         if let keywords { depth = Swift.max(depth, try nest([keywords])) }
-        guard depth <= limits.maxNestingDepth else { throw error("values nested more than \(limits.maxNestingDepth) deep (limit)") }
+        guard depth <= limits.maxNestingDepth else { throw limitError("values nested more than \(limits.maxNestingDepth) deep (limit)") }
         object.depth = depth
         try push(.object(object))
     }
@@ -641,7 +658,7 @@ struct PickleMachine {
     mutating func memoPut(_ index: Int) throws {
         let entry = try top()
         if memo[index] == nil {
-            guard memo.count < limits.maxMemoEntries else { throw error("memo holds more than \(limits.maxMemoEntries) entries (limit)") }
+            guard memo.count < limits.maxMemoEntries else { throw limitError("memo holds more than \(limits.maxMemoEntries) entries (limit)") }
         }
         memo[index] = entry
     }

@@ -1,4 +1,5 @@
 import AlexConv
+import AlexConvPickle
 import Foundation
 import Testing
 import TestSupport
@@ -129,6 +130,29 @@ struct HostileBombTests {
         defer { HostileFiles.remove(path) }
         expectRefusal(path)
         HostileCaseCounter.shared.add("safetensors headers")
+    }
+
+    @Test("more tensors than one file may hold: refused before the header is parsed (safetensors) or the storages are built (torch pickles)")
+    func tensorCountLimit() throws {
+        // 70,000 empty tensors: a 4 MB header that JSON parsing would turn into ~300 MB of objects.
+        let count = ImportLimits.maxTensors + 4464
+        var json = "{"
+        for i in 0..<count { json += (i > 0 ? "," : "") + "\"t\(i)\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[0,0]}" }
+        json += "}"
+        let path = HostileFiles.write(safetensorsFile(json: json), named: "many.safetensors")
+        defer { HostileFiles.remove(path) }
+        expectRefusal(path, containing: "more than the \(ImportLimits.maxTensors)")
+        // A pickle naming more storages than that (BININT1 0, BINPERSID, POP; repeated).
+        var pickle: [UInt8] = [0x80, 0x02]
+        for _ in 0..<count { pickle += [0x4B, 0x00, 0x51, 0x30] }
+        pickle += [0x4E, 0x2E]  // NONE, STOP
+        do {
+            _ = try PickleReader.read(bytes: pickle, allowedGlobals: [])
+            Issue.record("a pickle with \(count) persistent ids was read")
+        } catch let error as FormatError {
+            #expect(error.kind == .limit && error.description.contains("persistent ids"), "\(error)")
+        }
+        HostileCaseCounter.shared.add("tensor counts", 2)
     }
 
     @Test("npz members whose directory lies about sizes, ratios and counts")

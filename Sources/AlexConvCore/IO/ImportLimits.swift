@@ -9,6 +9,29 @@ import Foundation
 public enum ImportLimits {
     /// Bytes of decoded data one import may allocate in total: 4 GiB (a float64 AlexNet is ~0.5 GiB).
     public static let maxDecodedBytes = 4 << 30
+    /// Tensors one file may hold: 65,536 (an AlexNet has 16; a checkpoint with optimizer state a few
+    /// hundred). Readers that pay per tensor before building it (a JSON header, pickled storages)
+    /// check early; every bundle is checked once read.
+    public static let maxTensors = 65_536
+    /// Bytes of all tensor names of one file together: 16 MiB.
+    public static let maxTensorNameBytes = 16 << 20
+
+    /// Throws a `FormatError(.limit)` when `count` tensors are more than one file may hold.
+    public static func checkTensorCount(_ count: Int, what: String = "tensors") throws {
+        guard count <= maxTensors else {
+            throw FormatError(.limit, "holds \(count) \(what), more than the \(maxTensors) alexconv reads from one file")
+        }
+    }
+
+    /// Checks a read bundle against the tensor-count and name-size limits.
+    public static func check(_ bundle: TensorBundle) throws {
+        try checkTensorCount(bundle.tensors.count)
+        var nameBytes = 0
+        for tensor in bundle.tensors { nameBytes += tensor.name.utf8.count }
+        guard nameBytes <= maxTensorNameBytes else {
+            throw FormatError(.limit, "tensor names take \(nameBytes) bytes, more than the \(maxTensorNameBytes >> 20) MiB alexconv reads from one file")
+        }
+    }
 }
 
 /// Running total of decoded bytes allocated by the import in progress (a task-local, so parallel

@@ -5,6 +5,23 @@ public enum Safetensors {
     /// Largest header accepted, as the reference implementation (safetensors/src/tensor.rs).
     public static let maxHeaderBytes = 100_000_000
 
+    /// How often `needle` occurs in `bytes` (no overlap; a cheap count before an expensive parse).
+    static func occurrences(of needle: String, in bytes: UnsafeRawBufferPointer) -> Int {
+        let pattern = Array(needle.utf8)
+        guard let first = pattern.first, bytes.count >= pattern.count else { return 0 }
+        var count = 0, i = 0
+        let last = bytes.count - pattern.count
+        while i <= last {
+            if bytes[i] == first, (1..<pattern.count).allSatisfy({ bytes[i + $0] == pattern[$0] }) {
+                count += 1
+                i += pattern.count
+            } else {
+                i += 1
+            }
+        }
+        return count
+    }
+
     /// True when `prefix` (the first bytes of a file) looks like safetensors.
     public static func looksLike(_ prefix: UnsafeRawBufferPointer) -> Bool {
         let header = ByteCursor(prefix, label: "safetensors header")
@@ -27,6 +44,8 @@ public enum Safetensors {
         }
         let n = Int(headerLength)
         let headerBytes = try reader.slice(at: 8, count: n, what: "header")
+        // Each parsed entry costs kilobytes: count them on the raw bytes before parsing.
+        try ImportLimits.checkTensorCount(occurrences(of: "\"data_offsets\"", in: headerBytes), what: "tensors in its header")
         let object: Any
         do {
             object = try JSONSerialization.jsonObject(with: Data(headerBytes), options: [])
