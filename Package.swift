@@ -5,7 +5,9 @@ import PackageDescription
 //   C system libraries (CBLAS, CHDF5, CImageCodecs): module map + shim header, nothing else.
 //   AlexConvCore: tensors, dtypes, architecture spec, presets, canonical model, layout rules,
 //                 recognizer, safetensors (the canonical file builds on it), atomic output.
-//   One target per format family (Pickle, Zip, NumPy, Torch, Keras, ONNX) and the forward pass.
+//   Container layers (Pickle, Zip, HDF5): how a container's bytes are laid out and checked, no
+//                 knowledge of weights; they read through Core's ByteCursor.
+//   One target per format family (NumPy, Torch, Keras, ONNX) on those layers, and the forward pass.
 //   AlexConv: the umbrella library (format detection, import/export/convert, verify).
 //   alexconv: the command-line tool (argument handling only).
 let package = Package(
@@ -36,12 +38,13 @@ let package = Package(
         .target(name: "AlexConvZip", dependencies: ["AlexConvCore", .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
         .target(name: "AlexConvNumPy", dependencies: ["AlexConvCore", "AlexConvPickle", "AlexConvZip"]),
         .target(name: "AlexConvTorch", dependencies: ["AlexConvCore", "AlexConvPickle", "AlexConvZip"]),
-        .target(name: "AlexConvKeras", dependencies: ["AlexConvCore", "CHDF5", "AlexConvZip"]),
+        .target(name: "AlexConvHDF5", dependencies: ["AlexConvCore", "CHDF5"]),
+        .target(name: "AlexConvKeras", dependencies: ["AlexConvCore", "AlexConvHDF5", "AlexConvZip"]),
         .target(name: "AlexConvONNX", dependencies: ["AlexConvCore", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         .target(name: "AlexConvForward", dependencies: ["AlexConvCore", "CBLAS", "CImageCodecs"]),
         .target(name: "AlexConv", dependencies: [
             "AlexConvCore", "AlexConvPickle", "AlexConvZip", "AlexConvNumPy", "AlexConvTorch",
-            "AlexConvKeras", "AlexConvONNX", "AlexConvForward",
+            "AlexConvHDF5", "AlexConvKeras", "AlexConvONNX", "AlexConvForward",
         ]),
 
         // MARK: - Executables
@@ -59,7 +62,8 @@ let package = Package(
         .testTarget(name: "AlexConvZipTests", dependencies: ["AlexConvZip", "TestSupport"]),
         .testTarget(name: "AlexConvNumPyTests", dependencies: ["AlexConvNumPy", "TestSupport"]),
         .testTarget(name: "AlexConvTorchTests", dependencies: ["AlexConvTorch", "TestSupport"]),
-        .testTarget(name: "AlexConvKerasTests", dependencies: ["AlexConvKeras", "TestSupport"]),
+        .testTarget(name: "AlexConvHDF5Tests", dependencies: ["AlexConvHDF5", "TestSupport"]),
+        .testTarget(name: "AlexConvKerasTests", dependencies: ["AlexConvKeras", "AlexConvHDF5", "TestSupport"]),
         .testTarget(name: "AlexConvONNXTests", dependencies: ["AlexConvONNX", "TestSupport"]),
         .testTarget(name: "AlexConvForwardTests", dependencies: ["AlexConvForward", "TestSupport"]),
         .testTarget(name: "AlexConvTests", dependencies: ["AlexConv", "TestSupport"]),
