@@ -2,7 +2,7 @@
 import PackageDescription
 
 // Layers, bottom to top:
-//   C system libraries (CBLAS, CHDF5, CImageCodecs): module map + shim header, nothing else.
+//   C system libraries (CBLAS, CHDF5, CImageCodecs, CSystemZlib): module map + shim header, nothing else.
 //   AlexConvCore: tensors, dtypes, architecture spec, presets, canonical model, layout rules,
 //                 recognizer, safetensors (the canonical file builds on it), atomic output.
 //   Container layers (Pickle, Zip, HDF5): how a container's bytes are laid out and checked, no
@@ -20,7 +20,6 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
-        .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
@@ -29,13 +28,15 @@ let package = Package(
                        providers: [.apt(["libopenblas-dev"]), .brew(["openblas"])]),
         .systemLibrary(name: "CHDF5", pkgConfig: "hdf5-serial",
                        providers: [.apt(["libhdf5-dev"]), .brew(["hdf5"])]),
+        .systemLibrary(name: "CSystemZlib", pkgConfig: "zlib",
+                       providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]),
         .systemLibrary(name: "CImageCodecs", pkgConfig: "libpng",
                        providers: [.apt(["libpng-dev", "libjpeg62-turbo-dev"]), .brew(["libpng", "jpeg-turbo"])]),
 
         // MARK: - Library
         .target(name: "AlexConvCore"),
         .target(name: "AlexConvPickle", dependencies: ["AlexConvCore"]),
-        .target(name: "AlexConvZip", dependencies: ["AlexConvCore", .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
+        .target(name: "AlexConvZip", dependencies: ["AlexConvCore", "CSystemZlib"]),
         .target(name: "AlexConvNumPy", dependencies: ["AlexConvCore", "AlexConvPickle", "AlexConvZip"]),
         .target(name: "AlexConvTorch", dependencies: ["AlexConvCore", "AlexConvPickle", "AlexConvZip"]),
         .target(name: "AlexConvHDF5", dependencies: ["AlexConvCore", "CHDF5"]),
