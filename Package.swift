@@ -2,10 +2,12 @@
 import PackageDescription
 
 // Layers, bottom to top:
-//   C system libraries (CBLAS, CHDF5, CImageCodecs): module map + shim header, nothing else.
+//   C system libraries (CBLAS, CHDF5, CImageCodecs, CSystemZlib): module map + shim header, nothing else.
 //   AlexConvCore: tensors, dtypes, architecture spec, presets, canonical model, layout rules,
 //                 recognizer, safetensors (the canonical file builds on it), atomic output.
-//   One target per format family (Pickle, Zip, NumPy, Torch, Keras, ONNX).
+//   Container layers (Pickle, Zip, HDF5): how a container's bytes are laid out and checked, no
+//                 knowledge of weights; they read through Core's ByteCursor.
+//   One target per format family (NumPy, Torch, Keras, ONNX) on those layers.
 //   AlexConvForward: the forward pass (compute only: compiled plan, convolution, pooling, BLAS).
 //   AlexConvImages: image decoding (PNG, JPEG, PPM), preprocessing by the spec's input, ImageNet names.
 //   AlexConv: the umbrella library and its public API (format registry, load/transform/export,
@@ -21,7 +23,6 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
-        .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
@@ -30,22 +31,25 @@ let package = Package(
                        providers: [.apt(["libopenblas-dev"]), .brew(["openblas"])]),
         .systemLibrary(name: "CHDF5", pkgConfig: "hdf5-serial",
                        providers: [.apt(["libhdf5-dev"]), .brew(["hdf5"])]),
+        .systemLibrary(name: "CSystemZlib", pkgConfig: "zlib",
+                       providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]),
         .systemLibrary(name: "CImageCodecs", pkgConfig: "libpng",
                        providers: [.apt(["libpng-dev", "libjpeg62-turbo-dev"]), .brew(["libpng", "jpeg-turbo"])]),
 
         // MARK: - Library
         .target(name: "AlexConvCore"),
         .target(name: "AlexConvPickle", dependencies: ["AlexConvCore"]),
-        .target(name: "AlexConvZip", dependencies: ["AlexConvCore", .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
+        .target(name: "AlexConvZip", dependencies: ["AlexConvCore", "CSystemZlib"]),
         .target(name: "AlexConvNumPy", dependencies: ["AlexConvCore", "AlexConvPickle", "AlexConvZip"]),
         .target(name: "AlexConvTorch", dependencies: ["AlexConvCore", "AlexConvPickle", "AlexConvZip"]),
-        .target(name: "AlexConvKeras", dependencies: ["AlexConvCore", "CHDF5", "AlexConvZip"]),
+        .target(name: "AlexConvHDF5", dependencies: ["AlexConvCore", "CHDF5"]),
+        .target(name: "AlexConvKeras", dependencies: ["AlexConvCore", "AlexConvHDF5", "AlexConvZip"]),
         .target(name: "AlexConvONNX", dependencies: ["AlexConvCore", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         .target(name: "AlexConvForward", dependencies: ["AlexConvCore", "CBLAS"]),
         .target(name: "AlexConvImages", dependencies: ["AlexConvCore", "CImageCodecs"]),
         .target(name: "AlexConv", dependencies: [
             "AlexConvCore", "AlexConvPickle", "AlexConvZip", "AlexConvNumPy", "AlexConvTorch",
-            "AlexConvKeras", "AlexConvONNX", "AlexConvForward", "AlexConvImages",
+            "AlexConvHDF5", "AlexConvKeras", "AlexConvONNX", "AlexConvForward", "AlexConvImages",
         ]),
 
         // MARK: - Executables
@@ -63,7 +67,8 @@ let package = Package(
         .testTarget(name: "AlexConvZipTests", dependencies: ["AlexConvZip", "TestSupport"]),
         .testTarget(name: "AlexConvNumPyTests", dependencies: ["AlexConvNumPy", "TestSupport"]),
         .testTarget(name: "AlexConvTorchTests", dependencies: ["AlexConvTorch", "TestSupport"]),
-        .testTarget(name: "AlexConvKerasTests", dependencies: ["AlexConvKeras", "TestSupport"]),
+        .testTarget(name: "AlexConvHDF5Tests", dependencies: ["AlexConvHDF5", "TestSupport"]),
+        .testTarget(name: "AlexConvKerasTests", dependencies: ["AlexConvKeras", "AlexConvHDF5", "TestSupport"]),
         .testTarget(name: "AlexConvONNXTests", dependencies: ["AlexConvONNX", "TestSupport"]),
         .testTarget(name: "AlexConvForwardTests", dependencies: ["AlexConvForward", "AlexConvNumPy", "TestSupport"]),
         .testTarget(name: "AlexConvImagesTests", dependencies: ["AlexConvImages", "AlexConvNumPy", "TestSupport"]),

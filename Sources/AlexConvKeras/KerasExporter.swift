@@ -1,4 +1,5 @@
 import AlexConvCore
+import AlexConvHDF5
 import AlexConvZip
 import Foundation
 

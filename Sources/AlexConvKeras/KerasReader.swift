@@ -1,4 +1,5 @@
 import AlexConvCore
+import AlexConvHDF5
 import AlexConvZip
 import Foundation
 
@@ -313,32 +314,4 @@ struct KerasFileReading {
 public enum KerasLimits {
     /// Nesting of groups searched for `vars` in a Keras 3 weights file.
     public static let maxGroupDepth = 32
-}
-
-/// Natural order: digit runs compare as numbers (`conv2d_2` < `conv2d_10`).
-func naturalLess(_ a: String, _ b: String) -> Bool {
-    func parts(_ s: String) -> [(String, Int?)] {
-        var result: [(String, Int?)] = []
-        var current = ""
-        var digits = false
-        for c in s {
-            if c.isASCII && c.isNumber != digits && !current.isEmpty {
-                result.append((current, digits ? Int(current.prefix(18)) : nil))
-                current = ""
-            }
-            digits = c.isASCII && c.isNumber
-            current.append(c)
-        }
-        if !current.isEmpty { result.append((current, digits ? Int(current.prefix(18)) : nil)) }
-        return result
-    }
-    let pa = parts(a), pb = parts(b)
-    for (x, y) in zip(pa, pb) {
-        if let nx = x.1, let ny = y.1 {
-            if nx != ny { return nx < ny }
-        } else if x.0 != y.0 {
-            return x.0 < y.0
-        }
-    }
-    return pa.count < pb.count
 }

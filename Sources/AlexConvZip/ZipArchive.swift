@@ -1,16 +1,13 @@
 import Foundation
 import AlexConvCore
-#if canImport(CZlib)
-import CZlib
-#else
-import ZIPFoundation
-#endif
+import CSystemZlib
 
-// Why not ZIPFoundation for reading: it hands an entry's bytes out in 16 KiB `Data` chunks through
-// a consumer closure, keeps the entry's data offset internal and checksums by default. torch
-// archives store every tensor storage as a 64-byte aligned STORED entry precisely so that readers
-// can map it; this reader gives those entries out as zero-copy views of the file's memory map and
-// inflates only DEFLATED entries (npz from `savez_compressed`).
+// Why a zip reader of its own (and not ZIPFoundation): ZIPFoundation hands an entry's bytes out in
+// 16 KiB `Data` chunks through a consumer closure, keeps the entry's data offset internal and
+// checksums by default. torch archives store every tensor storage as a 64-byte aligned STORED
+// entry precisely so that readers can map it; this reader gives those entries out as zero-copy
+// views of the file's memory map and inflates only DEFLATED entries (npz from `savez_compressed`)
+// with the system zlib (CSystemZlib).
 
 // MARK: - Limits
 
@@ -95,13 +92,8 @@ public final class ZipArchive: @unchecked Sendable {
     public let storage: ByteStorage
     /// Entries in central-directory order.
     public let entries: [ZipEntry]
-    /// Which inflate implementation this build uses (system zlib, or ZIPFoundation's where zlib
-    /// is not importable).
-    #if canImport(CZlib)
+    /// The inflate implementation: the system zlib, through the CSystemZlib module.
     public static let inflateBackend = "zlib"
-    #else
-    public static let inflateBackend = "ZIPFoundation"
-    #endif
     private let index: [String: Int]
 
     /// Maps `path` and reads its central directory.
@@ -199,7 +191,6 @@ public final class ZipArchive: @unchecked Sendable {
     /// Inflates raw deflate `input` into `output`; returns the bytes produced. Throws when the
     /// stream is corrupt, ends early, or would produce more than `output` holds.
     static func rawInflate(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) throws -> Int {
-        #if canImport(CZlib)
         var stream = z_stream()
         guard inflateInit2_(&stream, -MAX_WBITS, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
             throw FormatError(.malformed, "cannot start zlib inflate")
@@ -219,12 +210,12 @@ public final class ZipArchive: @unchecked Sendable {
             if outputChunk > 0 {
                 stream.next_out = output.baseAddress.map { ($0 + outputOffset).assumingMemoryBound(to: UInt8.self) }
                 stream.avail_out = UInt32(outputChunk)
-                result = CZlib.inflate(&stream, Z_NO_FLUSH)
+                result = CSystemZlib.inflate(&stream, Z_NO_FLUSH)
             } else {
                 result = withUnsafeMutablePointer(to: &spare) { pointer in
                     stream.next_out = pointer
                     stream.avail_out = 1
-                    return CZlib.inflate(&stream, Z_NO_FLUSH)
+                    return CSystemZlib.inflate(&stream, Z_NO_FLUSH)
                 }
                 if stream.avail_out == 0 {
                     throw FormatError(.corrupted, "deflate stream inflates to more than the declared \(output.count) bytes")
@@ -249,30 +240,6 @@ public final class ZipArchive: @unchecked Sendable {
                 throw FormatError(.corrupted, "corrupt deflate stream (zlib error \(result)) after \(outputOffset) bytes")
             }
         }
-        #else
-        var inputOffset = 0
-        var outputOffset = 0
-        do {
-            _ = try Data.decompress(size: Int64(input.count), bufferSize: 64 << 10, skipCRC32: true,
-                                    provider: { _, size in
-                                        let n = min(size, input.count - inputOffset)
-                                        defer { inputOffset += n }
-                                        return Data(UnsafeRawBufferPointer(rebasing: input[inputOffset..<(inputOffset + n)]))
-                                    },
-                                    consumer: { data in
-                                        guard data.count <= output.count - outputOffset else {
-                                            throw FormatError(.corrupted, "deflate stream inflates to more than the declared \(output.count) bytes")
-                                        }
-                                        data.withUnsafeBytes { (output.baseAddress! + outputOffset).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
-                                        outputOffset += data.count
-                                    })
-        } catch let error as FormatError {
-            throw error
-        } catch {
-            throw FormatError(.corrupted, "corrupt deflate stream after \(outputOffset) bytes")
-        }
-        return outputOffset
-        #endif
     }
 
     // MARK: - Central directory
@@ -494,32 +461,18 @@ func hex(_ value: UInt32) -> String { "0x" + String(value, radix: 16, uppercase:
 
 // MARK: - CRC-32
 
-/// CRC-32 (ISO-HDLC, as zip uses): zlib's when available, else a table-driven fallback.
+/// CRC-32 (ISO-HDLC, as zip uses), computed by the system zlib.
 public enum CRC32 {
     /// The CRC-32 of `bytes`, continuing from `crc` (0 to start).
     public static func checksum(_ bytes: UnsafeRawBufferPointer, continuing crc: UInt32 = 0) -> UInt32 {
-        #if canImport(CZlib)
         var value = UInt(crc)
         var offset = 0
         let step = Int(UInt32.max >> 1)
         while offset < bytes.count {
             let n = min(step, bytes.count - offset)
-            value = CZlib.crc32(value, bytes.baseAddress!.assumingMemoryBound(to: UInt8.self) + offset, UInt32(n))
+            value = CSystemZlib.crc32(value, bytes.baseAddress!.assumingMemoryBound(to: UInt8.self) + offset, UInt32(n))
             offset += n
         }
         return UInt32(truncatingIfNeeded: value)
-        #else
-        var value = ~crc
-        for byte in bytes { value = table[Int((value ^ UInt32(byte)) & 0xFF)] ^ (value >> 8) }
-        return ~value
-        #endif
     }
-
-    #if !canImport(CZlib)
-    private static let table: [UInt32] = (0..<256).map { n -> UInt32 in
-        var c = UInt32(n)
-        for _ in 0..<8 { c = (c & 1) != 0 ? 0xEDB8_8320 ^ (c >> 1) : c >> 1 }
-        return c
-    }
-    #endif
 }

@@ -1,4 +1,5 @@
 import AlexConvCore
+import AlexConvHDF5
 @testable import AlexConvKeras
 import Foundation
 import Testing

@@ -1,4 +1,5 @@
 import AlexConvCore
+import AlexConvHDF5
 @testable import AlexConvKeras
 import Foundation
 import Testing
@@ -207,4 +208,17 @@ func datasetPath(_ bundle: TensorBundle, _ name: String, full: Bool) -> String {
         let message = error(reading: path) ?? "no error"
         #expect(message.contains("not a Keras weights file"), "\(message)")
     }
+}
+
+/// Inputs FuzzKerasHDF5 found: libhdf5 1.10.8 crashed on the first two (SEGV in H5HG_read on a
+/// damaged heap index; heap-buffer-overflow in H5O__attr_decode under H5Aexists) and allocated
+/// 4 GB for a local heap on the third (H5HL_protect under H5Lexists).
+@Test(arguments: [
+    ("libhdf5-vlen-heap-index.h5", "@layer_names: corrupted: string 10 refers to heap object 16777217"),
+    ("libhdf5-attribute-data-overrun.h5", ": /: corrupted attribute message at byte 984"),
+    ("libhdf5-local-heap-size.h5", ": /: local heap at address 680: corrupted: a data segment of 4294967295 bytes"),
+])
+func fuzzFindingsAreRefused(_ name: String, _ expected: String) throws {
+    let error = #expect(throws: FormatError.self) { try KerasH5Reader.read(path: FixturePaths.path("hostile/" + name)) }
+    #expect(error?.description.contains(expected) == true, "\(error?.description ?? "")")
 }

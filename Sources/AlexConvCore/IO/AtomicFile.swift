@@ -77,11 +77,6 @@ public final class AtomicFileWriter {
     public func write(_ data: Data) throws { try data.withUnsafeBytes { try write($0) } }
     public func write(_ string: String) throws { try write(Array(string.utf8)) }
 
-    /// Appends `count` zero bytes.
-    public func writeZeros(_ count: Int) throws {
-        if count > 0 { try write([UInt8](repeating: 0, count: count)) }
-    }
-
     /// Overwrites bytes at `position` (already written) with `bytes`.
     public func patch(_ bytes: [UInt8], at position: Int) throws {
         let n = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, off_t(position)) }

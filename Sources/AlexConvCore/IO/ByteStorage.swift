@@ -84,20 +84,6 @@ public final class ByteStorage: @unchecked Sendable {
         let bytes = UnsafeRawBufferPointer(start: base, count: size)
         return ByteStorage(mapped: bytes, release: { munmap(base, size) })
     }
-
-    /// Tells the kernel the bytes in `range` are not needed again soon (lowers resident memory
-    /// when streaming through a large map). A no-op for owned memory.
-    public func adviseDone(_ range: Range<Int>) {
-        #if canImport(Glibc)
-        guard let base = bytes.baseAddress, !range.isEmpty else { return }
-        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
-        let start = (range.lowerBound + page - 1) / page * page
-        let end = range.upperBound / page * page
-        if end > start {
-            madvise(UnsafeMutableRawPointer(mutating: base + start), end - start, MADV_DONTNEED)
-        }
-        #endif
-    }
 }
 
 /// The whole of a small text file a user names (a spec, a name map, EXPECTED.json): regular files

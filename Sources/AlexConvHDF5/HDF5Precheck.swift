@@ -1,8 +1,9 @@
 import AlexConvCore
 import Foundation
 
-/// The raw bytes of an open HDF5 file, used to check an object's attributes before libhdf5
-/// decodes them.
+/// Pre-checks of an HDF5 file's own bytes: the parts of its metadata that libhdf5 would decode
+/// without bounds checks (attribute messages, variable-length string references, local heaps) are
+/// read here first, through a `ByteCursor`, and refused when damaged.
 ///
 /// libhdf5 1.10 trusts the attribute messages of an object header: it copies as many data bytes as
 /// the datatype and dataspace claim, whatever the message holds (`H5Aexists` alone decodes every
@@ -16,7 +17,7 @@ import Foundation
 /// it): the object must exist and hold exactly the string's length. What cannot be checked
 /// (attributes in dense or shared-message storage, shared datatypes) is refused with that reason.
 /// Before a name is looked up in a group, the group's local heap must lie inside the file.
-final class HDF5FileBytes: @unchecked Sendable {
+final class HDF5Precheck: @unchecked Sendable {
     /// Continuation chunks followed in one object header.
     static let maxHeaderChunks = 4096
     /// Header messages examined in one object header.

@@ -2,7 +2,7 @@ import AlexConvCore
 import CHDF5
 import Foundation
 
-// The one Swift layer over libhdf5: every C call of AlexConvKeras goes through this file. Negative
+// The one Swift layer over libhdf5: every C call of alexconv's HDF5 readers and writers goes through this file. Negative
 // returns become `FormatError`s (reading) or `IOError`s (writing) naming the file and the HDF5 path,
 // with HDF5's own description of what failed; HDF5's printing to stderr is switched off.
 
@@ -77,28 +77,28 @@ final class HDF5Handle: @unchecked Sendable {
 }
 
 /// A file or group: something with links and attributes, named by its file and HDF5 path.
-class HDF5Location: @unchecked Sendable {
+package class HDF5Location: @unchecked Sendable {
     let handle: HDF5Handle
     /// The file on disk (or the archive member) for error messages.
-    let file: String
+    package let file: String
     /// The HDF5 path of this object ("/" for the root).
-    let path: String
+    package let path: String
     let mode: HDF5Mode
     /// The file's bytes, for checking attributes, strings and group heaps before libhdf5 decodes them (nil when writing).
-    let fileBytes: HDF5FileBytes?
+    let precheck: HDF5Precheck?
 
-    init(handle: HDF5Handle, file: String, path: String, mode: HDF5Mode, fileBytes: HDF5FileBytes?) {
+    init(handle: HDF5Handle, file: String, path: String, mode: HDF5Mode, precheck: HDF5Precheck?) {
         self.handle = handle
         self.file = file
         self.path = path
         self.mode = mode
-        self.fileBytes = fileBytes
+        self.precheck = precheck
     }
 
     var id: hid_t { handle.id }
 
     /// The HDF5 path of `name` below this location.
-    func childPath(_ name: String) -> String { path == "/" ? "/" + name : path + "/" + name }
+    package func childPath(_ name: String) -> String { path == "/" ? "/" + name : path + "/" + name }
 
     /// An error for a failed `operation` at `location` (default: this object), with HDF5's reason.
     func failure(_ operation: String, at location: String? = nil) -> Error {
@@ -120,17 +120,17 @@ class HDF5Location: @unchecked Sendable {
 
     /// Runs `body` with the file's bytes and this object's header address, to check what libhdf5
     /// is about to decode; throws when the file was opened without its bytes.
-    private func withFileBytes<T>(checking what: String, _ body: (HDF5FileBytes, UInt64) throws -> T) throws -> T {
-        guard let fileBytes else {
+    private func withPrecheck<T>(checking what: String, _ body: (HDF5Precheck, UInt64) throws -> T) throws -> T {
+        guard let precheck else {
             throw FormatError(.malformed, file: file, location: path, "\(what) are read only from files opened with their bytes")
         }
-        return try HDF5Library.serialized { try body(fileBytes, try headerAddress()) }
+        return try HDF5Library.serialized { try body(precheck, try headerAddress()) }
     }
 
     /// Checks this group's link storage before libhdf5 looks a name up in it (reading mode).
     func checkLinks() throws {
         guard mode == .reading else { return }
-        try withFileBytes(checking: "links") { try $0.checkLinkStorage(objectAddress: $1, location: path) }
+        try withPrecheck(checking: "links") { try $0.checkLinkStorage(objectAddress: $1, location: path) }
     }
 
     /// The group holding the last component of `name` (`a/b/c`: group `a/b`, opened one checked
@@ -171,20 +171,14 @@ class HDF5Location: @unchecked Sendable {
         }
     }
 
-    /// True when a link `name` (one path component or several separated by `/`) exists.
-    func hasLink(_ name: String) throws -> Bool {
-        guard let (parent, leaf) = try parentAndLeaf(name) else { return false }
-        return try parent.linkExists(leaf)
-    }
-
     /// What `name` is: a group, a dataset, something else, or nil when absent.
-    func kind(of name: String) throws -> HDF5ObjectKind? {
+    package func kind(of name: String) throws -> HDF5ObjectKind? {
         guard let (parent, leaf) = try parentAndLeaf(name), try parent.linkExists(leaf) else { return nil }
         return parent.kindOfChild(leaf)
     }
 
     /// Names of the links directly below this group, in HDF5's name order.
-    func childNames() throws -> [String] {
+    package func childNames() throws -> [String] {
         try checkLinks()
         return try HDF5Library.serialized {
             var info = H5G_info_t()
@@ -209,15 +203,15 @@ class HDF5Location: @unchecked Sendable {
     }
 
     /// Opens the group `name` (relative to this location; components separated by `/`).
-    func group(_ name: String) throws -> HDF5Group {
+    package func group(_ name: String) throws -> HDF5Group {
         let id = try openChild(name, "group") { H5Gopen2($0, $1, chdf5_p_default()) }
-        return HDF5Group(handle: HDF5Handle(id, .group), file: file, path: childPath(name), mode: mode, fileBytes: fileBytes)
+        return HDF5Group(handle: HDF5Handle(id, .group), file: file, path: childPath(name), mode: mode, precheck: precheck)
     }
 
     /// Opens the dataset `name` (relative to this location; components separated by `/`).
-    func dataset(_ name: String) throws -> HDF5Dataset {
+    package func dataset(_ name: String) throws -> HDF5Dataset {
         let id = try openChild(name, "dataset") { H5Dopen2($0, $1, chdf5_p_default()) }
-        return HDF5Dataset(handle: HDF5Handle(id, .dataset), file: file, path: childPath(name), mode: mode, fileBytes: fileBytes)
+        return HDF5Dataset(handle: HDF5Handle(id, .dataset), file: file, path: childPath(name), mode: mode, precheck: precheck)
     }
 
     /// The id `open(parent id, last component)` gives for `name`, reached one checked component at a time.
@@ -233,7 +227,7 @@ class HDF5Location: @unchecked Sendable {
     }
 
     /// The file address of this object's header, relative to the superblock's base address.
-    func headerAddress() throws -> UInt64 {
+    package func headerAddress() throws -> UInt64 {
         try HDF5Library.serialized {
             var address = haddr_t()
             try check(chdf5_object_address(id, &address), "locating the object header")
@@ -246,11 +240,11 @@ class HDF5Location: @unchecked Sendable {
     /// Checks this object's attribute messages before libhdf5 decodes any of them (reading mode).
     func checkAttributes() throws {
         guard mode == .reading else { return }
-        _ = try withFileBytes(checking: "attributes") { try $0.checkedAttributes(objectAddress: $1, location: path) }
+        _ = try withPrecheck(checking: "attributes") { try $0.checkedAttributes(objectAddress: $1, location: path) }
     }
 
     /// True when this object has an attribute `name`; throws when its attributes fail `checkAttributes`.
-    func hasAttribute(_ name: String) throws -> Bool {
+    package func hasAttribute(_ name: String) throws -> Bool {
         try checkAttributes()
         return HDF5Library.serialized {
             let result = H5Aexists(id, name)
@@ -262,7 +256,7 @@ class HDF5Location: @unchecked Sendable {
     /// The attribute `name` as a list of strings (a scalar string gives one element). Reads
     /// variable-length and fixed-length strings; an empty numeric array (Keras' marker for a layer
     /// without weights) gives an empty list; nil when the attribute does not exist.
-    func stringsAttribute(_ name: String) throws -> [String]? {
+    package func stringsAttribute(_ name: String) throws -> [String]? {
         guard try hasAttribute(name) else { return nil }
         return try HDF5Library.serialized {
             let where_ = "\(path)@\(name)"
@@ -283,7 +277,7 @@ class HDF5Location: @unchecked Sendable {
             let variable = try check(H5Tis_variable_str(type.id), "reading attribute type", at: where_) > 0
             if variable {
                 // libhdf5 follows each string's heap reference unchecked: check them first.
-                try withFileBytes(checking: "variable-length strings") {
+                try withPrecheck(checking: "variable-length strings") {
                     try $0.checkVariableLengthStrings(objectAddress: $1, attribute: name, count: elements, location: where_)
                 }
                 let memory = HDF5Handle(try check(H5Tcopy(chdf5_t_c_s1()), "making a string type"), .datatype)
@@ -312,7 +306,7 @@ class HDF5Location: @unchecked Sendable {
     }
 
     /// A Keras attribute that may be split into `name0`, `name1`, ... when large; nil when absent.
-    func splitStringsAttribute(_ name: String) throws -> [String]? {
+    package func splitStringsAttribute(_ name: String) throws -> [String]? {
         if let whole = try stringsAttribute(name) { return whole }
         var parts: [String] = []
         var index = 0
@@ -327,7 +321,7 @@ class HDF5Location: @unchecked Sendable {
     }
 
     /// A scalar (or first) string attribute; nil when absent.
-    func stringAttribute(_ name: String) throws -> String? {
+    package func stringAttribute(_ name: String) throws -> String? {
         guard let values = try stringsAttribute(name) else { return nil }
         guard values.count == 1 else {
             throw FormatError(.malformed, file: file, location: "\(path)@\(name)", "expected one string, found \(values.count)")
@@ -338,17 +332,17 @@ class HDF5Location: @unchecked Sendable {
     // MARK: Writing
 
     /// Creates group `name` below this one.
-    func createGroup(_ name: String) throws -> HDF5Group {
+    package func createGroup(_ name: String) throws -> HDF5Group {
         try HDF5Library.serialized {
             let id = H5Gcreate2(self.id, name, chdf5_p_default(), chdf5_p_default(), chdf5_p_default())
             if id < 0 { throw failure("creating group", at: childPath(name)) }
-            return HDF5Group(handle: HDF5Handle(id, .group), file: file, path: childPath(name), mode: mode, fileBytes: fileBytes)
+            return HDF5Group(handle: HDF5Handle(id, .group), file: file, path: childPath(name), mode: mode, precheck: precheck)
         }
     }
 
     /// Writes a variable-length string attribute: a scalar for one value unless `array`, as h5py
     /// does for `str` (UTF-8) and `bytes` (ASCII) values and lists of them.
-    func writeStringAttribute(_ name: String, _ values: [String], utf8: Bool, array: Bool) throws {
+    package func writeStringAttribute(_ name: String, _ values: [String], utf8: Bool, array: Bool) throws {
         try HDF5Library.serialized {
             let where_ = "\(path)@\(name)"
             let type = HDF5Handle(try check(H5Tcopy(chdf5_t_c_s1()), "making a string type"), .datatype)
@@ -373,7 +367,7 @@ class HDF5Location: @unchecked Sendable {
     }
 
     /// Writes an empty float64 array attribute: what h5py stores for Keras' empty `weight_names`.
-    func writeEmptyFloat64ArrayAttribute(_ name: String) throws {
+    package func writeEmptyFloat64ArrayAttribute(_ name: String) throws {
         try HDF5Library.serialized {
             let where_ = "\(path)@\(name)"
             var dims: [hsize_t] = [0]
@@ -387,7 +381,7 @@ class HDF5Location: @unchecked Sendable {
 
     /// Creates a contiguous little-endian dataset `name` of `dtype` and `shape`, creating missing
     /// intermediate groups (as h5py does for names like `conv2d/kernel:0`).
-    func createDataset(_ name: String, dtype: DType, shape: [Int]) throws -> HDF5Dataset {
+    package func createDataset(_ name: String, dtype: DType, shape: [Int]) throws -> HDF5Dataset {
         try HDF5Library.serialized {
             let where_ = childPath(name)
             let fileType = try HDF5Dataset.fileType(for: dtype, at: where_, file: file)
@@ -398,13 +392,13 @@ class HDF5Location: @unchecked Sendable {
             try check(H5Pset_create_intermediate_group(linkCreation.id, 1), "making a property list")
             let id = H5Dcreate2(self.id, name, fileType.id, space.id, linkCreation.id, chdf5_p_default(), chdf5_p_default())
             if id < 0 { throw failure("creating dataset", at: where_) }
-            return HDF5Dataset(handle: HDF5Handle(id, .dataset), file: file, path: where_, mode: mode, fileBytes: fileBytes)
+            return HDF5Dataset(handle: HDF5Handle(id, .dataset), file: file, path: where_, mode: mode, precheck: precheck)
         }
     }
 }
 
 /// What a link points to.
-enum HDF5ObjectKind { case group, dataset, other }
+package enum HDF5ObjectKind { case group, dataset, other }
 
 /// Limits on sizes read from a file, checked before anything is allocated.
 public enum HDF5Limits {
@@ -440,35 +434,35 @@ private func describe(_ typeClass: H5T_class_t) -> String {
 }
 
 /// A group.
-final class HDF5Group: HDF5Location, @unchecked Sendable {}
+package final class HDF5Group: HDF5Location, @unchecked Sendable {}
 
 // MARK: - Files
 
 /// An open HDF5 file; its root group is the location.
-final class HDF5File: HDF5Location, @unchecked Sendable {
+package final class HDF5File: HDF5Location, @unchecked Sendable {
     /// Keeps an in-memory image alive while HDF5 reads it.
     private var image: AnyObject?
 
     /// Opens `path` read-only; `storage` is its bytes (mapped here when nil), used to check
     /// attributes, strings and group heaps before libhdf5 decodes them.
-    static func open(path: String, storage: ByteStorage? = nil) throws -> HDF5File {
-        let fileBytes = try HDF5FileBytes(storage: try storage ?? ByteStorage.map(path: path), file: path)
+    package static func open(path: String, storage: ByteStorage? = nil) throws -> HDF5File {
+        let precheck = try HDF5Precheck(storage: try storage ?? ByteStorage.map(path: path), file: path)
         return try HDF5Library.serialized {
             let id = H5Fopen(path, chdf5_f_acc_rdonly(), chdf5_p_default())
             if id < 0 {
                 let reason = HDF5Library.lastError()
                 throw FormatError(.malformed, file: path, "not a readable HDF5 file (\(reason))")
             }
-            return HDF5File(handle: HDF5Handle(id, .file), file: path, path: "/", mode: .reading, fileBytes: fileBytes)
+            return HDF5File(handle: HDF5Handle(id, .file), file: path, path: "/", mode: .reading, precheck: precheck)
         }
     }
 
     /// Opens an HDF5 file held in memory (for example a member of a zip archive), read-only.
     /// HDF5 copies the image; `name` is used in error messages.
-    static func open(image storage: ByteStorage, name: String) throws -> HDF5File {
+    package static func open(image storage: ByteStorage, name: String) throws -> HDF5File {
         let image = storage.bytes
         guard image.count > 0 else { throw FormatError(.malformed, file: name, "empty HDF5 image") }
-        let fileBytes = try HDF5FileBytes(storage: storage, file: name)
+        let precheck = try HDF5Precheck(storage: storage, file: name)
         return try HDF5Library.serialized {
             guard let base = image.baseAddress else { throw FormatError(.malformed, file: name, "empty HDF5 image") }
             let access = HDF5Handle(H5Pcreate(chdf5_p_file_access()), .propertyList)
@@ -480,21 +474,21 @@ final class HDF5File: HDF5Location, @unchecked Sendable {
             if id < 0 {
                 throw FormatError(.malformed, file: name, "not a readable HDF5 file (\(HDF5Library.lastError()))")
             }
-            return HDF5File(handle: HDF5Handle(id, .file), file: name, path: "/", mode: .reading, fileBytes: fileBytes)
+            return HDF5File(handle: HDF5Handle(id, .file), file: name, path: "/", mode: .reading, precheck: precheck)
         }
     }
 
     /// Creates (truncating) an HDF5 file at `path` for writing; errors name `reportedPath`.
-    static func create(path: String, reportedPath: String) throws -> HDF5File {
+    package static func create(path: String, reportedPath: String) throws -> HDF5File {
         try HDF5Library.serialized {
             let id = H5Fcreate(path, chdf5_f_acc_trunc(), chdf5_p_default(), chdf5_p_default())
             if id < 0 { throw IOError(path: reportedPath, "cannot create the HDF5 file: \(HDF5Library.lastError())") }
-            return HDF5File(handle: HDF5Handle(id, .file), file: reportedPath, path: "/", mode: .writing, fileBytes: nil)
+            return HDF5File(handle: HDF5Handle(id, .file), file: reportedPath, path: "/", mode: .writing, precheck: nil)
         }
     }
 
     /// Flushes everything written to disk (the handle closes when released).
-    func flush() throws {
+    package func flush() throws {
         try HDF5Library.serialized {
             _ = try check(H5Fflush(id, H5F_SCOPE_GLOBAL), "flushing the file")
         }
@@ -520,18 +514,18 @@ func hdf5SuperblockOffset(_ bytes: UnsafeRawBufferPointer) -> Int? {
 // MARK: - Datasets
 
 /// A dataset: shape, element type, where its bytes are, reading and writing.
-final class HDF5Dataset: HDF5Location, @unchecked Sendable {
+package final class HDF5Dataset: HDF5Location, @unchecked Sendable {
     /// Element type and where a dataset's bytes lie in the file.
-    struct Layout {
-        var shape: [Int]
-        var dtype: DType
-        var byteOrder: Tensor.ByteOrder
+    package struct Layout {
+        package var shape: [Int]
+        package var dtype: DType
+        package var byteOrder: Tensor.ByteOrder
         /// File offset of the bytes when they are stored contiguously, unfiltered and allocated.
-        var contiguousOffset: Int?
+        package var contiguousOffset: Int?
     }
 
     /// Shape, element type and storage of the dataset; errors name the dataset.
-    func layout() throws -> Layout {
+    package func layout() throws -> Layout {
         try HDF5Library.serialized {
             let space = HDF5Handle(try check(H5Dget_space(id), "reading the dataset shape"), .dataspace)
             let rank = try check(H5Sget_simple_extent_ndims(space.id), "reading the dataset shape")
@@ -593,7 +587,7 @@ final class HDF5Dataset: HDF5Location, @unchecked Sendable {
     }
 
     /// Reads the whole dataset into new memory as little-endian `layout.dtype`.
-    func readAll(_ layout: Layout) throws -> Tensor {
+    package func readAll(_ layout: Layout) throws -> Tensor {
         try HDF5Library.serialized {
             let count = try checkedElementCount(layout.shape, what: path)
             let bytes = try checkedMultiply(count, layout.dtype.size, what: path)
@@ -649,7 +643,7 @@ final class HDF5Dataset: HDF5Location, @unchecked Sendable {
 
     /// Writes `tensor` (same shape as the dataset) converted to `dtype`, streaming rows of the
     /// first axis so a transposed view is never materialised whole.
-    func write(_ tensor: Tensor, as dtype: DType) throws {
+    package func write(_ tensor: Tensor, as dtype: DType) throws {
         try HDF5Library.serialized {
             let memoryType = try HDF5Dataset.fileType(for: dtype, at: path, file: file)
             let shape = tensor.shape
