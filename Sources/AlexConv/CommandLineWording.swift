@@ -2,7 +2,7 @@ import Foundation
 
 extension Remedy {
     /// The command-line option that carries out this remedy, as `alexconv` prints it after an error.
-    public var commandLineHint: String {
+    package var commandLineHint: String {
         switch self {
         case .nameArchitecture: return "pass --arch PRESET or --arch SPEC.json"
         case .mapTensorNames: return "pass --map MAP.json"
@@ -13,7 +13,7 @@ extension Remedy {
 
 extension UserFacingError {
     /// The one-line message with the command-line option that fixes it, when there is one.
-    public var commandLineMessage: String {
+    package var commandLineMessage: String {
         guard let remedy else { return description }
         return description + " (\(remedy.commandLineHint))"
     }

@@ -8,25 +8,26 @@ public enum Towers: Int, Sendable, CaseIterable {
     case two = 2
 }
 
-/// What `export` and `convert` were asked to do.
+/// How to write a model: format, path, towers, input channel order, naming, element type.
 public struct ExportRequest: Sendable {
-    /// `--format` name; nil: from the output path's extension.
+    /// Format name, one of `FormatRegistry.exportFormats` (`--format`); nil: from the output path's extension.
     public var format: String?
-    /// Output path; nil: the model's stem with the format's extension, beside the current directory.
+    /// Output path; nil: the input's stem with the format's extension, in the current directory.
     public var output: String?
-    /// `--towers 1|2`.
+    /// Towers of the written convolutions (`--towers`); nil: as the model has them.
     public var towers: Towers?
-    /// `--channels rgb|bgr`.
+    /// Input channel order the written model takes (`--channels`; conv1's input channels reordered); nil: the format's usual order, else the model's.
     public var channels: ChannelOrder?
-    /// `--naming` (format specific).
+    /// Tensor naming of the target format (`FormatRegistry.namings(for:)`); nil: the format's default.
     public var naming: String?
     /// Element type to write (nil: float32).
     public var dtype: DType?
-    /// Overwrite an existing output (`--force`).
+    /// Overwrite an existing output (`--force`); the input is never overwritten.
     public var force: Bool
     /// Further files the command read (companion files such as `--prototxt`); never written over.
     public var protectedInputs: [String] = []
 
+    /// A request; every field left nil takes the default described on it.
     public init(format: String? = nil, output: String? = nil, towers: Towers? = nil, channels: ChannelOrder? = nil,
                 naming: String? = nil, dtype: DType? = nil, force: Bool = false) {
         self.format = format
@@ -39,11 +40,11 @@ public struct ExportRequest: Sendable {
     }
 }
 
-/// Import and export steps shared by the commands.
+/// Transforming and writing canonical models: the steps `export` and `convert` share.
 public enum Conversion {
     /// The file name without directory and without its format's extension: the longest of the
     /// exporters' file extensions it ends with (`.alexnet.safetensors`, `.weights.h5`), else its last extension.
-    public static func stem(of path: String) -> String {
+    package static func stem(of path: String) -> String {
         var name = URL(fileURLWithPath: path).lastPathComponent
         if let suffix = FormatRegistry.fileExtensions.filter({ name.lowercased().hasSuffix($0) && $0.count < name.count }).max(by: { $0.count < $1.count }),
            suffix.dropFirst().contains(".") {
@@ -55,12 +56,13 @@ public enum Conversion {
     }
 
     /// Default canonical output for an imported file: `<stem>.alexnet.safetensors` in the current directory.
-    public static func defaultImportOutput(for input: String) -> String {
+    package static func defaultImportOutput(for input: String) -> String {
         stem(of: input) + CanonicalFile.suffix
     }
 
-    /// Applies `--towers` and `--channels` to `model`.
-    public static func transform(_ model: Model, towers: Towers?, channels: ChannelOrder?) throws -> Model {
+    /// `model` with its grouped convolutions expanded to one tower or collapsed to two, and conv1's
+    /// input channels reordered for `channels`; canonical layout in and out, nil leaves that part as it is.
+    public static func transform(_ model: Model, towers: Towers? = nil, channels: ChannelOrder? = nil) throws -> Model {
         var model = model
         switch towers {
         case nil: break
@@ -72,11 +74,14 @@ public enum Conversion {
     }
 
     /// Refuses to write over an input file or, without `force`, over any existing file (`OutputRule`).
-    public static func checkOutput(_ output: String, inputs: [String], force: Bool) throws {
+    package static func checkOutput(_ output: String, inputs: [String], force: Bool) throws {
         try OutputRule.check(output, inputs: inputs, overwrite: force)
     }
 
-    /// Writes `model` as requested and returns the path written (the first of the exporter's `outputFiles`). `inputPath` names the default output and is protected.
+    /// Writes the canonical `model` in the requested format, applying that format's layout rules
+    /// (e.g. Keras and npy: conv (kh, kw, in, out), dense (in, out), fc6 rows in (H, W, C) order), atomically.
+    /// `inputPath`, the file the model was loaded from, names the default output and is never written over.
+    /// Returns the path written (the first of the exporter's files), the format, and what loading it needs.
     @discardableResult
     public static func export(_ model: Model, inputPath: String, request: ExportRequest) throws -> (path: String, format: String, notes: [String]) {
         let format: String
@@ -103,7 +108,7 @@ public enum Conversion {
     }
 
     /// The canonical model `alexconv import` last wrote in `directory`: the newest `*.alexnet.safetensors`.
-    public static func lastImported(in directory: String = FileManager.default.currentDirectoryPath) throws -> String {
+    package static func lastImported(in directory: String = FileManager.default.currentDirectoryPath) throws -> String {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
         let candidates = names.filter { $0.hasSuffix(CanonicalFile.suffix) }.map { name -> (String, Date) in
             let path = directory + "/" + name

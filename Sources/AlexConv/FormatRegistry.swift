@@ -1,4 +1,3 @@
-@_exported import AlexConvCore
 import AlexConvKeras
 import AlexConvNumPy
 import AlexConvONNX
@@ -9,7 +8,7 @@ import Foundation
 /// exporter registered here.
 public enum FormatRegistry {
     /// Readers, tried in order on the file's first bytes and name.
-    nonisolated(unsafe) public static let readers: [any WeightFileReader.Type] = [
+    nonisolated(unsafe) package static let readers: [any WeightFileReader.Type] = [
         NumPyReader.self,          // \x93NUMPY magic
         SafetensorsReader.self,    // u64 header length + '{'
         NPZReader.self,            // zip named .npz
@@ -20,7 +19,7 @@ public enum FormatRegistry {
     ]
 
     /// Exporters by `--format` name.
-    nonisolated(unsafe) public static let exporters: [any ModelExporter.Type] = [
+    nonisolated(unsafe) package static let exporters: [any ModelExporter.Type] = [
         NumPyExporter.self,        // npy, npz
         TorchExporter.self,        // pth
         KerasExporter.self,        // h5, weights.h5, keras
@@ -28,11 +27,11 @@ public enum FormatRegistry {
         SafetensorsExporter.self,  // safetensors, alexnet (the canonical file)
     ]
 
-    /// The `--format` names users can give, in a stable order.
+    /// The format names `ExportRequest.format` accepts (`npy`, `pth`, `weights.h5`, ...), in a stable order.
     public static var exportFormats: [String] { exporters.flatMap { $0.formats } }
 
     /// The exporter for `format`, or a usage error listing the formats.
-    public static func exporter(for format: String) throws -> any ModelExporter.Type {
+    package static func exporter(for format: String) throws -> any ModelExporter.Type {
         let key = format.lowercased().trimmingCharacters(in: CharacterSet(charactersIn: "."))
         guard let exporter = exporters.first(where: { $0.formats.contains(key) }) else {
             throw UsageError("unknown format '\(format)' (expected one of: \(exportFormats.joined(separator: ", ")))")
@@ -46,21 +45,21 @@ public enum FormatRegistry {
     }
 
     /// The file extensions the exporters write (`.npy`, `.weights.h5`, `.alexnet.safetensors`, ...).
-    public static var fileExtensions: [String] { extensionsByFormat.map(\.fileExtension) }
+    package static var fileExtensions: [String] { extensionsByFormat.map(\.fileExtension) }
 
     /// The format whose file extension ends `path` (`.weights.h5` before `.h5`), if any.
-    public static func format(forOutputPath path: String) -> String? {
+    package static func format(forOutputPath path: String) -> String? {
         let lower = path.lowercased()
         return extensionsByFormat.filter { lower.hasSuffix($0.fileExtension) }.max { $0.fileExtension.count < $1.fileExtension.count }?.format
     }
 
-    /// The tensor namings `format` accepts (empty: one naming), for `--help` and checks.
+    /// The tensor namings `format` accepts (`ExportRequest.naming`; empty: it has one naming).
     public static func namings(for format: String) -> [String] {
         (try? exporter(for: format))?.namings(for: format) ?? []
     }
 
-    /// Reads `path` with the first reader that recognises it: by its first bytes and name, or, for a
-    /// directory or a path that is not a file (a checkpoint prefix), the first reader that claims it.
+    /// The tensors of `path` as the file stores them (its names, its layout, no recognition), read by
+    /// the first reader that recognises its first bytes and name, or that claims a directory or prefix.
     public static func read(path: String, options: ReaderOptions = ReaderOptions()) throws -> TensorBundle {
         let reader = try reader(for: path)
         return try AllocationBudget.withImportBudget {
@@ -73,7 +72,7 @@ public enum FormatRegistry {
     }
 
     /// The reader for `path`, or an error naming what alexconv reads.
-    public static func reader(for path: String) throws -> any WeightFileReader.Type {
+    package static func reader(for path: String) throws -> any WeightFileReader.Type {
         var isDirectory: ObjCBool = false
         let exists = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
         if !exists || isDirectory.boolValue {

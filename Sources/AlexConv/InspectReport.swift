@@ -1,15 +1,15 @@
 import Foundation
 
 /// What `alexconv inspect` says about a file, in plain words (text) or as JSON.
-public struct InspectReport {
-    public var path: String
-    public var bundle: TensorBundle
-    public var recognition: Recognition?
+package struct InspectReport {
+    package var path: String
+    package var bundle: TensorBundle
+    package var recognition: Recognition?
     /// Why recognition failed, when it did (the file was still readable).
-    public var recognitionError: String?
+    package var recognitionError: String?
 
     /// Reads and recognises `path`; a recognition failure is reported, not thrown.
-    public static func make(path: String, arch: String? = nil, map: String? = nil) throws -> InspectReport {
+    package static func make(path: String, arch: String? = nil, map: String? = nil) throws -> InspectReport {
         let (bundle, choice, nameMap) = try ModelLoader.read(path: path, arch: arch, map: map)
         do {
             let recognition = try Recognizer.recognize(bundle, choice: choice, map: nameMap)
@@ -39,7 +39,7 @@ public struct InspectReport {
     }
 
     /// The plain-words report.
-    public var text: String {
+    package var text: String {
         var lines: [String] = []
         lines.append("file: \(path)")
         lines.append("format: \(bundle.format)")
@@ -86,7 +86,7 @@ public struct InspectReport {
     }
 
     /// The report as JSON (the `spec` field uses the same schema as `--arch spec.json`).
-    public var json: String {
+    package var json: String {
         var object: [String: Any] = [
             "file": path,
             "format": bundle.format,

@@ -5,7 +5,9 @@ import AlexConvCore
 
 /// The forward pass cannot run on the given input (wrong shape or dtype), or the model cannot be compiled.
 public struct ForwardError: UserFacingError, Equatable {
+    /// What was wrong, stating the expected shape or dtype.
     public var detail: String
+    /// An error saying `detail`.
     public init(_ detail: String) { self.detail = detail }
     public var exitCode: Int32 { ExitStatus.invalidInput }
     public var description: String { detail }
@@ -54,6 +56,7 @@ public final class Network: @unchecked Sendable {
     /// Largest activation or scratch buffer accepted, in float elements (4 GiB).
     public static let maxBufferElements = 1 << 30
 
+    /// The architecture the plan was compiled from.
     public let spec: ArchitectureSpec
     /// Input shape of one item: [C, H, W].
     public let inputShape: [Int]
@@ -103,12 +106,12 @@ public final class Network: @unchecked Sendable {
         BLAS.setThreads(1)
     }
 
-    /// The output for a float32 batch (N, C, H, W); `logits` stops before a final softmax.
+    /// The output for a float batch (N, C, H, W): (N, classes), or (N, C, H, W) for a chain ending in a feature map, float32; `logits` stops before a final softmax.
     public func run(_ input: Tensor, logits: Bool = false) throws -> Tensor {
         try execute(input, logits: logits, collect: false).output
     }
 
-    /// The output plus every layer's activation (layer by layer, in spec order).
+    /// The output plus every layer's activation in spec order: (N, C, H, W) for feature maps, (N, F) for vectors.
     public func runCollectingActivations(_ input: Tensor, logits: Bool = false) throws -> (output: Tensor, activations: [LayerActivation]) {
         try execute(input, logits: logits, collect: true)
     }

@@ -6,11 +6,14 @@ import CImageCodecs
 
 /// An 8-bit RGB image, pixels interleaved row-major (height, width, 3).
 public struct RGBImage: Sendable {
+    /// Columns.
     public let width: Int
+    /// Rows.
     public let height: Int
     /// (height, width, 3) bytes, R G B.
     public let pixels: [UInt8]
 
+    /// An image of `pixels`, (height, width, 3) bytes R G B, row-major.
     public init(width: Int, height: Int, pixels: [UInt8]) {
         self.width = width
         self.height = height
@@ -25,7 +28,7 @@ public enum ImageDecoder {
     /// Largest image file read.
     public static let maxFileBytes = 512 << 20
 
-    /// Decodes the image at `path`; the format comes from the file's first bytes.
+    /// Decodes the image at `path` to RGB (height, width, 3); the format comes from the file's first bytes.
     public static func decode(path: String) throws -> RGBImage {
         let storage = try ByteStorage.map(path: path)
         guard storage.bytes.count <= maxFileBytes else {
@@ -34,7 +37,7 @@ public enum ImageDecoder {
         return try withFileContext(path) { try decode(storage.bytes) }
     }
 
-    /// Decodes image bytes (PNG, JPEG or PPM, by magic number).
+    /// Decodes image bytes (PNG, JPEG or PPM, by magic number) to RGB (height, width, 3).
     public static func decode(_ bytes: UnsafeRawBufferPointer) throws -> RGBImage {
         let b = Array(bytes.prefix(8))
         if b.starts(with: [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) { return try decodeWithShim(bytes, kind: "PNG", acx_decode_png) }

@@ -2,6 +2,7 @@
 
 /// The 1000 ImageNet-1k class names, index = class id (torchvision's order).
 public enum ImageNetClasses {
+    /// The names, `names[i]` being class i.
     public static let names: [String] = [
         "tench",
         "goldfish",

@@ -5,17 +5,22 @@ import AlexConvCore
 
 /// An element passes when `|actual - expected| <= atol + rtol * |expected|` (NumPy's `isclose`).
 public struct Tolerance: Codable, Equatable, Sendable {
+    /// Absolute tolerance, in the tensors' units.
     public var atol: Double
+    /// Relative tolerance, a fraction of |expected|.
     public var rtol: Double
+    /// A tolerance of `atol + rtol * |expected|` per element.
     public init(atol: Double = 1e-4, rtol: Double = 1e-3) {
         self.atol = atol
         self.rtol = rtol
     }
+    /// atol 1e-4, rtol 1e-3: what `verify` and `diff` use unless told otherwise.
     public static let standard = Tolerance()
 }
 
 /// The result of comparing two same-shaped tensors index by index (never sorted).
 public struct TensorComparison: Codable, Equatable, Sendable {
+    /// The shape both tensors have (row-major; indices below are per axis of it).
     public var shape: [Int]
     /// Largest |actual - expected|.
     public var maxAbsError: Double
@@ -23,14 +28,18 @@ public struct TensorComparison: Codable, Equatable, Sendable {
     public var maxRelError: Double
     /// Index (one per axis) of the largest absolute error.
     public var worstIndex: [Int]
+    /// The actual value at `worstIndex`.
     public var worstActual: Double
+    /// The expected value at `worstIndex`.
     public var worstExpected: Double
     /// Elements outside the tolerance.
     public var failures: Int
+    /// Elements compared.
     public var count: Int
+    /// Whether every element is within the tolerance.
     public var passed: Bool { failures == 0 }
 
-    /// Compares `actual` with `expected` (shapes must match: callers check and report mismatches).
+    /// Compares `actual` with `expected` index by index in row-major order (any dtypes, as float64; shapes must match: callers check and report mismatches).
     public static func compare(_ actual: Tensor, _ expected: Tensor, tolerance: Tolerance) -> TensorComparison {
         precondition(actual.count == expected.count, "compare: element counts differ")
         let a = actual.doubles(), b = expected.doubles()
@@ -66,6 +75,6 @@ public struct TensorComparison: Codable, Equatable, Sendable {
 }
 
 /// The indices of the `k` largest values, largest first (ties: lower index first).
-public func topK(_ values: [Float], _ k: Int) -> [Int] {
+func topK(_ values: [Float], _ k: Int) -> [Int] {
     Array(values.indices.sorted { values[$0] != values[$1] ? values[$0] > values[$1] : $0 < $1 }.prefix(k))
 }

@@ -8,17 +8,19 @@ import AlexConvCore
 public struct ExpectedFile: Sendable {
     /// One case: an image with the expected top-k labels, or an input tensor with the expected output.
     public struct Case: Codable, Sendable {
+        /// Unique name, used in reports.
         public var name: String
         /// Model for this case (overrides the file's default; the command line's MODEL overrides both).
         public var model: String?
+        /// Image (PNG, JPEG, PPM) preprocessed by the model's recorded input spec.
         public var image: String?
         /// Expected class indices, best first.
         public var top: [Int]?
         /// How many of `top` must match in order (default: all of them).
         public var topk: Int?
-        /// Input `.npy`, (N, C, H, W), fed straight to the first layer.
+        /// Input `.npy`, (N, C, H, W) float or integer, fed straight to the first layer.
         public var input: String?
-        /// Expected output `.npy`.
+        /// Expected output `.npy`: the model's output shape, (N, classes) or (N, C, H, W).
         public var output: String?
         /// Compare logits (stop before a final softmax).
         public var logits: Bool?
@@ -26,9 +28,13 @@ public struct ExpectedFile: Sendable {
         public var tolerance: Tolerance?
     }
 
+    /// The EXPECTED.json file (relative paths in it are resolved against its folder).
     public var path: String
+    /// The default model of every case.
     public var model: String?
+    /// The default tolerance of tensor cases.
     public var tolerance: Tolerance
+    /// The cases, in file order.
     public var cases: [Case]
 
     private struct Document: Codable {

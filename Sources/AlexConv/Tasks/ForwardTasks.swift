@@ -1,4 +1,3 @@
-@_exported import AlexConvForward
 import AlexConvImages
 import AlexConvNumPy
 import Foundation
@@ -7,13 +6,17 @@ import Foundation
 
 /// Verification or diff found differences beyond tolerance (exit 1).
 public struct VerificationFailure: UserFacingError, Equatable {
+    /// What differed, in one line.
     public var detail: String
+    /// A failure saying `detail`.
     public init(_ detail: String) { self.detail = detail }
+    /// 1: the models or the expectations disagree (as opposed to 3, unreadable input).
     public var exitCode: Int32 { ExitStatus.verificationFailed }
+    /// The one-line message.
     public var description: String { detail }
 }
 
-/// Layout of the tensors `run` reads and writes.
+/// Layout of the batches `run` reads and writes.
 public enum BatchLayout: String, Sendable, CaseIterable {
     /// (N, C, H, W), PyTorch/Caffe/ONNX.
     case nchw
@@ -26,6 +29,20 @@ public enum BatchLayout: String, Sendable, CaseIterable {
 public enum ForwardTasks {
     // MARK: run
 
+    /// Reads an already preprocessed float batch from a `.npy` file stored in `layout`; gives it as
+    /// (N, C, H, W) in the file's float dtype (a view of the file), ready for `Network.run`.
+    public static func readBatch(path: String, layout: BatchLayout = .nchw) throws -> Tensor {
+        let x = try NumPyReader.readArray(path: path)
+        guard x.dtype.isFloatingPoint else {
+            throw FormatError(.malformed, file: path, "input dtype is \(x.dtype.name), expected float32 (an already preprocessed batch)")
+        }
+        guard layout == .nhwc else { return x }
+        guard x.rank == 4 else {
+            throw FormatError(.malformed, file: path, "input has shape \(x.shape), expected (N, H, W, C) for the nhwc layout")
+        }
+        return x.transposed([0, 3, 1, 2])
+    }
+
     /// Runs `model` on the float batch in `input` (.npy, `layout`) and writes the output (.npy, float32):
     /// (N, classes), or a feature map in `layout`. Returns the output's shape.
     @discardableResult
@@ -34,18 +51,9 @@ public enum ForwardTasks {
                            logits: Bool = false, arch: String? = nil, map: String? = nil, overwrite: Bool = false) throws -> [Int] {
         try OutputRule.check(output, inputs: [path, input] + [arch, map].compactMap { $0 }, overwrite: overwrite)
         let network = try Network(model: try ModelLoader.load(path: path, arch: arch, map: map))
-        var x = try NumPyReader.readArray(path: input)
-        guard x.dtype.isFloatingPoint else {
-            throw FormatError(.malformed, file: input, "input dtype is \(x.dtype.name), expected float32 (an already preprocessed batch)")
-        }
-        if layout == .nhwc {
-            guard x.rank == 4 else {
-                throw FormatError(.malformed, file: input, "input has shape \(x.shape), expected (N, H, W, C) for --layout nhwc")
-            }
-            x = x.transposed([0, 3, 1, 2])
-        }
+        let x = try readBatch(path: input, layout: layout)
         var y = try withFileContext(input) {
-            do { return try network.run(x.contiguous(as: .float32), logits: logits) } catch let error as ForwardError {
+            do { return try network.run(x, logits: logits) } catch let error as ForwardError {
                 throw FormatError(.malformed, file: input, error.detail + (layout == .nhwc ? " after reading it as NHWC" : ""))
             }
         }
@@ -58,16 +66,22 @@ public enum ForwardTasks {
 
     /// One image's top-k classes.
     public struct Prediction: Codable, Sendable {
+        /// One class of the top k.
         public struct Entry: Codable, Sendable {
+            /// Class index, from 0.
             public var index: Int
+            /// ImageNet name for 1000-class models, else `class <index>`.
             public var label: String
+            /// Softmax probability, 0...1.
             public var probability: Double
         }
+        /// The image file.
         public var image: String
+        /// The best classes, most probable first.
         public var top: [Entry]
     }
 
-    /// Decodes, preprocesses (the model's recorded InputSpec) and classifies each image.
+    /// Decodes each image to RGB, preprocesses it to (1, C, H, W) by the model's recorded InputSpec, and gives its top `k` classes.
     public static func predict(model path: String, images: [String], top k: Int = 5,
                                arch: String? = nil, map: String? = nil) throws -> [Prediction] {
         let network = try Network(model: try ModelLoader.load(path: path, arch: arch, map: map))
@@ -106,7 +120,7 @@ public enum ForwardTasks {
 
     // MARK: verify
 
-    /// Runs EXPECTED.json; `model` (optional) overrides the models the file names.
+    /// Runs the cases of EXPECTED.json (tensor inputs (N, C, H, W), goldens in the model's output shape); `model` overrides the models the file names.
     public static func verify(model: String?, expect: String, arch: String? = nil, map: String? = nil) throws -> VerificationReport {
         let expected = try ExpectedFile.load(path: expect)
         var verifier = Verifier { try ModelLoader.load(path: $0, arch: arch, map: map) }

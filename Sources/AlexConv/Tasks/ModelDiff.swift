@@ -8,29 +8,39 @@ import AlexConvForward
 public struct ModelDiff: Sendable {
     /// One canonical tensor present in either model.
     public struct TensorDifference: Codable, Sendable {
+        /// Canonical name (`conv1.weight`, ...).
         public var name: String
-        /// nil when the tensor is missing from that model.
+        /// Canonical shape in A (conv OIHW, dense (out, in)); nil when the tensor is missing from A.
         public var shapeA: [Int]?
+        /// Canonical shape in B; nil when the tensor is missing from B.
         public var shapeB: [Int]?
         /// nil when the shapes differ or a side is missing.
         public var comparison: TensorComparison?
+        /// Whether both sides have the tensor with one shape and every element is within tolerance.
         public var withinTolerance: Bool { comparison?.passed ?? false }
     }
 
     /// One layer's activations under both models.
     public struct LayerDifference: Codable, Sendable {
+        /// Position of the layer in A's chain, from 0.
         public var index: Int
+        /// The layer's readable name (`conv2`, `lrn@3`; see `Network.layerName`).
         public var name: String
+        /// The layer type (`conv`, `relu`, `lrn`, ...).
         public var type: String
+        /// B's activation against A's, (N, C, H, W) or (N, F); nil when they could not be compared.
         public var comparison: TensorComparison?
         /// Why the layer could not be compared (shapes differ).
         public var note: String?
+        /// Whether the activations were compared and every element is within tolerance.
         public var withinTolerance: Bool { comparison?.passed ?? false }
     }
 
+    /// The tolerance every comparison used.
     public var tolerance: Tolerance
     /// How B was brought to A's conventions before comparing (towers, input channel order).
     public var notes: [String] = []
+    /// Every canonical tensor of A, then those only B has.
     public var tensors: [TensorDifference]
     /// Empty unless an input was given.
     public var layers: [LayerDifference]
@@ -42,7 +52,7 @@ public struct ModelDiff: Sendable {
         layers.isEmpty ? tensors.allSatisfy(\.withinTolerance) : layers.allSatisfy(\.withinTolerance)
     }
 
-    /// Compares the canonical tensors of `a` and `b` and, with `input`, the activations after every layer.
+    /// Compares the canonical tensors of `a` and `b` and, with `input` (a float batch (N, C, H, W)), the activations after every layer.
     public static func compare(_ a: Model, _ b: Model, input: Tensor? = nil, tolerance: Tolerance = .standard) throws -> ModelDiff {
         var tensors: [TensorDifference] = []
         let namesA = Set(a.tensors.map(\.name))

@@ -8,18 +8,32 @@ import AlexConvNumPy
 
 /// The outcome of one case.
 public struct CaseResult: Codable, Sendable {
-    public enum Kind: String, Codable, Sendable { case image, tensor }
+    /// Which kind of case this was.
+    public enum Kind: String, Codable, Sendable {
+        /// An image with expected top-k labels.
+        case image
+        /// An input tensor with an expected output tensor.
+        case tensor
+    }
+    /// The case's name in EXPECTED.json.
     public var name: String
+    /// Image or tensor case.
     public var kind: Kind
+    /// The model the case ran (a path).
     public var model: String
+    /// Whether the labels matched in order (image) or every element was within tolerance (tensor).
     public var passed: Bool
-    /// Image cases: expected and seen class indices (best first), labels seen, probabilities seen.
+    /// Image cases: the expected class indices, best first (the first `topk` of `top`).
     public var expectedTop: [Int]?
+    /// Image cases: the class indices seen, best first (at least 5 when the model has them).
     public var seenTop: [Int]?
+    /// Image cases: the labels of `seenTop` (ImageNet names for 1000 classes, else `class <i>`).
     public var seenLabels: [String]?
+    /// Image cases: the softmax probabilities of `seenTop`.
     public var seenScores: [Double]?
     /// Tensor cases: the comparison.
     public var comparison: TensorComparison?
+    /// Wall time of the case, in seconds (model loading excluded).
     public var seconds: Double
     /// One line on what differed (or what matched).
     public var detail: String
@@ -27,10 +41,15 @@ public struct CaseResult: Codable, Sendable {
 
 /// All cases of one EXPECTED.json run.
 public struct VerificationReport: Codable, Sendable {
+    /// The EXPECTED.json that was run.
     public var expectations: String
+    /// Its default tolerance.
     public var tolerance: Tolerance
+    /// One result per case, in file order.
     public var cases: [CaseResult]
+    /// Whether every case passed.
     public var passed: Bool { cases.allSatisfy(\.passed) }
+    /// How many cases failed.
     public var failures: Int { cases.filter { !$0.passed }.count }
 }
 
@@ -46,9 +65,10 @@ public struct Verifier {
     let loadModel: ModelLoading
     private var networks: [String: Network] = [:]
 
+    /// A verifier that loads each model path with `loadModel` (once per path).
     public init(loadModel: @escaping ModelLoading) { self.loadModel = loadModel }
 
-    /// Runs every case; `model` (the command line's MODEL) overrides the models the file names.
+    /// Runs every case (tensor inputs (N, C, H, W), images preprocessed by each model's InputSpec); `model` overrides the models the file names.
     public mutating func run(_ expected: ExpectedFile, model override: String? = nil) throws -> VerificationReport {
         var results: [CaseResult] = []
         let progress = ProgressLine("verifying", total: expected.cases.count, unit: .items("cases"))
