@@ -6,10 +6,7 @@ import TestSupport
 
 @Suite("npy headers and plain arrays")
 struct NpyHeaderTests {
-    @Test("plain arrays numpy wrote read index by index", arguments: [
-        "plain_f4", "big_endian_f4", "big_endian_f8", "fortran_f4", "half_f2", "double_f8", "bytes_u1", "ints_i8",
-        "scalar_f4", "empty_f4", "header_v2", "header_v3", "python2_header",
-    ])
+    @Test("plain arrays numpy wrote read index by index", arguments: plainFixtureNames)
     func plainArray(name: String) throws {
         let expected = try #require(ExpectedValues.shared.plain[name])
         let bundle = try NumPyReader.read(path: numpyFixture("plain/\(name).npy"))

@@ -29,6 +29,12 @@ struct ExpectedValues: Decodable {
 
 func numpyFixture(_ name: String) -> String { FixturePaths.path("numpy/" + name) }
 
+/// The plain arrays make_numpy_fixtures.py saved under Fixtures/numpy/plain/ (every header and layout variant).
+let plainFixtureNames = [
+    "plain_f4", "big_endian_f4", "big_endian_f8", "fortran_f4", "half_f2", "double_f8", "bytes_u1", "ints_i8",
+    "scalar_f4", "empty_f4", "header_v2", "header_v3", "python2_header",
+]
+
 /// Checks `tensor` against the spot values numpy recorded, index by index, and its float64 sum.
 func expectSpotValues(_ tensor: Tensor?, _ spot: ExpectedValues.Spot?, _ label: String,
                       sourceLocation: SourceLocation = #_sourceLocation) {

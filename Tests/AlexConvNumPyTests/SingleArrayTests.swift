@@ -35,10 +35,7 @@ struct SingleArrayTests {
         #expect(try NumPyReader.readArray(path: FixturePaths.path("forward/x227_u8.npy")).dtype == .uint8)
     }
 
-    @Test("every plain array numpy wrote reads index by index", arguments: [
-        "plain_f4", "big_endian_f4", "big_endian_f8", "fortran_f4", "half_f2", "double_f8", "bytes_u1", "ints_i8",
-        "scalar_f4", "empty_f4", "header_v2", "header_v3", "python2_header",
-    ])
+    @Test("every plain array numpy wrote reads index by index", arguments: plainFixtureNames)
     func numpyWritten(name: String) throws {
         let expected = try #require(ExpectedValues.shared.plain[name])
         let tensor = try NumPyReader.readArray(path: numpyFixture("plain/\(name).npy"))
