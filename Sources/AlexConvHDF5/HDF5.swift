@@ -18,6 +18,9 @@ enum HDF5Library {
         lock.lock()
         defer { lock.unlock() }
         if !initialised {
+            // No clean-up at process exit: alexconv closes every file it writes itself, and a file
+            // whose close failed (a full disk) would make libhdf5's exit-time close crash the process.
+            H5dont_atexit()
             H5open()
             initialised = true
         }
@@ -27,11 +30,22 @@ enum HDF5Library {
     }
 
     /// HDF5's description of the last failure ("inner; outer"), clearing the error stack.
+    /// libhdf5's text on one line, and for a failed system call only the part a user needs: its
+    /// "file write failed: time = ...\n, filename = ..., error message = 'No space left on device', buf = 0x..."
+    /// becomes "file write failed: No space left on device".
+    static func conciseMessage(_ text: String) -> String {
+        let flat = text.split(whereSeparator: \.isNewline).joined(separator: " ")
+        guard let start = flat.range(of: "error message = '"),
+              let end = flat[start.upperBound...].firstIndex(of: "'") else { return flat }
+        let head = flat[..<(flat.range(of: ": time =")?.lowerBound ?? flat.range(of: " (")?.lowerBound ?? start.lowerBound)]
+        return "\(head.trimmingCharacters(in: CharacterSet(charactersIn: " ,("))): \(flat[start.upperBound..<end])"
+    }
+
     static func lastError() -> String {
         var buffer = [CChar](repeating: 0, count: 1024)
         buffer.withUnsafeMutableBufferPointer { chdf5_last_error($0.baseAddress, $0.count) }
-        let inner = buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
-        let outer = buffer[512...].withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        let inner = conciseMessage(buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) })
+        let outer = conciseMessage(buffer[512...].withUnsafeBufferPointer { String(cString: $0.baseAddress!) })
         switch (inner.isEmpty, outer.isEmpty) {
         case (true, true): return "no detail from HDF5"
         case (false, true): return inner

@@ -56,23 +56,32 @@ public enum KerasExporter: ModelExporter {
     /// Creates the HDF5 file at the atomic writer's temporary path, fills it, closes it, renames it.
     static func writeAtomicHDF5(to path: String, overwrite: Bool, _ body: (HDF5File) throws -> Void) throws {
         try writeAtomically(to: path, overwrite: overwrite) { writer in
-            let file = try HDF5File.create(path: writer.temporaryPath, reportedPath: path)
-            try body(file)
-            try file.flush()
-            // The HDF5 handle closes when `file` is released, before the rename in commit().
-            withExtendedLifetime(file) {}
+            try writeHDF5(at: writer.temporaryPath, reportedPath: path, body)
+        }
+    }
+
+    /// Creates an HDF5 file at `scratchPath`, fills it and closes it. When filling fails (a full
+    /// disk), the half-written file is truncated before libhdf5 closes it, so its final metadata
+    /// flush has room and the library is left with no broken open file (which would crash the
+    /// process at exit, in libhdf5's own clean-up).
+    static func writeHDF5(at scratchPath: String, reportedPath: String, _ body: (HDF5File) throws -> Void) throws {
+        let file = try HDF5File.create(path: scratchPath, reportedPath: reportedPath)
+        try withExtendedLifetime(file) {  // the handle closes when `file` is released, after this
+            do {
+                try body(file)
+                try file.flush()
+            } catch {
+                truncate(scratchPath, 0)
+                throw error
+            }
         }
     }
 
     static func writeArchive(_ plan: KerasModelPlan, to path: String, overwrite: Bool) throws {
-        let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
-        let scratch = directory + "/.\(URL(fileURLWithPath: path).lastPathComponent).weights-\(UUID().uuidString).h5"
-        defer { unlink(scratch) }
-        do {
-            let file = try HDF5File.create(path: scratch, reportedPath: path)
-            try plan.writeKeras3Weights(file)
-            try file.flush()
-        }
+        // The HDF5 part is written to its own temporary file first (removed on signals like every output's).
+        let scratch = try TemporaryFiles.create(beside: path)
+        defer { TemporaryFiles.release(scratch) }
+        try writeHDF5(at: scratch, reportedPath: path) { file in try plan.writeKeras3Weights(file) }
         let weights = try ByteStorage.map(path: scratch)
         let config = try plan.kerasConfigJSON()
         let formatter = DateFormatter()

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TestSupport
 @testable import AlexConvKeras
+@testable import AlexConvHDF5
 import AlexConvCore
 
 /// The model_config of a real tf.keras file with values a corrupt or hostile file may carry: every

@@ -30,10 +30,11 @@ struct HostileOutputTests {
     }()
 
     /// Runs alexconv with `arguments` in `directory`; returns (exit status or -signal, stderr).
-    func alexconv(_ arguments: [String], in directory: String, whileRunning: ((Process) -> Void)? = nil) throws -> (Int32, String) {
+    func alexconv(_ arguments: [String], in directory: String, through launcher: String? = nil,
+                  whileRunning: ((Process) -> Void)? = nil) throws -> (Int32, String) {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.executable)
-        process.arguments = arguments
+        process.executableURL = URL(fileURLWithPath: launcher ?? Self.executable)
+        process.arguments = launcher == nil ? arguments : Array(arguments.dropFirst())
         process.currentDirectoryURL = URL(fileURLWithPath: directory)
         let errors = Pipe()
         process.standardError = errors
@@ -245,6 +246,24 @@ struct HostileOutputTests {
         }
         #expect(temporaryFiles(in: directory).isEmpty, "left: \(temporaryFiles(in: directory))")
         HostileCaseCounter.shared.add("signals")
+    }
+
+    @Test("a full disk (a 40 MB file-size limit) fails every format with one line and exit 3: no crash, nothing left",
+          arguments: ["h5", "weights.h5", "keras", "npz", "pth", "onnx", "safetensors"])
+    func fullDisk(format: String) throws {
+        let directory = FixturePaths.temporaryDirectory("outputs")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let model = try Self.fullSizeModel(in: directory)
+        let exporter = try FormatRegistry.exporter(for: format)
+        let output = "out" + exporter.fileExtension(for: format)
+        // RLIMIT_FSIZE with SIGXFSZ ignored: writes past 40 MB fail with EFBIG, as on a full disk.
+        let (status, message) = try alexconv(["/bin/sh", "-c", "trap '' XFSZ; ulimit -f 40960; exec \"$0\" \"$@\"", Self.executable,
+                                              "convert", model, output], in: directory, through: "/bin/sh")
+        #expect(status == 3, "\(format): exit \(status): \(message)")
+        #expect(message.split(separator: "\n").count == 1 && message.contains("File too large"), "\(format): \(message)")
+        #expect(!FileManager.default.fileExists(atPath: directory + "/" + output))
+        #expect(temporaryFiles(in: directory).isEmpty, "left: \(temporaryFiles(in: directory))")
+        HostileCaseCounter.shared.add("full disk")
     }
 
     static func tinyModel(in directory: String) throws -> String {
