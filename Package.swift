@@ -2,7 +2,7 @@
 import PackageDescription
 
 // Layers, bottom to top:
-//   C system libraries (CBLAS, CHDF5, CImageCodecs): module map + shim header, nothing else.
+//   C system libraries (CBLAS, CHDF5, CImageCodecs, CDNNL): module map + shim header, nothing else.
 //   AlexConvCore: tensors, dtypes, architecture spec, presets, canonical model, layout rules,
 //                 recognizer, safetensors (the canonical file builds on it), atomic output.
 //   One target per format family (Pickle, Zip, NumPy, Torch, Keras, ONNX) and the forward pass.
@@ -29,6 +29,9 @@ let package = Package(
                        providers: [.apt(["libhdf5-dev"]), .brew(["hdf5"])]),
         .systemLibrary(name: "CImageCodecs", pkgConfig: "libpng",
                        providers: [.apt(["libpng-dev", "libjpeg62-turbo-dev"]), .brew(["libpng", "jpeg-turbo"])]),
+        // oneDNN (CNN kernels chosen by CPU features). Debian ships no .pc file: link flags in the
+        // module map. Linux builds require it (scripts/bootstrap.sh); macOS runs the reference path.
+        .systemLibrary(name: "CDNNL", providers: [.apt(["libdnnl-dev"])]),
 
         // MARK: - Library
         .target(name: "AlexConvCore"),
@@ -38,7 +41,9 @@ let package = Package(
         .target(name: "AlexConvTorch", dependencies: ["AlexConvCore", "AlexConvPickle", "AlexConvZip"]),
         .target(name: "AlexConvKeras", dependencies: ["AlexConvCore", "CHDF5", "AlexConvZip"]),
         .target(name: "AlexConvONNX", dependencies: ["AlexConvCore", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
-        .target(name: "AlexConvForward", dependencies: ["AlexConvCore", "CBLAS", "CImageCodecs"]),
+        .target(name: "AlexConvForward", dependencies: [
+            "AlexConvCore", "CBLAS", "CImageCodecs", .target(name: "CDNNL", condition: .when(platforms: [.linux])),
+        ]),
         .target(name: "AlexConv", dependencies: [
             "AlexConvCore", "AlexConvPickle", "AlexConvZip", "AlexConvNumPy", "AlexConvTorch",
             "AlexConvKeras", "AlexConvONNX", "AlexConvForward",

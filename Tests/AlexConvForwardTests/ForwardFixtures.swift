@@ -7,6 +7,8 @@ import TestSupport
 enum ForwardFixtures {
     static let names = Presets.all.map(\.name) + ["custom-ops"]
     static let caffePresets: Set<String> = ["caffe-alexnet", "caffenet"]
+    /// The kernel sets this build can run: the reference path, and oneDNN where it is linked.
+    static let kernels: [ForwardKernels] = ForwardKernels.oneDNNAvailable ? [.reference, .oneDNN] : [.reference]
 
     /// The script's `det_input`: a 32-bit hash of the flat index mapped to -1000...1000, times `step`.
     static func deterministicInput(_ n: Int, _ c: Int, _ h: Int, _ w: Int, seed: UInt32 = 7, step: Float) -> Tensor {

@@ -1,0 +1,68 @@
+#if canImport(Accelerate)
+import Accelerate
+#else
+import CBLAS
+#endif
+#if canImport(CDNNL)
+import CDNNL
+#endif
+import Foundation
+
+// MARK: - Which kernels run the forward pass
+
+/// The implementation a `Network` runs its layers with.
+public enum ForwardKernels: String, Sendable, CaseIterable {
+    /// oneDNN where this build has it (Linux), else the reference path.
+    case automatic
+    /// alexconv's own im2col / Winograd + BLAS path: the reference the other kernels are tested against.
+    case reference
+    /// oneDNN's JIT kernels, chosen by the CPU's features (SSE4.1, AVX2, AVX-512, AMX); an error
+    /// in builds without oneDNN.
+    case oneDNN = "onednn"
+
+    /// Whether this build links oneDNN and it can run on this machine.
+    public static var oneDNNAvailable: Bool {
+        #if canImport(CDNNL)
+        return DNNL.engine != nil
+        #else
+        return false
+        #endif
+    }
+
+    /// What `.automatic` means here.
+    public static var preferred: ForwardKernels { oneDNNAvailable ? .oneDNN : .reference }
+
+    /// One line naming the library, the instruction set its kernels use and the threads, e.g.
+    /// `oneDNN 2.6.3, JIT kernels for avx512_core_bf16, OpenMP, 2 threads` (what `alexconv --version`
+    /// and `alexconv-bench forward` print).
+    public func summary(threads: Int = Network.threads) -> String {
+        let threadText = "\(threads) thread\(threads == 1 ? "" : "s")"
+        switch self == .automatic ? Self.preferred : self {
+        case .oneDNN:
+            #if canImport(CDNNL)
+            return "oneDNN \(DNNL.version), JIT kernels for \(DNNL.isa) (dnnl_get_effective_cpu_isa), \(DNNL.runtime), \(threadText)"
+            #else
+            return "oneDNN not in this build"
+            #endif
+        default:
+            return "reference im2col/Winograd + \(Self.blasName), \(threadText)"
+        }
+    }
+
+    /// The BLAS behind the reference path, with the kernels OpenBLAS picked for this CPU.
+    static var blasName: String {
+        #if canImport(Accelerate)
+        return "Accelerate"
+        #else
+        let config = String(cString: openblas_get_config()).split(separator: " ")
+        let version = config.count > 1 && config[0] == "OpenBLAS" ? " \(config[1])" : ""
+        let core = String(cString: openblas_get_corename())
+        return "OpenBLAS\(version) (\(core) kernels; OPENBLAS_CORETYPE overrides)"
+        #endif
+    }
+}
+
+extension Network {
+    /// Cores the forward pass uses (`setThreads`; default: all).
+    public static var threads: Int { Parallel.workers }
+}
