@@ -66,3 +66,23 @@ extension Network {
     /// Cores the forward pass uses (`setThreads`; default: all).
     public static var threads: Int { Parallel.workers }
 }
+
+extension ForwardKernels {
+    /// The instruction set oneDNN's kernels use on this CPU (`avx512_core`, `avx2`, ...), nil without oneDNN.
+    public static var instructionSet: String? {
+        #if canImport(CDNNL)
+        return DNNL.engine != nil ? DNNL.isa : nil
+        #else
+        return nil
+        #endif
+    }
+
+    /// Float32 lanes of the vectors those kernels use (16 for AVX-512, 8 for AVX2, 4 for SSE4.1; nil without oneDNN).
+    public static var vectorLanes: Int? {
+        #if canImport(CDNNL)
+        return DNNL.engine != nil ? DNNL.vectorLanes : nil
+        #else
+        return nil
+        #endif
+    }
+}

@@ -14,7 +14,7 @@ struct AlexConvCommand: ParsableCommand {
         Progress lines appear on stderr for work longer than a second when stderr is a terminal;
         --quiet (before or after the command name) turns them off.
         """,
-        version: "0.1.0",
+        version: "0.1.0\nforward pass: \(ForwardKernels.automatic.summary())",
         subcommands: AlexConvCommand.allSubcommands)
 
     /// Runs the command line and turns every error into one line on stderr and the contract's exit code.

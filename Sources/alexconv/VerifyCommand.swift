@@ -26,7 +26,10 @@ struct VerifyCommand: ParsableCommand {
 
     @OptionGroup var importOptions: ImportOptions
 
+    @OptionGroup var forwardOptions: ForwardOptions
+
     func run() throws {
+        forwardOptions.apply()
         let report = try ForwardTasks.verify(model: model, expect: expect, arch: importOptions.arch, map: importOptions.map)
         if let junit {
             try writeAtomically(to: junit) { try $0.write(report.junit) }
