@@ -55,7 +55,7 @@ final class OneDNNForward: AcceleratedForward {
     init(model: Model, shapes: [ActivationShape]) throws {
         spec = model.spec
         self.shapes = shapes
-        weights = try OneDNNWeights(model: model)
+        weights = OneDNNWeights(model: model)
         stream = try DNNLStream()
     }
 

@@ -78,54 +78,49 @@ final class OneDNNPlan {
 
 // MARK: - Building a plan
 
-/// Canonical weights (float32, the spec's layouts) and their copies in the layouts primitives asked
-/// for, shared by all plans of a network.
+/// A network's weights in the layouts its primitives asked for, prepared once from the model's
+/// tensors and shared by all its plans (a layout two plans agree on is prepared once).
 final class OneDNNWeights {
-    private let canonical: [String: FloatArray]
-    private var reordered: [String: [DNNLMemory]] = [:]
+    private let model: Model
+    private var prepared: [String: [DNNLMemory]] = [:]
 
-    init(model: Model) throws {
-        var tensors: [String: FloatArray] = [:]
-        for (name, _) in try model.spec.expectedTensors() { tensors[name] = FloatArray(try model.tensor(name)) }
-        canonical = tensors
-    }
+    init(model: Model) { self.model = model }
 
-    func tensor(_ name: String) throws -> FloatArray {
-        guard let t = canonical[name] else { throw ForwardError("oneDNN plan: tensor \(name) missing") }
-        return t
-    }
-
-    /// `name` in layout `wanted`; `dims`/`tag` describe its canonical layout. The canonical buffer is
-    /// used as is when the layouts agree, otherwise it is reordered once and cached.
+    /// Tensor `name` in layout `wanted`; `dims` and `tag` describe its canonical layout. A tensor
+    /// wanted in its canonical layout is copied as float32; any other layout is reordered straight
+    /// from the model's bytes.
     func memory(_ name: String, dims: [Int], tag: dnnl_format_tag_t, wanted: dnnl_memory_desc_t, stream: DNNLStream) throws -> DNNLMemory {
-        if let found = reordered[name]?.first(where: { $0.layout.sameLayout(as: wanted) }) { return found }
-        let source = try tensor(name)
-        let user = try DNNLMemory(try .f32(dims, tag), handle: UnsafeMutableRawPointer(source.pointer), owner: source)
-        if user.layout.sameLayout(as: wanted) {
-            reordered[name, default: []].append(user)
-            return user
+        if let found = prepared[name]?.first(where: { $0.layout.sameLayout(as: wanted) }) { return found }
+        let tensor = try model.tensor(name)
+        guard tensor.count == dims.reduce(1, *) else { throw ForwardError("oneDNN plan: \(name) has \(tensor.count) elements, expected \(dims)") }
+        let canonical = try dnnl_memory_desc_t.f32(dims, tag)
+        let result: DNNLMemory
+        if canonical.sameLayout(as: wanted) {
+            let copy = FloatArray(tensor)
+            result = try DNNLMemory(canonical, handle: UnsafeMutableRawPointer(copy.pointer), owner: copy)
+        } else {
+            let buffer = FloatArray(count: (wanted.byteCount + 3) / 4)
+            result = try DNNLMemory(wanted, handle: UnsafeMutableRawPointer(buffer.pointer), owner: buffer)
+            try tensor.withContiguousBytes(as: .float32) { bytes in
+                let user = try DNNLMemory(canonical, handle: UnsafeMutableRawPointer(mutating: bytes.baseAddress!))
+                let pd = try DNNLPrimitiveDescriptor.reorder(from: canonical, to: wanted, attributes: try DNNLAttributes())
+                let scratch = FloatArray(count: (pd.scratchpad.byteCount + 3) / 4)
+                let scratchMemory = try DNNLMemory(pd.scratchpad, handle: UnsafeMutableRawPointer(scratch.pointer), owner: scratch)
+                let reorder = try DNNLPrimitive(pd, what: "a weight reorder for \(name)")
+                try stream.execute(reorder, [dnnl_exec_arg_t(arg: DNNL_ARG_FROM, memory: user.raw),
+                                             dnnl_exec_arg_t(arg: DNNL_ARG_TO, memory: result.raw),
+                                             dnnl_exec_arg_t(arg: DNNL_ARG_SCRATCHPAD, memory: scratchMemory.raw)])
+                try stream.wait()
+            }
         }
-        let buffer = FloatArray(count: (wanted.byteCount + 3) / 4)
-        let target = try DNNLMemory(wanted, handle: UnsafeMutableRawPointer(buffer.pointer), owner: buffer)
-        let attributes = try DNNLAttributes()
-        let pd = try DNNLPrimitiveDescriptor.reorder(from: user.layout, to: wanted, attributes: attributes)
-        let scratch = FloatArray(count: (pd.scratchpad.byteCount + 3) / 4)
-        let scratchMemory = try DNNLMemory(pd.scratchpad, handle: UnsafeMutableRawPointer(scratch.pointer), owner: scratch)
-        let reorder = try DNNLPrimitive(pd, what: "a weight reorder for \(name)")
-        try stream.execute(reorder, [dnnl_exec_arg_t(arg: DNNL_ARG_FROM, memory: user.raw), dnnl_exec_arg_t(arg: DNNL_ARG_TO, memory: target.raw),
-                                     dnnl_exec_arg_t(arg: DNNL_ARG_SCRATCHPAD, memory: scratchMemory.raw)])
-        try stream.wait()
-        reordered[name, default: []].append(target)
-        return target
+        prepared[name, default: []].append(result)
+        return result
     }
 }
 
 /// Builds a `OneDNNPlan` layer by layer, tracking the current activation (its memory, layout and
 /// buffer) and emitting primitives, reorders and reference islands.
 struct OneDNNPlanBuilder {
-    /// Which convolution algorithm to ask for (`dnnl_convolution_auto` lets oneDNN pick Winograd).
-    nonisolated(unsafe) static var convolutionAlgorithm = dnnl_convolution_direct
-
     let spec: ArchitectureSpec
     let shapes: [ActivationShape]
     let batch: Int
@@ -328,17 +323,10 @@ struct OneDNNPlanBuilder {
             let attributes = try DNNLAttributes(fusedReLU: fuseReLU)
             var desc = dnnl_convolution_desc_t()
             try dnnlCheck(c.bias
-                          ? dnnl_convolution_forward_desc_init(&desc, dnnl_forward_inference, Self.convolutionAlgorithm, &src, &wei, &bias, &dst, strides, padL, padR)
-                          : dnnl_convolution_forward_desc_init(&desc, dnnl_forward_inference, Self.convolutionAlgorithm, &src, &wei, nil, &dst, strides, padL, padR),
+                          ? dnnl_convolution_forward_desc_init(&desc, dnnl_forward_inference, dnnl_convolution_direct, &src, &wei, &bias, &dst, strides, padL, padR)
+                          : dnnl_convolution_forward_desc_init(&desc, dnnl_forward_inference, dnnl_convolution_direct, &src, &wei, nil, &dst, strides, padL, padR),
                           "describing \(c.name)")
-            var pd = try DNNLPrimitiveDescriptor.make(&desc, attributes: attributes, what: "convolution \(c.name)")
-            if pd == nil, Self.convolutionAlgorithm != dnnl_convolution_direct {
-                try dnnlCheck(c.bias
-                              ? dnnl_convolution_forward_desc_init(&desc, dnnl_forward_inference, dnnl_convolution_direct, &src, &wei, &bias, &dst, strides, padL, padR)
-                              : dnnl_convolution_forward_desc_init(&desc, dnnl_forward_inference, dnnl_convolution_direct, &src, &wei, nil, &dst, strides, padL, padR),
-                              "describing \(c.name)")
-                pd = try DNNLPrimitiveDescriptor.make(&desc, attributes: attributes, what: "convolution \(c.name)")
-            }
+            let pd = try DNNLPrimitiveDescriptor.make(&desc, attributes: attributes, what: "convolution \(c.name)")
             guard let pd else { throw fail("oneDNN has no convolution for it") }
             var source = current
             if !source.memory.layout.sameLayout(as: pd.source) { source = try reorder(source, to: pd.source, layer: index) }
