@@ -40,7 +40,9 @@ public enum ForwardKernels: String, Sendable, CaseIterable {
         switch self == .automatic ? Self.preferred : self {
         case .oneDNN:
             #if canImport(CDNNL)
-            return "oneDNN \(DNNL.version), JIT kernels for \(DNNL.isa) (dnnl_get_effective_cpu_isa), \(DNNL.runtime), \(threadText)"
+            var runtime = DNNL.runtime
+            if runtime == "OpenMP" { runtime += " (wait policy \(ProcessInfo.processInfo.environment["OMP_WAIT_POLICY"] ?? "default: spin"))" }
+            return "oneDNN \(DNNL.version), JIT kernels for \(DNNL.isa) (dnnl_get_effective_cpu_isa), \(runtime), \(threadText)"
             #else
             return "oneDNN not in this build"
             #endif
@@ -83,6 +85,27 @@ extension ForwardKernels {
         return DNNL.engine != nil ? DNNL.vectorLanes : nil
         #else
         return nil
+        #endif
+    }
+}
+
+extension ForwardKernels {
+    /// Makes the OpenMP threads behind oneDNN sleep rather than spin while they wait (executables
+    /// call this first thing in `main`). Debian's libdnnl runs on libgomp, whose threads spin at
+    /// every barrier by default; on a machine other work shares, a spinning thread holds a core its
+    /// partner needs and a batch-1 pass was measured 2-5x slower than with `OMP_WAIT_POLICY=PASSIVE`
+    /// (docs/forward.md). libgomp reads the variable once, when it loads, so when it is unset this
+    /// sets it and re-executes the process image (Linux, once; the marker
+    /// `ALEXCONV_SET_OMP_WAIT_POLICY=1` says alexconv set it). A policy the user set is kept.
+    public static func preferPassiveOpenMPWaiting() {
+        #if os(Linux) && canImport(CDNNL)
+        guard getenv("OMP_WAIT_POLICY") == nil, DNNL.runtime == "OpenMP" else { return }
+        setenv("OMP_WAIT_POLICY", "PASSIVE", 1)
+        setenv("ALEXCONV_SET_OMP_WAIT_POLICY", "1", 1)
+        execv("/proc/self/exe", CommandLine.unsafeArgv)
+        // exec failed: carry on with libgomp's default.
+        unsetenv("OMP_WAIT_POLICY")
+        unsetenv("ALEXCONV_SET_OMP_WAIT_POLICY")
         #endif
     }
 }

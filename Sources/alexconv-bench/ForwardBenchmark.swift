@@ -182,15 +182,46 @@ enum ForwardBenchmark {
     }
 
     /// The FMA peak of `threads` cores: 2 FMA units per core (every AVX2 / AVX-512 server core since
-    /// Haswell and Zen 2, an assumption the line states) x float lanes of oneDNN's ISA x 2 flops x
-    /// the clock /proc/cpuinfo reports (nominal; turbo can run above it).
+    /// Haswell and Zen 2; an assumption the line states) x float lanes of oneDNN's ISA x 2 flops x
+    /// the clock, measured (`measuredClockGHz`; /proc/cpuinfo's nominal "cpu MHz" in a VM is not the
+    /// boost clock the cores run at).
     static func fmaPeak(threads: Int) -> (flops: Double, explanation: String) {
         let lanes = ForwardKernels.vectorLanes ?? 8
-        let mhz = cpuMHz() ?? 2000
-        let flops = Double(threads) * 2 * Double(lanes) * 2 * mhz * 1e6
         let isa = ForwardKernels.instructionSet ?? "assumed AVX2"
-        return (flops, "\(threads) cores x 2 FMA/cycle x \(lanes) lanes (\(isa)) x 2 flop x " + String(format: "%.2f GHz", mhz / 1000)
-                       + (cpuMHz() == nil ? " assumed" : " from /proc/cpuinfo"))
+        let ghz = measuredClockGHz()
+        let nominal = cpuMHz().map { String(format: ", /proc/cpuinfo says %.2f", $0 / 1000) } ?? ""
+        let flops = Double(threads) * 2 * Double(lanes) * 2 * ghz * 1e9
+        return (flops, "\(threads) cores x 2 FMA/cycle x \(lanes) lanes (\(isa)) x 2 flop x "
+                       + String(format: "%.2f GHz measured", ghz) + nominal)
+    }
+
+    /// The core clock in GHz: a chain of dependent one-cycle integer operations (two per step: an
+    /// add and a shift in parallel, then an xor) timed in thread CPU time, so time the thread spent
+    /// descheduled on a busy machine does not count; best of five.
+    static func measuredClockGHz() -> Double {
+        let steps = 200_000_000
+        var best = Double.infinity
+        var sink: UInt64 = 0
+        for _ in 0..<5 {
+            let start = threadCPUSeconds()
+            sink &+= dependentChain(steps, seed: UInt64(truncatingIfNeeded: steps) ^ sink)
+            best = min(best, threadCPUSeconds() - start)
+        }
+        if sink == 42 { print("") }  // keeps the chain observable
+        return 2 * Double(steps) / best / 1e9
+    }
+
+    @inline(never)
+    static func dependentChain(_ steps: Int, seed: UInt64) -> UInt64 {
+        var x = seed
+        for _ in 0..<steps { x = (x &+ 0x9E37_79B9) ^ (x >> 3) }
+        return x
+    }
+
+    static func threadCPUSeconds() -> Double {
+        var t = timespec()
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t)
+        return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
     }
 
     /// The highest "cpu MHz" in /proc/cpuinfo (nil where there is none).
@@ -210,6 +241,10 @@ enum ForwardBenchmark {
         process.arguments = [python, script, "--threads", "\(options.threads)",
                              "--batches", options.batches.map(String.init).joined(separator: ","),
                              "--iterations", "\(options.iterations)"]
+        // The peers keep their own threading defaults: no wait policy alexconv set for itself.
+        var environment = ProcessInfo.processInfo.environment
+        if environment.removeValue(forKey: "ALEXCONV_SET_OMP_WAIT_POLICY") != nil { environment["OMP_WAIT_POLICY"] = nil }
+        process.environment = environment
         let pipe = Pipe()
         process.standardOutput = pipe
         do { try process.run() } catch { return nil }

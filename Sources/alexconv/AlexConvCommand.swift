@@ -19,6 +19,7 @@ struct AlexConvCommand: ParsableCommand {
 
     /// Runs the command line and turns every error into one line on stderr and the contract's exit code.
     static func main() {
+        ForwardKernels.preferPassiveOpenMPWaiting()
         do {
             // --quiet is global: it switches the progress line off and is not a subcommand option.
             var arguments = Array(CommandLine.arguments.dropFirst())
