@@ -27,6 +27,8 @@ final class OneDNNPlan {
     }
 
     let batch: Int
+    /// The staging layout the plan writes its output in (a features plan), nil for the caller's plain layout.
+    let outputTag: dnnl_format_tag_t?
     let actions: [Action]
     /// Per layer (spec order): the implementations that compute it (`brgconv:avx512_core`, `reference`, ...).
     let implementations: [[String]]
@@ -38,9 +40,10 @@ final class OneDNNPlan {
     /// Memory objects and primitives the actions refer to.
     private let retained: [AnyObject]
 
-    init(batch: Int, actions: [Action], implementations: [[String]], buffers: [FloatArray], input: DNNLMemory,
-         output: DNNLMemory, collected: [Int: DNNLMemory], retained: [AnyObject]) {
+    init(batch: Int, outputTag: dnnl_format_tag_t?, actions: [Action], implementations: [[String]], buffers: [FloatArray],
+         input: DNNLMemory, output: DNNLMemory, collected: [Int: DNNLMemory], retained: [AnyObject]) {
         self.batch = batch
+        self.outputTag = outputTag
         self.actions = actions
         self.implementations = implementations
         self.buffers = buffers
@@ -50,8 +53,9 @@ final class OneDNNPlan {
         self.retained = retained
     }
 
-    /// Runs one tile: `input` (batch, C, H, W) to `output` (batch, ...), and each collected layer's
-    /// activation to `activations[layer]` (item-major, this tile's first item).
+    /// Runs one tile: `input` (batch, C, H, W, or a staging layout) to `output` (batch, ..., or a
+    /// staging layout), and each collected layer's activation to `activations[layer]` (item-major,
+    /// this tile's first item).
     func run(input x: UnsafePointer<Float>, output y: UnsafeMutablePointer<Float>,
              activations: [UnsafeMutablePointer<Float>], stream: DNNLStream) throws {
         try input.setHandle(UnsafeMutableRawPointer(mutating: x))
@@ -121,6 +125,20 @@ final class OneDNNWeights {
 /// Builds a `OneDNNPlan` layer by layer, tracking the current activation (its memory, layout and
 /// buffer) and emitting primitives, reorders and reference islands.
 struct OneDNNPlanBuilder {
+    /// Where a plan's output goes.
+    enum Output: Hashable {
+        /// The caller's buffer, plain (N, ...) layout.
+        case plain
+        /// A staging buffer for a classifier plan, in the layout the last layer produced when it is one
+        /// of `stagingTags` (else NCHW).
+        case staging
+        /// A staging buffer in this layout (the remainder tile of a batch uses the full tile's).
+        case stagingIn(dnnl_format_tag_t)
+    }
+
+    /// Staging layouts: every one keeps each image contiguous, so a tile's images sit at a plain offset.
+    static let stagingTags: [dnnl_format_tag_t] = [dnnl_acdb, dnnl_aBcd16b, dnnl_aBcd8b, dnnl_abcd]
+
     let spec: ArchitectureSpec
     let shapes: [ActivationShape]
     let batch: Int
@@ -128,6 +146,11 @@ struct OneDNNPlanBuilder {
     let stopAt: Int?
     let weights: OneDNNWeights
     let stream: DNNLStream
+    /// The layers this plan runs (all of them, or the features / classifier part of a split batch).
+    var layers: Range<Int>
+    /// nil: the caller's (N, C, H, W) batch; else the staging layout of the map layer `layers.lowerBound - 1` produced.
+    var inputTag: dnnl_format_tag_t?
+    var output: Output = .plain
 
     /// The activation between two layers.
     struct Value {
@@ -155,6 +178,7 @@ struct OneDNNPlanBuilder {
         self.stopAt = stopAt
         self.weights = weights
         self.stream = stream
+        layers = 0..<spec.layers.count
     }
 
     // MARK: Memory and actions
@@ -209,7 +233,7 @@ struct OneDNNPlanBuilder {
     /// A vector activation as plain (N, F) rows: a map flattened in its own layout is reordered to
     /// NCHW first, which is the channels-first flatten.
     private mutating func plainVector(_ value: Value, layer: Int) throws -> Value {
-        var v = try plain(value, layer: layer)
+        var v = try owned(try plain(value, layer: layer), layer: layer)
         if v.dims.count != 2 {
             let rows = try dnnl_memory_desc_t.plain([batch, value.shape.count])
             v = Value(memory: try memory(rows, buffer: v.buffer), dims: [batch, value.shape.count], shape: value.shape, buffer: v.buffer)
@@ -257,19 +281,22 @@ struct OneDNNPlanBuilder {
     /// Builds the plan. `input` is the user's (N, C, H, W) batch.
     mutating func build() throws -> OneDNNPlan {
         let input = spec.input
-        let inputDims = [batch, input.channels, input.height, input.width]
-        let inputMemory = try DNNLMemory(try .plain(inputDims), handle: nil)
+        var inputShape = ActivationShape.map(channels: input.channels, height: input.height, width: input.width)
+        if inputTag != nil, layers.lowerBound > 0 { inputShape = shapes[layers.lowerBound - 1] }
+        guard case .map(let c, let h, let w) = inputShape else { throw ForwardError("oneDNN plan: a stage must start on a feature map") }
+        let inputDims = [batch, c, h, w]
+        let inputMemory = try DNNLMemory(try .f32(inputDims, inputTag ?? dnnl_abcd), handle: nil)
         retained.append(inputMemory)
-        var current = Value(memory: inputMemory, dims: inputDims,
-                            shape: .map(channels: input.channels, height: input.height, width: input.width), buffer: -1)
+        var current = Value(memory: inputMemory, dims: inputDims, shape: inputShape, buffer: -1)
         implementations = Array(repeating: [], count: spec.layers.count)
         var fusedReLU = false
-        for (index, layer) in spec.layers.enumerated() {
+        for index in layers {
+            let layer = spec.layers[index]
             if let stopAt, index >= stopAt {
                 if collect { try collectActivation(current, layer: index) }
                 continue
             }
-            let next = index + 1 < spec.layers.count ? spec.layers[index + 1] : nil
+            let next = index + 1 < layers.upperBound ? spec.layers[index + 1] : nil
             let fuseNext = !collect && next == .relu && (stopAt.map { index + 1 < $0 } ?? true)
             if fusedReLU {
                 // This ReLU ran as the previous primitive's post-op.
@@ -280,11 +307,23 @@ struct OneDNNPlanBuilder {
             current = try build(layer, index: index, from: current, to: shapes[index], fuseReLU: fuseNext, fused: &fusedReLU)
             if collect { try collectActivation(current, layer: index) }
         }
-        // The output: plain (N, ...) at the caller's pointer.
-        let outputMemory = try DNNLMemory(try .plain(current.dims), handle: nil)
+        // The output: plain (N, ...) at the caller's pointer, or a staging layout for the classifier.
+        var outputTag: dnnl_format_tag_t?
+        switch output {
+        case .plain: break
+        case .stagingIn(let tag): outputTag = tag
+        case .staging:
+            guard current.dims.count == 4 else { throw ForwardError("oneDNN plan: staging needs a feature map") }
+            outputTag = dnnl_abcd
+            for tag in Self.stagingTags where (try dnnl_memory_desc_t.f32(current.dims, tag)).sameLayout(as: current.memory.layout) {
+                outputTag = tag
+                break
+            }
+        }
+        let outputMemory = try DNNLMemory(outputTag.map { try .f32(current.dims, $0) } ?? .plain(current.dims), handle: nil)
         retained.append(outputMemory)
         try copy(current, into: outputMemory)
-        return try finish(input: inputMemory, output: outputMemory)
+        return try finish(input: inputMemory, output: outputMemory, outputTag: outputTag)
     }
 
     private mutating func collectActivation(_ value: Value, layer: Int) throws {
@@ -294,12 +333,12 @@ struct OneDNNPlanBuilder {
         try copy(value, into: target)
     }
 
-    private mutating func finish(input: DNNLMemory, output: DNNLMemory) throws -> OneDNNPlan {
+    private mutating func finish(input: DNNLMemory, output: DNNLMemory, outputTag: dnnl_format_tag_t?) throws -> OneDNNPlan {
         var sizes = [0, 0, 0]
         for (m, b) in bindings { sizes[b] = max(sizes[b], m.layout.byteCount) }
         let buffers = sizes.map { FloatArray(count: ($0 + 3) / 4) }
         for (m, b) in bindings { try m.setHandle(UnsafeMutableRawPointer(buffers[b].pointer)) }
-        return OneDNNPlan(batch: batch, actions: actions, implementations: implementations, buffers: buffers,
+        return OneDNNPlan(batch: batch, outputTag: outputTag, actions: actions, implementations: implementations, buffers: buffers,
                           input: input, output: output, collected: collected, retained: retained + bindings.map { $0.0 })
     }
 
@@ -438,8 +477,8 @@ struct OneDNNPlanBuilder {
             return try island(current, index: index, shape: shape) { .pool(op, from: $0, to: $1) }
 
         case .flatten:
-            // The map keeps its layout; the next dense layer reads it as (C, H, W) directly and
-            // anything else reorders it to NCHW, the channels-first flatten.
+            // The map keeps its layout until a layer needs rows: then it is reordered to NCHW, the
+            // channels-first flatten (dropout in between changes nothing).
             var value = current
             value.shape = shape
             implementations[index].append("no-op")
@@ -447,8 +486,11 @@ struct OneDNNPlanBuilder {
 
         case .dense(let d):
             guard case .vector(let inFeatures) = current.shape else { throw fail("needs a vector") }
-            let fromMap = current.dims.count == 4
-            let weightDims = fromMap ? [d.outFeatures] + Array(current.dims.dropFirst()) : [d.outFeatures, inFeatures]
+            // A flattened map is reordered to (N, C*H*W) rows first, the channels-first flatten fc6's
+            // weight columns follow (a few KB per image; oneDNN's brgemm inner product then runs
+            // on 2-D rows, measured faster than its gemm path on the 4-D map).
+            let current = try plainVector(current, layer: index)
+            let weightDims = [d.outFeatures, inFeatures]
             let attributes = try DNNLAttributes(fusedReLU: fuseReLU)
             let (pd, value) = try descriptor(for: current, layer: index, what: "dense \(d.name)") { layout in
                 var src = layout
@@ -462,7 +504,7 @@ struct OneDNNPlanBuilder {
                               "describing \(d.name)")
                 return try DNNLPrimitiveDescriptor.make(&desc, attributes: attributes, what: "dense \(d.name)")
             }
-            let weightMemory = try weights.memory("\(d.name).weight", dims: weightDims, tag: fromMap ? dnnl_abcd : dnnl_ab,
+            let weightMemory = try weights.memory("\(d.name).weight", dims: weightDims, tag: dnnl_ab,
                                                   wanted: pd.weights, stream: stream)
             let buffer = fresh(value)
             let out = try memory(pd.destination, buffer: buffer)
