@@ -46,6 +46,21 @@ struct OneDNNTests {
         try compareLayerByLayer(model, x, label: "\(name) x\(Network.maxChunk + 3)")
     }
 
+    @Test func matchesReferenceAcrossChunks() throws {
+        // 67 images: a chunk of 64 (four feature tiles, one classifier plan) and a chunk of 3.
+        let model = try ForwardFixtures.model("torchvision")
+        let spec = model.spec
+        let x = ForwardFixtures.deterministicInput(67, spec.input.channels, spec.input.height, spec.input.width, seed: 13, step: 1.0 / 64)
+        let expected = try Network(model: model, kernels: .reference).run(x).floats()
+        let got = try Network(model: model, kernels: .oneDNN).run(x).floats()
+        #expect(ForwardFixtures.relativeError(got, expected) <= Self.tolerance)
+        let rows = expected.count / 67
+        for item in [0, 15, 16, 63, 64, 66] {
+            let range = item * rows..<(item + 1) * rows
+            #expect(ForwardFixtures.relativeError(Array(got[range]), Array(expected[range])) <= Self.tolerance, "item \(item)")
+        }
+    }
+
     @Test func presetsRunJITKernelsNotReferenceCode() throws {
         // "Never the slow generic path by accident": every convolution, pooling, LRN and dense layer of
         // the presets runs a oneDNN JIT (or JIT GEMM) implementation, not oneDNN's ref:any fallback or
