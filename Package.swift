@@ -2,7 +2,7 @@
 import PackageDescription
 
 // Layers, bottom to top:
-//   C system libraries (CBLAS, CHDF5, CImageCodecs, CSystemZlib): module map + shim header, nothing else.
+//   C system libraries (CBLAS, CHDF5, CImageCodecs, CSystemZlib, CDNNL): module map + shim header, nothing else.
 //   AlexConvCore: tensors, dtypes, architecture spec, presets, canonical model, layout rules,
 //                 recognizer, safetensors (the canonical file builds on it), atomic output.
 //   Container layers (Pickle, Zip, HDF5): how a container's bytes are laid out and checked, no
@@ -35,6 +35,9 @@ let package = Package(
                        providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]),
         .systemLibrary(name: "CImageCodecs", pkgConfig: "libpng",
                        providers: [.apt(["libpng-dev", "libjpeg62-turbo-dev"]), .brew(["libpng", "jpeg-turbo"])]),
+        // oneDNN (CNN kernels chosen by CPU features). Debian ships no .pc file: link flags in the
+        // module map. Linux builds require it (scripts/bootstrap.sh); macOS runs the reference path.
+        .systemLibrary(name: "CDNNL", providers: [.apt(["libdnnl-dev"])]),
 
         // MARK: - Library
         .target(name: "AlexConvCore"),
@@ -45,7 +48,9 @@ let package = Package(
         .target(name: "AlexConvHDF5", dependencies: ["AlexConvCore", "CHDF5"]),
         .target(name: "AlexConvKeras", dependencies: ["AlexConvCore", "AlexConvHDF5", "AlexConvZip"]),
         .target(name: "AlexConvONNX", dependencies: ["AlexConvCore", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
-        .target(name: "AlexConvForward", dependencies: ["AlexConvCore", "CBLAS"]),
+        .target(name: "AlexConvForward", dependencies: [
+            "AlexConvCore", "CBLAS", .target(name: "CDNNL", condition: .when(platforms: [.linux])),
+        ]),
         .target(name: "AlexConvImages", dependencies: ["AlexConvCore", "CImageCodecs"]),
         .target(name: "AlexConv", dependencies: [
             "AlexConvCore", "AlexConvPickle", "AlexConvZip", "AlexConvNumPy", "AlexConvTorch",

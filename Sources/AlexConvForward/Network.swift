@@ -43,13 +43,14 @@ enum CompiledStep {
 
 // MARK: - Network
 
-/// alexconv's reference forward pass: a model's spec and canonical tensors compiled once into a plan.
+/// alexconv's forward pass: a model's spec and canonical tensors compiled once into a plan.
 ///
 /// `run` takes a float32 batch (N, C, H, W) at the spec's input size, fed straight to the first
 /// layer, and returns the last layer's output: (N, classes) for classifiers, (N, C, H, W) for a chain
-/// that ends in a feature map. Internally activations are laid out (C, N, H, W) so each
-/// convolution is one GEMM per group over the whole batch. Work buffers are sized per batch size
-/// and reused; batches larger than `maxChunk` run in chunks. Calls are serialised by a lock.
+/// that ends in a feature map. The layers run on oneDNN where the build has it (`kernels`), else on
+/// the reference path, where activations are laid out (C, N, H, W) so each convolution is one
+/// GEMM per group over the whole batch. Work buffers are sized per batch size and reused; large
+/// batches run in tiles. Calls are serialised by a lock.
 public final class Network: @unchecked Sendable {
     /// Largest number of images run through the buffers at once (bounds memory for big batches).
     public static let maxChunk = 16
@@ -63,33 +64,54 @@ public final class Network: @unchecked Sendable {
     /// Each layer's output shape for one item.
     public let layerShapes: [ActivationShape]
     let steps: [CompiledStep]
+    /// The kernels this network runs: `.oneDNN` or `.reference`.
+    public let kernels: ForwardKernels
+    /// The oneDNN implementation, when `kernels` is `.oneDNN` (then `steps` is empty).
+    let accelerated: AcceleratedForward?
     /// Index of the final softmax (skipped with `logits`), if the chain ends in one.
     let finalSoftmax: Int?
     private let lock = NSLock()
     private var workspace: Workspace?
 
-    /// Compiles `model` (validated against its spec) into a plan.
-    public init(model: Model) throws {
+    /// Compiles `model` (validated against its spec) into a plan for `kernels` (default: oneDNN
+    /// where available, else the reference path).
+    public init(model: Model, kernels: ForwardKernels = .automatic) throws {
         try model.validate()
         Network.singleThreadedBLAS
         spec = model.spec
         inputShape = [spec.input.channels, spec.input.height, spec.input.width]
         layerShapes = try spec.activationShapes()
-        var steps: [CompiledStep] = []
-        var previous = ActivationShape.map(channels: spec.input.channels, height: spec.input.height, width: spec.input.width)
-        for (index, (layer, shape)) in zip(spec.layers, layerShapes).enumerated() {
-            steps.append(try Network.compile(layer, index: index, from: previous, to: shape, model: model))
-            previous = shape
-        }
-        self.steps = steps
         var softmaxIndex: Int?
         if spec.endsInSoftmax {
             softmaxIndex = spec.layers.lastIndex { if case .softmax = $0 { return true } else { return false } }
         }
         finalSoftmax = softmaxIndex
-        for shape in layerShapes + [previous] where shape.count > Network.maxBufferElements / Network.maxChunk {
+        for shape in layerShapes where shape.count > Network.maxBufferElements / Network.maxChunk {
             throw ForwardError("architecture \(spec.name): an activation of \(shape) is larger than the forward pass supports")
         }
+        accelerated = kernels == .reference ? nil : try makeOneDNNForward(model: model, shapes: layerShapes)
+        if kernels == .oneDNN && accelerated == nil {
+            throw ForwardError("oneDNN kernels are not available in this build")
+        }
+        self.kernels = accelerated == nil ? .reference : .oneDNN
+        var steps: [CompiledStep] = []
+        if accelerated == nil {
+            var previous = ActivationShape.map(channels: spec.input.channels, height: spec.input.height, width: spec.input.width)
+            for (index, (layer, shape)) in zip(spec.layers, layerShapes).enumerated() {
+                steps.append(try Network.compile(layer, index: index, from: previous, to: shape, model: model))
+                previous = shape
+            }
+        }
+        self.steps = steps
+    }
+
+    /// The implementation behind each layer (spec order) for a batch of `batch` items: oneDNN's
+    /// names (`brgconv:avx512_core`, `gemm:jit`, reorders included) or `reference`.
+    public func implementations(batch: Int = 1) throws -> [(layer: String, kernels: [String])] {
+        lock.lock()
+        defer { lock.unlock() }
+        let names = try accelerated?.implementations(batch: min(max(batch, 1), accelerated?.tile ?? 1))
+        return spec.layers.indices.map { (layerName($0), names?[$0] ?? ["reference"]) }
     }
 
     /// Whether networks compiled from now on run 3x3 stride-1 convolutions with Winograd F(2x2, 3x3)
@@ -99,8 +121,9 @@ public final class Network: @unchecked Sendable {
         set { WinogradConvolutionOp.enabled = newValue }
     }
 
-    /// Sets the cores the forward pass uses (default: all). Work is split across cores by the
-    /// forward pass itself; the BLAS runs single-threaded inside each piece.
+    /// Sets the cores the forward pass uses (default: all): oneDNN's OpenMP threads, and on the
+    /// reference path the pieces the forward pass splits work into (the BLAS runs single-threaded
+    /// inside each piece).
     public static func setThreads(_ count: Int) {
         Parallel.workers = max(1, count)
         BLAS.setThreads(1)
@@ -161,25 +184,19 @@ public final class Network: @unchecked Sendable {
             defer { lock.unlock() }
             let progress = ProgressLine("forward pass", total: batch, unit: .items("images"))
             defer { progress.finish() }
+            let itemInput = inputShape.reduce(1, *)
+            let chunk = accelerated?.tile ?? Network.maxChunk
             var start = 0
             while start < batch {
-                let n = min(Network.maxChunk, batch - start)
-                let workspace = try workspace(batch: n)
-                let itemInput = inputShape.reduce(1, *)
-                var shape = ActivationShape.map(channels: inputShape[0], height: inputShape[1], width: inputShape[2])
-                var current = workspace.a.pointer, spare = workspace.b.pointer
-                ActivationLayout.toChannelMajor(x + start * itemInput, current, channels: inputShape[0], plane: inputShape[1] * inputShape[2], batch: n)
-                for (index, step) in steps.enumerated() {
-                    if let stopAt, index >= stopAt {
-                        if collect { copyOut(current, shape, into: activationBuffers[index].pointer, batchStart: start, chunk: n, batch: batch) }
-                        continue
-                    }
-                    let wroteSpare = run(step, current, spare, workspace.scratch.pointer, n)
-                    if wroteSpare { swap(&current, &spare) }
-                    shape = layerShapes[index]
-                    if collect { copyOut(current, shape, into: activationBuffers[index].pointer, batchStart: start, chunk: n, batch: batch) }
+                let n = min(chunk, batch - start)
+                if let accelerated {
+                    let activations = collect ? zip(activationBuffers, layerShapes).map { $0.pointer + start * $1.count } : []
+                    try accelerated.run(input: x + start * itemInput, output: outputPointer + start * perItem, activations: activations,
+                                        count: n, collect: collect, stopAt: stopAt)
+                } else {
+                    try runReference(x + start * itemInput, start: start, count: n, batch: batch, output: outputPointer,
+                                     activations: activationBuffers, collect: collect, stopAt: stopAt)
                 }
-                copyOut(current, shape, into: outputPointer, batchStart: start, chunk: n, batch: batch)
                 start += n
                 progress.update(completed: start)
             }
@@ -206,6 +223,26 @@ public final class Network: @unchecked Sendable {
             activationBuffers.removeAll()
         }
         return (output, activations)
+    }
+
+    /// Runs items `start ..< start + count` of a `batch` through the reference steps.
+    private func runReference(_ x: UnsafePointer<Float>, start: Int, count n: Int, batch: Int, output outputPointer: UnsafeMutablePointer<Float>,
+                              activations activationBuffers: [FloatArray], collect: Bool, stopAt: Int?) throws {
+        let workspace = try workspace(batch: n)
+        var shape = ActivationShape.map(channels: inputShape[0], height: inputShape[1], width: inputShape[2])
+        var current = workspace.a.pointer, spare = workspace.b.pointer
+        ActivationLayout.toChannelMajor(x, current, channels: inputShape[0], plane: inputShape[1] * inputShape[2], batch: n)
+        for (index, step) in steps.enumerated() {
+            if let stopAt, index >= stopAt {
+                if collect { copyOut(current, shape, into: activationBuffers[index].pointer, batchStart: start, chunk: n, batch: batch) }
+                continue
+            }
+            let wroteSpare = run(step, current, spare, workspace.scratch.pointer, n)
+            if wroteSpare { swap(&current, &spare) }
+            shape = layerShapes[index]
+            if collect { copyOut(current, shape, into: activationBuffers[index].pointer, batchStart: start, chunk: n, batch: batch) }
+        }
+        copyOut(current, shape, into: outputPointer, batchStart: start, chunk: n, batch: batch)
     }
 
     /// Runs one step; returns true when it wrote `spare` (the caller swaps), false when in place.

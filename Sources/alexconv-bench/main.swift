@@ -11,6 +11,7 @@ import Foundation
 //   alexconv-bench all       everything
 // Build in release mode: `swift run -c release alexconv-bench all`.
 
+ForwardKernels.preferPassiveOpenMPWaiting()
 let arguments = Array(CommandLine.arguments.dropFirst())
 let which = arguments.first ?? "all"
 let executableDirectory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().path

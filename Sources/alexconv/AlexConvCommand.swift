@@ -14,12 +14,13 @@ struct AlexConvCommand: ParsableCommand {
         Progress lines appear on stderr for work longer than a second when stderr is a terminal;
         --quiet (before or after the command name) turns them off.
         """,
-        version: "0.1.0",
+        version: "0.1.0\nforward pass: \(ForwardKernels.automatic.summary())",
         subcommands: AlexConvCommand.allSubcommands)
 
     /// Runs the command line and turns every error into one line on stderr and the contract's exit code.
     static func main() {
         TemporaryFiles.prepareForSignals()
+        ForwardKernels.preferPassiveOpenMPWaiting()
         do {
             // --quiet is global: it switches the progress line off and is not a subcommand option.
             var arguments = Array(CommandLine.arguments.dropFirst())

@@ -31,11 +31,14 @@ struct DiffCommand: ParsableCommand {
 
     @OptionGroup var importOptions: ImportOptions
 
+    @OptionGroup var forwardOptions: ForwardOptions
+
     func validate() throws {
         if atol < 0 || rtol < 0 { throw ValidationError("--atol and --rtol must not be negative") }
     }
 
     func run() throws {
+        forwardOptions.apply()
         let diff = try ForwardTasks.diff(a, b, input: input, tolerance: Tolerance(atol: atol, rtol: rtol),
                                          arch: importOptions.arch, map: importOptions.map)
         print(json ? diff.json : diff.text)

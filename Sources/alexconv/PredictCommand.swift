@@ -21,12 +21,15 @@ struct PredictCommand: ParsableCommand {
 
     @OptionGroup var importOptions: ImportOptions
 
+    @OptionGroup var forwardOptions: ForwardOptions
+
     func validate() throws {
         if images.isEmpty { throw ValidationError("give at least one image") }
         if top < 1 { throw ValidationError("--top must be at least 1") }
     }
 
     func run() throws {
+        forwardOptions.apply()
         let predictions = try ForwardTasks.predict(model: model, images: images, top: top,
                                                    arch: importOptions.arch, map: importOptions.map)
         print(json ? ForwardTasks.json(predictions) : ForwardTasks.text(predictions))

@@ -30,7 +30,10 @@ struct RunCommand: ParsableCommand {
 
     @OptionGroup var importOptions: ImportOptions
 
+    @OptionGroup var forwardOptions: ForwardOptions
+
     func run() throws {
+        forwardOptions.apply()
         let shape = try ForwardTasks.run(model: model, input: input, output: output,
                                          layout: layout, logits: logits,
                                          arch: importOptions.arch, map: importOptions.map, overwrite: force)

@@ -29,12 +29,15 @@ struct VerifyCommand: ParsableCommand {
 
     @OptionGroup var importOptions: ImportOptions
 
+    @OptionGroup var forwardOptions: ForwardOptions
+
     func run() throws {
         if let junit {
             // Checked before the run (no wasted work) and written without replacing unless --force.
             let inputs = [model, expect].compactMap { $0 } + (try ExpectedFile.load(path: expect)).referencedFiles
             try OutputRule.check(junit, inputs: inputs, overwrite: force)
         }
+        forwardOptions.apply()
         let report = try ForwardTasks.verify(model: model, expect: expect, arch: importOptions.arch, map: importOptions.map)
         if let junit {
             try writeAtomically(to: junit, overwrite: force) { try $0.write(report.junit) }

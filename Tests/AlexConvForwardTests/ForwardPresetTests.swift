@@ -5,15 +5,15 @@ import AlexConvForward
 import TestSupport
 
 /// Every preset's tiny fixture model against the framework's own output (PyTorch; TensorFlow ops
-/// too for the Caffe and Keras presets), index by index.
+/// too for the Caffe and Keras presets), index by index, on every kernel set this build has.
 @Suite("Forward pass against the frameworks")
 struct ForwardPresetTests {
     static let tolerance: Float = 1e-4
 
-    @Test(arguments: ForwardFixtures.names)
-    func matchesPyTorch(_ name: String) throws {
+    @Test(arguments: ForwardFixtures.names, ForwardFixtures.kernels)
+    func matchesPyTorch(_ name: String, _ kernels: ForwardKernels) throws {
         let model = try ForwardFixtures.model(name)
-        let network = try Network(model: model)
+        let network = try Network(model: model, kernels: kernels)
         let x = ForwardFixtures.input(for: name, spec: model.spec)
         let y = try network.run(x)
         let golden = try ForwardFixtures.golden("\(name).golden.npy")
@@ -27,27 +27,27 @@ struct ForwardPresetTests {
         #expect(ForwardFixtures.relativeError(Array(raw[0..<rows]), Array(raw[rows..<2 * rows])) > 10 * Self.tolerance)
     }
 
-    @Test(arguments: ForwardFixtures.names.filter { (try? ForwardFixtures.model($0).spec.endsInSoftmax) == true })
-    func logitsStopBeforeSoftmax(_ name: String) throws {
+    @Test(arguments: ForwardFixtures.names.filter { (try? ForwardFixtures.model($0).spec.endsInSoftmax) == true }, ForwardFixtures.kernels)
+    func logitsStopBeforeSoftmax(_ name: String, _ kernels: ForwardKernels) throws {
         let model = try ForwardFixtures.model(name)
-        let network = try Network(model: model)
+        let network = try Network(model: model, kernels: kernels)
         let y = try network.run(ForwardFixtures.input(for: name, spec: model.spec), logits: true)
         let error = ForwardFixtures.relativeError(y.floats(), try ForwardFixtures.golden("\(name).logits.npy"))
         #expect(error <= Self.tolerance, "\(name) logits: relative error \(error)")
     }
 
-    @Test(arguments: ["caffe-alexnet", "caffenet", "keras-bn", "keras-2048"])
-    func matchesTensorFlowOps(_ name: String) throws {
+    @Test(arguments: ["caffe-alexnet", "caffenet", "keras-bn", "keras-2048"], ForwardFixtures.kernels)
+    func matchesTensorFlowOps(_ name: String, _ kernels: ForwardKernels) throws {
         let model = try ForwardFixtures.model(name)
-        let y = try Network(model: model).run(ForwardFixtures.input(for: name, spec: model.spec))
+        let y = try Network(model: model, kernels: kernels).run(ForwardFixtures.input(for: name, spec: model.spec))
         let error = ForwardFixtures.relativeError(y.floats(), try ForwardFixtures.golden("\(name).tf_golden.npy"))
         #expect(error <= Self.tolerance, "\(name) vs TensorFlow: relative error \(error)")
     }
 
-    @Test(arguments: ["torchvision", "caffe-alexnet", "keras-bn", "custom-ops"])
-    func batchSizesOneAndThreeAgree(_ name: String) throws {
+    @Test(arguments: ["torchvision", "caffe-alexnet", "keras-bn", "custom-ops"], ForwardFixtures.kernels)
+    func batchSizesOneAndThreeAgree(_ name: String, _ kernels: ForwardKernels) throws {
         let model = try ForwardFixtures.model(name)
-        let network = try Network(model: model)
+        let network = try Network(model: model, kernels: kernels)
         let x = ForwardFixtures.input(for: name, spec: model.spec)
         let all = try network.run(x).floats()
         let rows = all.count / 3
@@ -55,7 +55,7 @@ struct ForwardPresetTests {
             let single = try network.run(x.sliced(axis: 0, item..<(item + 1))).floats()
             #expect(maxAbsDiff(single, Array(all[item * rows..<(item + 1) * rows])) <= 1e-6 * max(1, all.map(abs).max()!))
         }
-        // A batch larger than one chunk runs in pieces and still matches item by item.
+        // A batch larger than one chunk (tile) runs in pieces and still matches item by item.
         let spec = model.spec
         let big = ForwardFixtures.deterministicInput(Network.maxChunk + 2, spec.input.channels, spec.input.height, spec.input.width,
                                                      step: ForwardFixtures.step(name))
