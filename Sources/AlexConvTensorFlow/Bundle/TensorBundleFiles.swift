@@ -40,7 +40,7 @@ final class TensorBundleFiles {
         let path = shardPath(shard)
         guard FileManager.default.fileExists(atPath: path) else {
             throw FormatError(.truncated, file: path, location: name,
-                              "missing: the index lists \(index.shardCount) data shard(s) and this tensor is in shard \(shard) (incomplete copy of the checkpoint?)")
+                              "missing: \(URL(fileURLWithPath: indexPath).lastPathComponent) lists \(index.shardCount) data shard(s) and this tensor is in shard \(shard) (incomplete copy of the checkpoint?)")
         }
         let storage = try ByteStorage.map(path: path)
         shards[shard] = storage

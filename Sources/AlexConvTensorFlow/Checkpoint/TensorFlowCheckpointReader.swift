@@ -39,6 +39,13 @@ public enum TensorFlowCheckpointReader: WeightFileReader {
         return bundle
     }
 
+    /// Reads a checkpoint whose `.index` is `indexBytes` (in memory) and whose data shards are
+    /// looked up beside `prefix` (fuzzing: table, header and entries are all checked first).
+    public static func read(indexBytes: UnsafeRawBufferPointer, prefix: String) throws -> TensorBundle {
+        let files = try TensorBundleFiles(indexBytes: indexBytes, prefix: prefix)
+        return try read(files, location: CheckpointLocation(prefix: prefix, kind: .checkpoint, notes: []))
+    }
+
     /// Reads an opened bundle (`read(path:)` after resolving the path; fuzzing passes an index in memory).
     static func read(_ files: TensorBundleFiles, location: CheckpointLocation) throws -> TensorBundle {
         var notes = location.notes
@@ -172,7 +179,7 @@ struct CheckpointContents {
         SetAside.allCases.compactMap { kind in
             let keys = setAside.filter { $0.why == kind }.map(\.key)
             guard !keys.isEmpty else { return nil }
-            let shown = keys.count > 12 ? keys.prefix(12).joined(separator: ", ") + ", ... (\(keys.count - 12) more)" : keys.joined(separator: ", ")
+            let shown = keys.count > 1000 ? keys.prefix(1000).joined(separator: ", ") + ", ... (\(keys.count - 1000) more)" : keys.joined(separator: ", ")
             return "set aside \(keys.count) \(kind.rawValue) (not weights): \(shown)"
         }
     }
