@@ -7,8 +7,8 @@ import PackageDescription
 //                 recognizer, safetensors (the canonical file builds on it), atomic output.
 //   Container layers (Pickle, Zip, HDF5): how a container's bytes are laid out and checked, no
 //                 knowledge of weights; they read through Core's ByteCursor.
-//   One target per format family (NumPy, Torch, Keras, ONNX) on those layers.
-//   AlexConvForward: the forward pass (compute only: compiled plan, convolution, pooling, BLAS).
+//   One target per format family (NumPy, Torch, Keras, ONNX, TensorFlow, Caffe) on those layers.
+//   AlexConvForward: the forward pass (compute only: compiled plan, convolution, pooling, BLAS, oneDNN).
 //   AlexConvImages: image decoding (PNG, JPEG, PPM), preprocessing by the spec's input, ImageNet names.
 //   AlexConv: the umbrella library and its public API (format registry, load/transform/export,
 //             and the tasks: run, predict, verify, diff, reports).
@@ -48,13 +48,16 @@ let package = Package(
         .target(name: "AlexConvHDF5", dependencies: ["AlexConvCore", "CHDF5"]),
         .target(name: "AlexConvKeras", dependencies: ["AlexConvCore", "AlexConvHDF5", "AlexConvZip"]),
         .target(name: "AlexConvONNX", dependencies: ["AlexConvCore", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
+        .target(name: "AlexConvTensorFlow", dependencies: [
+            "AlexConvCore", "AlexConvKeras", "AlexConvNumPy", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        ], exclude: ["Proto"]),
         .target(name: "AlexConvForward", dependencies: [
             "AlexConvCore", "CBLAS", .target(name: "CDNNL", condition: .when(platforms: [.linux])),
         ]),
         .target(name: "AlexConvImages", dependencies: ["AlexConvCore", "CImageCodecs"]),
         .target(name: "AlexConv", dependencies: [
             "AlexConvCore", "AlexConvPickle", "AlexConvZip", "AlexConvNumPy", "AlexConvTorch",
-            "AlexConvHDF5", "AlexConvKeras", "AlexConvONNX", "AlexConvForward", "AlexConvImages",
+            "AlexConvHDF5", "AlexConvKeras", "AlexConvONNX", "AlexConvTensorFlow", "AlexConvForward", "AlexConvImages",
         ]),
 
         // MARK: - Executables
@@ -75,6 +78,7 @@ let package = Package(
         .testTarget(name: "AlexConvHDF5Tests", dependencies: ["AlexConvHDF5", "TestSupport"]),
         .testTarget(name: "AlexConvKerasTests", dependencies: ["AlexConvKeras", "AlexConvHDF5", "TestSupport"]),
         .testTarget(name: "AlexConvONNXTests", dependencies: ["AlexConvONNX", "TestSupport"]),
+        .testTarget(name: "AlexConvTensorFlowTests", dependencies: ["AlexConvTensorFlow", "AlexConvForward", "AlexConvNumPy", "TestSupport"]),
         .testTarget(name: "AlexConvForwardTests", dependencies: ["AlexConvForward", "AlexConvNumPy", "TestSupport"]),
         .testTarget(name: "AlexConvImagesTests", dependencies: ["AlexConvImages", "AlexConvNumPy", "TestSupport"]),
         .testTarget(name: "AlexConvTests", dependencies: ["AlexConv", "TestSupport"]),

@@ -23,7 +23,7 @@ budget="${1:-60}"
 shift || true
 case "$budget" in ''|*[!0-9]*) echo "fuzz.sh: budget must be whole seconds, got '$budget'" >&2; exit 2;; esac
 
-all_targets=(FuzzNpyHeader FuzzPickle FuzzZipDirectory FuzzSafetensors FuzzTorchArchive FuzzKerasHDF5 FuzzONNX FuzzImages)
+all_targets=(FuzzNpyHeader FuzzPickle FuzzZipDirectory FuzzSafetensors FuzzTorchArchive FuzzKerasHDF5 FuzzONNX FuzzImages FuzzTensorFlowIndex)
 targets=()
 if [ $# -eq 0 ]; then
   targets=("${all_targets[@]}")
@@ -82,6 +82,7 @@ seed FuzzTorchArchive '*.pth' '*.pt'
 seed FuzzKerasHDF5 '*.h5'
 seed FuzzONNX '*.onnx'
 seed FuzzImages '*.png' '*.jpg' '*.jpeg' '*.ppm' '*.pgm'
+seed FuzzTensorFlowIndex '*.index'
 # Hand-written seeds for the parts no fixture covers.
 printf 'P6\n2 2\n255\n\x00\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b' >"$work/corpus/FuzzImages/p6.ppm"
 printf 'P3\n1 2\n255\n1 2 3 4 5 6\n' >"$work/corpus/FuzzImages/p3.ppm"

@@ -1,6 +1,7 @@
 import AlexConvKeras
 import AlexConvNumPy
 import AlexConvONNX
+import AlexConvTensorFlow
 import AlexConvTorch
 import Foundation
 
@@ -15,6 +16,7 @@ public enum FormatRegistry {
         KerasArchiveReader.self,   // zip named .keras
         TorchArchiveReader.self,   // torch zip (data.pkl) or legacy pickle magic
         KerasH5Reader.self,        // HDF5 signature
+        TensorFlowCheckpointReader.self,  // by name: .index, .data-NNNNN-of-NNNNN, checkpoint; claims prefixes and SavedModel dirs
         ONNXReader.self,           // protobuf ModelProto (.onnx, or ir_version first)
     ]
 
@@ -25,6 +27,7 @@ public enum FormatRegistry {
         KerasExporter.self,        // h5, weights.h5, keras
         ONNXExporter.self,         // onnx
         SafetensorsExporter.self,  // safetensors, alexnet (the canonical file)
+        TensorFlowCheckpointExporter.self,  // tf-checkpoint
     ]
 
     /// The format names `ExportRequest.format` accepts (`npy`, `pth`, `weights.h5`, ...), in a stable order.

@@ -192,22 +192,7 @@ struct KerasFileReading {
 
     /// Checks a layer's weights against what its config says: count, then shapes.
     func check(layer: String, names: [String], tensors: [Tensor], against want: KerasLayerWeights, location: String) throws {
-        guard tensors.count == want.roles.count else {
-            throw FormatError(.malformed, file: path, location: location,
-                              "layer '\(layer)' (\(want.className)) has \(tensors.count) weights (\(names.joined(separator: ", "))), its config needs \(want.roles.count): \(want.roles.joined(separator: ", "))")
-        }
-        for (index, t) in tensors.enumerated() {
-            let role = want.roles[index]
-            let expectedRank = want.kind == .batchNorm || role == "bias" ? 1 : want.kind == .conv ? 4 : 2
-            guard t.rank == expectedRank else {
-                throw FormatError(.malformed, file: path, location: location,
-                                  "\(names[index]): \(want.className) \(role) needs rank \(expectedRank)\(want.kind == .conv && role == "kernel" ? " (kh, kw, in/groups, out)" : ""), found shape \(t.shape)")
-            }
-            if let shapes = want.shapes, t.shape != shapes[index] {
-                throw FormatError(.malformed, file: path, location: location,
-                                  "\(names[index]): \(want.className) '\(layer)' \(role) should have shape \(shapes[index]) per the model config, found \(t.shape)")
-            }
-        }
+        try want.check(names: names, tensors: tensors, file: path, location: location)
     }
 
     /// The kind of layer a weights-only file's tensors suggest (nil: leave it to the recognizer).
@@ -314,4 +299,27 @@ struct KerasFileReading {
 public enum KerasLimits {
     /// Nesting of groups searched for `vars` in a Keras 3 weights file.
     public static let maxGroupDepth = 32
+}
+
+extension KerasLayerWeights {
+    /// Checks a layer's weights against what its config says: count, then ranks and shapes; errors
+    /// name `file`, `location` and the tensor.
+    func check(names: [String], tensors: [Tensor], file: String, location: String) throws {
+        guard tensors.count == roles.count else {
+            throw FormatError(.malformed, file: file, location: location,
+                              "layer '\(name)' (\(className)) has \(tensors.count) weights (\(names.joined(separator: ", "))), its config needs \(roles.count): \(roles.joined(separator: ", "))")
+        }
+        for (index, t) in tensors.enumerated() {
+            let role = roles[index]
+            let expectedRank = kind == .batchNorm || role == "bias" ? 1 : kind == .conv ? 4 : 2
+            guard t.rank == expectedRank else {
+                throw FormatError(.malformed, file: file, location: location,
+                                  "\(names[index]): \(className) \(role) needs rank \(expectedRank)\(kind == .conv && role == "kernel" ? " (kh, kw, in/groups, out)" : ""), found shape \(t.shape)")
+            }
+            if let shapes, t.shape != shapes[index] {
+                throw FormatError(.malformed, file: file, location: location,
+                                  "\(names[index]): \(className) '\(name)' \(role) should have shape \(shapes[index]) per the model config, found \(t.shape)")
+            }
+        }
+    }
 }
