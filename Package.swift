@@ -5,7 +5,7 @@ import PackageDescription
 //   C system libraries (CBLAS, CHDF5, CImageCodecs): module map + shim header, nothing else.
 //   AlexConvCore: tensors, dtypes, architecture spec, presets, canonical model, layout rules,
 //                 recognizer, safetensors (the canonical file builds on it), atomic output.
-//   One target per format family (Pickle, Zip, NumPy, Torch, Keras, ONNX) and the forward pass.
+//   One target per format family (Pickle, Zip, NumPy, Torch, Keras, ONNX, Caffe) and the forward pass.
 //   AlexConv: the umbrella library (format detection, import/export/convert, verify).
 //   alexconv: the command-line tool (argument handling only).
 let package = Package(
@@ -38,10 +38,12 @@ let package = Package(
         .target(name: "AlexConvTorch", dependencies: ["AlexConvCore", "AlexConvPickle", "AlexConvZip"]),
         .target(name: "AlexConvKeras", dependencies: ["AlexConvCore", "CHDF5", "AlexConvZip"]),
         .target(name: "AlexConvONNX", dependencies: ["AlexConvCore", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
+        .target(name: "AlexConvCaffe", dependencies: ["AlexConvCore", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+                exclude: ["Proto"]),
         .target(name: "AlexConvForward", dependencies: ["AlexConvCore", "CBLAS", "CImageCodecs"]),
         .target(name: "AlexConv", dependencies: [
             "AlexConvCore", "AlexConvPickle", "AlexConvZip", "AlexConvNumPy", "AlexConvTorch",
-            "AlexConvKeras", "AlexConvONNX", "AlexConvForward",
+            "AlexConvKeras", "AlexConvONNX", "AlexConvCaffe", "AlexConvForward",
         ]),
 
         // MARK: - Executables
@@ -61,6 +63,7 @@ let package = Package(
         .testTarget(name: "AlexConvTorchTests", dependencies: ["AlexConvTorch", "TestSupport"]),
         .testTarget(name: "AlexConvKerasTests", dependencies: ["AlexConvKeras", "TestSupport"]),
         .testTarget(name: "AlexConvONNXTests", dependencies: ["AlexConvONNX", "TestSupport"]),
+        .testTarget(name: "AlexConvCaffeTests", dependencies: ["AlexConvCaffe", "TestSupport"]),
         .testTarget(name: "AlexConvForwardTests", dependencies: ["AlexConvForward", "TestSupport"]),
         .testTarget(name: "AlexConvTests", dependencies: ["AlexConv", "TestSupport"]),
     ]

@@ -1,5 +1,6 @@
 @_exported import AlexConvCore
 import AlexConvKeras
+import AlexConvCaffe
 import AlexConvNumPy
 import AlexConvONNX
 import AlexConvTorch
@@ -17,6 +18,7 @@ public enum FormatRegistry {
         TorchArchiveReader.self,   // torch zip (data.pkl) or legacy pickle magic
         KerasH5Reader.self,        // HDF5 signature
         ONNXReader.self,           // protobuf ModelProto (.onnx, or ir_version first)
+        CaffeReader.self,          // binary NetParameter named .caffemodel (+ prototxt, mean file)
     ]
 
     /// Exporters by `--format` name.
@@ -64,6 +66,11 @@ public enum FormatRegistry {
     public static func read(path: String, options: ReaderOptions = ReaderOptions()) throws -> TensorBundle {
         let reader = try reader(for: path)
         return try AllocationBudget.withImportBudget { try withFileContext(path) { try reader.read(path: path, options: options) } }
+    }
+
+    /// The companion files reading `path` uses (named in `options` or found by its reader), for protection.
+    public static func companionFiles(path: String, options: ReaderOptions) -> [String] {
+        (try? reader(for: path))?.companionFiles(path: path, options: options) ?? options.files
     }
 
     /// The reader for `path`, or an error naming what alexconv reads.

@@ -8,6 +8,27 @@ struct ImportOptions: ParsableArguments {
 
     @Option(name: .long, help: "JSON object mapping source tensor names to canonical names (conv1.weight, ...).")
     var map: String?
+
+    @Option(name: .long, help: "Caffe network definition for a .caffemodel (default: <stem>.prototxt or deploy.prototxt beside it).")
+    var prototxt: String?
+
+    @Option(name: .long, help: "Caffe mean file (imagenet_mean.binaryproto), recorded in the model's preprocessing.")
+    var mean: String?
+
+    @Flag(name: .customLong("mean-per-channel"), help: "Record the mean file's per-channel averages instead of its per-pixel mean image.")
+    var meanPerChannel = false
+
+    /// The companion files given, for the readers that use them.
+    var readerOptions: ReaderOptions { ReaderOptions(prototxt: prototxt, mean: mean, meanPerChannel: meanPerChannel) }
+
+    /// Companion files reading `model` uses (given or found beside it): never written over.
+    func companionFiles(of model: String) -> [String] {
+        FormatRegistry.companionFiles(path: model, options: readerOptions)
+    }
+
+    func validate() throws {
+        if meanPerChannel && mean == nil { throw ValidationError("--mean-per-channel needs --mean") }
+    }
 }
 
 /// Options shared by commands that write a format.
@@ -35,8 +56,10 @@ struct WriteOptions: ParsableArguments {
         }.joined(separator: "; ")
     }
 
-    func request(format: ExportFormat?, output: String?) -> ExportRequest {
-        ExportRequest(format: format?.name, output: output, towers: towers, channels: channels,
-                      naming: naming, dtype: dtype?.dtype, force: force)
+    func request(format: ExportFormat?, output: String?, protecting companions: [String] = []) -> ExportRequest {
+        var request = ExportRequest(format: format?.name, output: output, towers: towers, channels: channels,
+                                    naming: naming, dtype: dtype?.dtype, force: force)
+        request.protectedInputs = companions
+        return request
     }
 }

@@ -37,7 +37,7 @@ struct DiffCommand: ParsableCommand {
 
     func run() throws {
         let diff = try ForwardTasks.diff(a, b, input: input, tolerance: Tolerance(atol: atol, rtol: rtol),
-                                         arch: importOptions.arch, map: importOptions.map)
+                                         arch: importOptions.arch, map: importOptions.map, options: importOptions.readerOptions)
         print(json ? diff.json : diff.text)
         if !diff.agree {
             if let first = diff.firstDivergentLayer {

@@ -30,7 +30,7 @@ struct RunCommand: ParsableCommand {
     func run() throws {
         let shape = try ForwardTasks.run(model: model, input: input, output: output,
                                          layout: layout, logits: logits,
-                                         arch: importOptions.arch, map: importOptions.map)
+                                         arch: importOptions.arch, map: importOptions.map, options: importOptions.readerOptions)
         print("wrote \(output): float32 \(shape)")
     }
 }

@@ -27,7 +27,8 @@ struct VerifyCommand: ParsableCommand {
     @OptionGroup var importOptions: ImportOptions
 
     func run() throws {
-        let report = try ForwardTasks.verify(model: model, expect: expect, arch: importOptions.arch, map: importOptions.map)
+        let report = try ForwardTasks.verify(model: model, expect: expect, arch: importOptions.arch, map: importOptions.map,
+                                             options: importOptions.readerOptions)
         if let junit {
             try writeAtomically(to: junit) { try $0.write(report.junit) }
         }

@@ -28,8 +28,9 @@ public enum ForwardTasks {
     /// (N, classes), or a feature map in `layout`. Returns the output's shape.
     @discardableResult
     public static func run(model path: String, input: String, output: String, layout: BatchLayout = .nchw,
-                           logits: Bool = false, arch: String? = nil, map: String? = nil) throws -> [Int] {
-        let network = try Network(model: try ModelLoader.load(path: path, arch: arch, map: map))
+                           logits: Bool = false, arch: String? = nil, map: String? = nil,
+                           options: ReaderOptions = ReaderOptions()) throws -> [Int] {
+        let network = try Network(model: try ModelLoader.load(path: path, arch: arch, map: map, options: options))
         var x = try NPYFile.read(path: input)
         guard x.dtype.isFloatingPoint else {
             throw FormatError(.malformed, file: input, "input dtype is \(x.dtype.name), expected float32 (an already preprocessed batch)")
@@ -65,8 +66,8 @@ public enum ForwardTasks {
 
     /// Decodes, preprocesses (the model's recorded InputSpec) and classifies each image.
     public static func predict(model path: String, images: [String], top k: Int = 5,
-                               arch: String? = nil, map: String? = nil) throws -> [Prediction] {
-        let network = try Network(model: try ModelLoader.load(path: path, arch: arch, map: map))
+                               arch: String? = nil, map: String? = nil, options: ReaderOptions = ReaderOptions()) throws -> [Prediction] {
+        let network = try Network(model: try ModelLoader.load(path: path, arch: arch, map: map, options: options))
         let decoded = try images.map { try ImageDecoder.decode(path: $0) }
         let x = try ImagePreprocessor.batch(decoded, input: network.spec.input)
         let y = try network.run(x, logits: true)
@@ -103,9 +104,10 @@ public enum ForwardTasks {
     // MARK: verify
 
     /// Runs EXPECTED.json; `model` (optional) overrides the models the file names.
-    public static func verify(model: String?, expect: String, arch: String? = nil, map: String? = nil) throws -> VerificationReport {
+    public static func verify(model: String?, expect: String, arch: String? = nil, map: String? = nil,
+                              options: ReaderOptions = ReaderOptions()) throws -> VerificationReport {
         let expected = try ExpectedFile.load(path: expect)
-        var verifier = Verifier { try ModelLoader.load(path: $0, arch: arch, map: map) }
+        var verifier = Verifier { try ModelLoader.load(path: $0, arch: arch, map: map, options: options) }
         return try verifier.run(expected, model: model)
     }
 
@@ -114,9 +116,9 @@ public enum ForwardTasks {
     /// Compares two models (each imported on the fly) tensor by tensor and, with `input` (.npy,
     /// NCHW float batch), layer by layer.
     public static func diff(_ a: String, _ b: String, input: String? = nil, tolerance: Tolerance = .standard,
-                            arch: String? = nil, map: String? = nil) throws -> ModelDiff {
-        var modelA = try ModelLoader.load(path: a, arch: arch, map: map)
-        var modelB = try ModelLoader.load(path: b, arch: arch, map: map)
+                            arch: String? = nil, map: String? = nil, options: ReaderOptions = ReaderOptions()) throws -> ModelDiff {
+        var modelA = try ModelLoader.load(path: a, arch: arch, map: map, options: options)
+        var modelB = try ModelLoader.load(path: b, arch: arch, map: map, options: options)
         // Canonicalise conventions that change tensors but not what the model computes.
         var notes: [String] = []
         if modelA.towersPerConv != modelB.towersPerConv {
