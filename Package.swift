@@ -63,7 +63,9 @@ let package = Package(
         .testTarget(name: "AlexConvTorchTests", dependencies: ["AlexConvTorch", "TestSupport"]),
         .testTarget(name: "AlexConvKerasTests", dependencies: ["AlexConvKeras", "TestSupport"]),
         .testTarget(name: "AlexConvONNXTests", dependencies: ["AlexConvONNX", "TestSupport"]),
-        .testTarget(name: "AlexConvCaffeTests", dependencies: ["AlexConvCaffe", "TestSupport"]),
+        .testTarget(name: "AlexConvCaffeTests", dependencies: [
+            "AlexConvCaffe", "AlexConv", "TestSupport", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        ]),
         .testTarget(name: "AlexConvForwardTests", dependencies: ["AlexConvForward", "TestSupport"]),
         .testTarget(name: "AlexConvTests", dependencies: ["AlexConv", "TestSupport"]),
     ]

@@ -456,7 +456,14 @@ struct CaffeChainBuilder {
         guard pad[0] < kernel[0], pad[1] < kernel[1] else {
             throw FormatError(.malformed, location: label, "has padding \(pad) not smaller than the kernel \(kernel), which Caffe refuses")
         }
-        let ceil = !(p.hasRoundMode && p.roundMode == .floor)
+        // Caffe rounds up unless round_mode is FLOOR; the spec says ceil only where it changes the size
+        // at this input (so the spec is the simplest that computes the same, and matches the presets).
+        let caffeCeil = !(p.hasRoundMode && p.roundMode == .floor)
+        let ceil = caffeCeil && (0..<2).contains { axis in
+            let size = axis == 0 ? h : w
+            return Self.caffePooledSize(size, pad: pad[axis], kernel: kernel[axis], stride: stride[axis], ceil: true)
+                != Self.caffePooledSize(size, pad: pad[axis], kernel: kernel[axis], stride: stride[axis], ceil: false)
+        }
         let pool = PoolSpec(kernel: kernel, stride: stride, padding: [pad[0], pad[1], pad[0], pad[1]], ceilMode: ceil, countIncludePad: true)
         let spec: LayerSpec
         switch p.pool {
@@ -466,8 +473,8 @@ struct CaffeChainBuilder {
             throw FormatError(.unsupported, location: label, "is STOCHASTIC pooling, which alexconv does not convert (use MAX or AVE)")
         }
         try advance(spec, layer)
-        let caffe = (Self.caffePooledSize(h, pad: pad[0], kernel: kernel[0], stride: stride[0], ceil: ceil),
-                     Self.caffePooledSize(w, pad: pad[1], kernel: kernel[1], stride: stride[1], ceil: ceil))
+        let caffe = (Self.caffePooledSize(h, pad: pad[0], kernel: kernel[0], stride: stride[0], ceil: caffeCeil),
+                     Self.caffePooledSize(w, pad: pad[1], kernel: kernel[1], stride: stride[1], ceil: caffeCeil))
         guard case .map(_, let oh, let ow)? = shape, (oh, ow) == caffe else {
             throw FormatError(.unsupported, location: label,
                               "Caffe pools the \(h)x\(w) map to \(caffe.0)x\(caffe.1), with a last window that starts outside the input; alexconv's pooling cannot express that")

@@ -156,6 +156,8 @@ enum CaffeMean {
 enum CaffeInputConventions {
     /// Start of the note that says the preprocessing was assumed.
     static let guessedNote = "preprocessing not recorded in the file"
+    /// Start of the note that names the mean file a data layer subtracts.
+    static let meanFileNote = "the net's data layer subtracts the mean file"
 
     static func input(for chain: CaffeChain, notes: inout [String]) -> InputSpec {
         let (c, h, w) = chain.input
@@ -168,7 +170,7 @@ enum CaffeInputConventions {
                              mean: values.map { CaffeChainBuilder.decimal($0) * scale }, std: Array(repeating: 1, count: c), resize: resize)
         }
         if let file = chain.transform?.meanFile, !file.isEmpty {
-            notes.append("the net's data layer subtracts the mean file '\(oneLine(file))': give that file as the mean to record it")
+            notes.append("\(meanFileNote) '\(oneLine(file))': give that file as the mean to record it")
         }
         if c == 3 {
             notes.append("\(guessedNote); assumed Caffe's ImageNet conventions (BGR, 0-255 minus mean 104, 117, 123)")
@@ -198,7 +200,7 @@ enum CaffeInputConventions {
         result.std = Array(repeating: 1, count: input.channels)
         result.mean = scaled.channelAverages
         result.resize = min(mean.height, mean.width)
-        notes.removeAll { $0.hasPrefix(guessedNote) }
+        notes.removeAll { $0.hasPrefix(guessedNote) || $0.hasPrefix(meanFileNote) }
         let averages = result.mean.map { String(format: "%.3f", $0) }.joined(separator: ", ")
         if perChannel {
             result.meanImage = nil
