@@ -42,7 +42,7 @@ struct CaffeBlob {
         let dims = try dims(what: what)
         let count = try checkedElementCount(dims, what: what)
         guard count == values.count else {
-            throw FormatError(.malformed, location: what,
+            throw FormatError(.corrupted, location: what,
                               "shape \(dims) needs \(count) values, the blob holds \(values.count)")
         }
         return values.reshaped(dims)

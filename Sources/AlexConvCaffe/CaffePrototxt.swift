@@ -53,8 +53,17 @@ enum CaffePrototxt {
     }
 
     /// Whether `text` decodes (used on prefixes while locating an error).
-    private static func decodes(_ text: String) -> Bool {
-        (try? Caffe_NetParameter(textFormatString: text)) != nil
+    private static func decodes(_ text: String) -> Bool { decodingError(text) == nil }
+
+    private static func decodingError(_ text: String) -> TextFormatDecodingError? {
+        do {
+            _ = try Caffe_NetParameter(textFormatString: text)
+            return nil
+        } catch let error as TextFormatDecodingError {
+            return error
+        } catch {
+            return .malformedText
+        }
     }
 
     /// 1-based line and column of the first token from which no prefix of `text` decodes.
@@ -77,17 +86,23 @@ enum CaffePrototxt {
         // Within the line: the first token whose inclusion fails (tokens ending in ':' wait for their value).
         var column = (line.firstIndex { !$0.isWhitespace }.map { line.distance(from: line.startIndex, to: $0) } ?? 0) + 1
         var index = line.startIndex
+        var fieldStart: String.Index?
         while index < line.endIndex {
             while index < line.endIndex && line[index].isWhitespace { index = line.index(after: index) }
             let start = index
             while index < line.endIndex && !line[index].isWhitespace { index = line.index(after: index) }
             if start == index { break }
-            let token = line[start..<index]
-            if token.hasSuffix(":") { continue }
-            if !decodes(prefix(high - 1, plus: String(line[..<index]))) {
-                column = line.distance(from: line.startIndex, to: start) + 1
+            if line[start..<index].hasSuffix(":") {
+                fieldStart = start
+                continue
+            }
+            if let error = decodingError(prefix(high - 1, plus: String(line[..<index]))) {
+                // An unknown name is the field's fault, anything else its value's.
+                let at = error == .unknownField ? (fieldStart ?? start) : start
+                column = line.distance(from: line.startIndex, to: at) + 1
                 break
             }
+            fieldStart = nil
         }
         return (high, column)
     }
