@@ -27,6 +27,7 @@ public enum FormatRegistry {
         TorchExporter.self,        // pth
         KerasExporter.self,        // h5, weights.h5, keras
         ONNXExporter.self,         // onnx
+        CaffeExporter.self,        // caffemodel (+ prototxt)
         SafetensorsExporter.self,  // safetensors, alexnet (the canonical file)
     ]
 

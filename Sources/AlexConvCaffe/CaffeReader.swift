@@ -81,7 +81,7 @@ public enum CaffeReader: WeightFileReader {
         if let recorded, let prototxt {
             if try recorded.agreesWith(spec) {
                 spec = recorded
-                notes.removeAll { $0.hasPrefix(CaffeInputConventions.guessedNote) }
+                notes.removeAll { $0.hasPrefix(CaffeInputConventions.guessedNote) || $0.hasPrefix(CaffeInputConventions.transformNote) }
                 notes.append("architecture and preprocessing read from the comment '\(CaffePrototxt.specComment.trimmingCharacters(in: .whitespaces))' alexconv wrote in \(prototxt) (\(recorded.name)); the net agrees with it")
             } else {
                 notes.append("the comment '\(CaffePrototxt.specComment.trimmingCharacters(in: .whitespaces))' in \(prototxt) (\(recorded.name)) does not describe this net; using the architecture built from the net")
@@ -111,13 +111,30 @@ public enum CaffeReader: WeightFileReader {
 }
 
 extension ArchitectureSpec {
-    /// True when `other` needs the same tensors (names and shapes) from the same input size.
+    /// True when `other` computes what this spec does from the same input size with the same tensors
+    /// (names and shapes): equal layers once the ones that change nothing at inference are left out
+    /// (dropout, flatten, which Caffe's InnerProduct does itself, and an adaptive pool to the size it
+    /// already has, which the writer omits).
     func agreesWith(_ other: ArchitectureSpec) throws -> Bool {
         guard input.height == other.input.height, input.width == other.input.width, input.channels == other.input.channels,
-              let mine = try? expectedTensors() else { return false }
-        let theirs = try other.expectedTensors()
-        return mine.map { "\($0.name)\($0.shape)" } == theirs.map { "\($0.name)\($0.shape)" }
-            && layers.map(\.typeName) == other.layers.map(\.typeName)
+              let mine = try? expectedTensors(), let mineLayers = try? computingLayers() else { return false }
+        let theirs = try other.expectedTensors(), theirLayers = try other.computingLayers()
+        return mine.map { "\($0.name)\($0.shape)" } == theirs.map { "\($0.name)\($0.shape)" } && mineLayers == theirLayers
+    }
+
+    private func computingLayers() throws -> [LayerSpec] {
+        let shapes = try activationShapes()
+        var previous = ActivationShape.map(channels: input.channels, height: input.height, width: input.width)
+        var result: [LayerSpec] = []
+        for (layer, shape) in zip(layers, shapes) {
+            defer { previous = shape }
+            switch layer {
+            case .dropout, .flatten: continue
+            case .adaptiveAvgPool where shape == previous: continue
+            default: result.append(layer)
+            }
+        }
+        return result
     }
 }
 
@@ -156,6 +173,8 @@ enum CaffeMean {
 enum CaffeInputConventions {
     /// Start of the note that says the preprocessing was assumed.
     static let guessedNote = "preprocessing not recorded in the file"
+    /// Start of the note that says the preprocessing came from a transform_param.
+    static let transformNote = "preprocessing from the net's transform_param"
     /// Start of the note that names the mean file a data layer subtracts.
     static let meanFileNote = "the net's data layer subtracts the mean file"
 
@@ -165,7 +184,7 @@ enum CaffeInputConventions {
         let scale = chain.transform.map { CaffeChainBuilder.decimal($0.scale) } ?? 1
         if let transform = chain.transform, !transform.meanValue.isEmpty, transform.meanValue.count == 1 || transform.meanValue.count == c {
             let values = transform.meanValue.count == 1 ? Array(repeating: transform.meanValue[0], count: c) : transform.meanValue
-            notes.append("preprocessing from the net's transform_param: scale \(scale), mean_value \(values.map { CaffeChainBuilder.decimal($0) }) (BGR, Caffe's channel order)")
+            notes.append("\(transformNote): scale \(scale), mean_value \(values.map { CaffeChainBuilder.decimal($0) }) (BGR, Caffe's channel order)")
             return InputSpec(height: h, width: w, channels: c, channelOrder: .bgr, scale: scale,
                              mean: values.map { CaffeChainBuilder.decimal($0) * scale }, std: Array(repeating: 1, count: c), resize: resize)
         }
