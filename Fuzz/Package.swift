@@ -26,6 +26,7 @@ let fuzzTargets = [
     "FuzzKerasHDF5",      // HDF5 through libhdf5 (input written to a temp file) and the Keras readers
     "FuzzONNX",           // ONNX ModelProto (swift-protobuf) and the graph importer
     "FuzzImages",         // PNG / JPEG (libpng, libjpeg via the C shim) and PPM/PGM
+    "FuzzCaffe",          // caffemodel wire scanner + layer chain, prototxt TextFormat, mean BlobProto
 ]
 
 let package = Package(
