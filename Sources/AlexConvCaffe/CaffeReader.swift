@@ -110,6 +110,20 @@ public enum CaffeReader: WeightFileReader {
     }
 }
 
+extension CaffeReader {
+    /// Decodes the whole caffemodel at `path` with swift-protobuf, every blob's values materialised as
+    /// Swift arrays: what `read` avoids by scanning blobs on the memory map. Kept so `alexconv-bench
+    /// caffe` can measure that cost; returns the number of layers and of values decoded.
+    public static func decodeWithoutScanning(path: String) throws -> (layers: Int, values: Int) {
+        let storage = try ByteStorage.map(path: path)
+        let data = Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: storage.bytes.baseAddress!), count: storage.bytes.count, deallocator: .none)
+        let net = try withExtendedLifetime(storage) { try Caffe_NetParameter(serializedBytes: data) }
+        let values = net.layer.reduce(0) { $0 + $1.blobs.reduce(0) { $0 + $1.data.count + $1.doubleData.count } }
+            + net.layers.reduce(0) { $0 + $1.blobs.reduce(0) { $0 + $1.data.count + $1.doubleData.count } }
+        return (net.layer.count + net.layers.count, values)
+    }
+}
+
 extension ArchitectureSpec {
     /// True when `other` computes what this spec does from the same input size with the same tensors
     /// (names and shapes): equal layers once the ones that change nothing at inference are left out
