@@ -65,11 +65,14 @@ struct CaffeChainBuilder {
 
     /// The caffemodel the blobs come from (errors about blobs name it).
     let weightsFile: String
+    /// True when the prototxt was found beside the model rather than given (said in name errors).
+    let prototxtFound: Bool
 
-    init(net: CaffeNet, weights: [String: [CaffeBlob]]?, weightsFile: String) {
+    init(net: CaffeNet, weights: [String: [CaffeBlob]]?, weightsFile: String, prototxtFound: Bool = false) {
         self.net = net
         self.weights = weights
         self.weightsFile = weightsFile
+        self.prototxtFound = prototxtFound
     }
 
     // MARK: - Entry point
@@ -132,7 +135,8 @@ struct CaffeChainBuilder {
             var parts: [String] = []
             if !missing.isEmpty { parts.append("the prototxt's layers \(missing.joined(separator: ", ")) have no weights in the caffemodel") }
             if !unused.isEmpty { parts.append("the caffemodel's layers \(unused.joined(separator: ", ")) hold weights but are not in the prototxt's TEST-phase net") }
-            throw ModelError(parts.joined(separator: "; ") + " (weights are matched by layer name)")
+            let found = prototxtFound ? "; the prototxt was found beside the model: give the one that belongs to it" : ""
+            throw ModelError(parts.joined(separator: "; ") + " (weights are matched by layer name)\(found)")
         }
     }
 

@@ -120,12 +120,35 @@ struct CaffeLayer {
         case .v1(let l): return l.dummyDataParam
         }
     }
-    /// The data transformation (crop, scale, mean) of a data layer, when it states one.
+    /// The data transformation (crop, scale, mean) of a data layer, when it states one: its
+    /// `transform_param`, or the deprecated fields of its data/image_data/window_data parameters, moved
+    /// over as Caffe's `UpgradeNetDataTransformation` does (nets from before mid-2014).
     var transform: Caffe_TransformationParameter? {
+        let stated: Caffe_TransformationParameter?
+        let legacy: [(hasScale: Bool, scale: Float, meanFile: String?, cropSize: UInt32?, mirror: Bool?)]
         switch source {
-        case .current(let l): return l.hasTransformParam ? l.transformParam : nil
-        case .v1(let l): return l.hasTransformParam ? l.transformParam : nil
+        case .current(let l):
+            stated = l.hasTransformParam ? l.transformParam : nil
+            legacy = Self.legacyTransforms(l.dataParam, l.imageDataParam, l.windowDataParam)
+        case .v1(let l):
+            stated = l.hasTransformParam ? l.transformParam : nil
+            legacy = Self.legacyTransforms(l.dataParam, l.imageDataParam, l.windowDataParam)
         }
+        if let stated { return stated }
+        guard let old = legacy.first(where: { $0.hasScale || $0.meanFile != nil || $0.cropSize != nil || $0.mirror != nil }) else { return nil }
+        var transform = Caffe_TransformationParameter()
+        if old.hasScale { transform.scale = old.scale }
+        if let meanFile = old.meanFile { transform.meanFile = meanFile }
+        if let cropSize = old.cropSize { transform.cropSize = cropSize }
+        if let mirror = old.mirror { transform.mirror = mirror }
+        return transform
+    }
+
+    private static func legacyTransforms(_ d: Caffe_DataParameter, _ i: Caffe_ImageDataParameter, _ w: Caffe_WindowDataParameter)
+        -> [(hasScale: Bool, scale: Float, meanFile: String?, cropSize: UInt32?, mirror: Bool?)] {
+        [(d.hasScale, d.scale, d.hasMeanFile ? d.meanFile : nil, d.hasCropSize ? d.cropSize : nil, d.hasMirror ? d.mirror : nil),
+         (i.hasScale, i.scale, i.hasMeanFile ? i.meanFile : nil, i.hasCropSize ? i.cropSize : nil, i.hasMirror ? i.mirror : nil),
+         (w.hasScale, w.scale, w.hasMeanFile ? w.meanFile : nil, w.hasCropSize ? w.cropSize : nil, w.hasMirror ? w.mirror : nil)]
     }
     /// Parameters only the current format has (V1 nets have none of these layers).
     var current: Caffe_LayerParameter? {

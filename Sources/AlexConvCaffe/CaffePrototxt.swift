@@ -66,6 +66,11 @@ enum CaffePrototxt {
         }
     }
 
+    /// Lines longer than this, or tokens past the `maxLocatedTokens`th, get the column of the line's
+    /// start: locating within them would decode the prefix once per token.
+    static let maxLocatedLineBytes = 4096
+    static let maxLocatedTokens = 64
+
     /// 1-based line and column of the first token from which no prefix of `text` decodes.
     static func locateError(in text: String) -> (Int, Int)? {
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
@@ -87,7 +92,10 @@ enum CaffePrototxt {
         var column = (line.firstIndex { !$0.isWhitespace }.map { line.distance(from: line.startIndex, to: $0) } ?? 0) + 1
         var index = line.startIndex
         var fieldStart: String.Index?
-        while index < line.endIndex {
+        var tokens = 0
+        // Token by token only on lines of ordinary length (each step decodes a prefix again).
+        while index < line.endIndex, line.utf8.count <= maxLocatedLineBytes, tokens < maxLocatedTokens {
+            tokens += 1
             while index < line.endIndex && line[index].isWhitespace { index = line.index(after: index) }
             let start = index
             while index < line.endIndex && !line[index].isWhitespace { index = line.index(after: index) }

@@ -72,7 +72,8 @@ public enum CaffeReader: WeightFileReader {
         }
         for blobs in file.layerBlobs + file.v1LayerBlobs { for blob in blobs { notes += blob.notes } }
 
-        var builder = CaffeChainBuilder(net: structure, weights: weights, weightsFile: path)
+        var builder = CaffeChainBuilder(net: structure, weights: weights, weightsFile: path,
+                                        prototxtFound: prototxt != nil && options.prototxt == nil)
         let chain = try withFileContext(prototxt ?? path) { try builder.run() }
         notes += chain.notes
 

@@ -119,6 +119,15 @@ struct CaffeHostileTests {
         #expect(error.location == "line 5, column 3" && error.detail.contains("field name caffe.proto does not define"), "\(error)")
     }
 
+    @Test("a failing prototxt of one huge line is located without decoding once per token", .timeLimit(.minutes(1)))
+    func hugeLine() throws {
+        let text = "name: \"x\" " + String(repeating: "input: \"d\" ", count: 50_000) + "bad_field: 1\n"
+        let prototxt = CaffeFixtures.write(text, named: "long.prototxt")
+        let model = try CaffeFixtures.alone(CaffeFixtures.caffenet)
+        let error = try #require(formatError { try Self.read(model, ReaderOptions(prototxt: prototxt)) })
+        #expect(error.location == "line 1, column 1", "\(error)")
+    }
+
     @Test("an unknown layer type is named, with its layer")
     func unknownType() throws {
         let model = try CaffeFixtures.alone(CaffeFixtures.caffenet)

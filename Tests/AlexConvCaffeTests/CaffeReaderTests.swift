@@ -1,6 +1,7 @@
 import AlexConv
 @testable import AlexConvCaffe
 import Foundation
+import SwiftProtobuf
 import Testing
 import TestSupport
 
@@ -43,6 +44,23 @@ struct CaffeReaderTests {
         #expect(bundle.notes.contains { $0.contains("mean file 'data/ilsvrc12/imagenet_mean.binaryproto'") })
         #expect(model.spec.name == "custom" && !model.spec.endsInSoftmax)
         #expect(model.spec.input.height == 227 && model.spec.input.width == 227 && model.spec.input.channels == 3)
+        expectBitExact(model.tensors, try CaffeFixtures.expected(CaffeFixtures.zoo))
+    }
+
+    @Test("pre-2014 data layers: crop_size and mean_file in data_param, moved over as Caffe's upgrade does")
+    func legacyDataParameters() throws {
+        var net = try Caffe_NetParameter(serializedBytes: try Data(contentsOf: URL(fileURLWithPath: CaffeFixtures.model(CaffeFixtures.zoo))))
+        for i in net.layers.indices where net.layers[i].type == .data {
+            let transform = net.layers[i].transformParam
+            net.layers[i].clearTransformParam()
+            net.layers[i].dataParam.cropSize = transform.cropSize
+            net.layers[i].dataParam.meanFile = transform.meanFile
+        }
+        #expect(net.layers.allSatisfy { !$0.hasTransformParam })
+        let path = CaffeFixtures.write(try serialized(net), named: "old.caffemodel")
+        let (bundle, model) = try Self.model(path)
+        #expect(model.spec.input.height == 227 && model.spec.input.channels == 3)
+        #expect(bundle.notes.contains { $0.contains("mean file 'data/ilsvrc12/imagenet_mean.binaryproto'") })
         expectBitExact(model.tensors, try CaffeFixtures.expected(CaffeFixtures.zoo))
     }
 
