@@ -45,7 +45,7 @@ enum CaffeFixtures {
     /// Writes `bytes` as `name` in a new directory and returns the path.
     static func write(_ bytes: [UInt8], named name: String) -> String {
         let path = FixturePaths.temporaryDirectory("caffe") + "/" + name
-        FileManager.default.createFile(atPath: path, contents: Data(bytes))
+        _ = FileManager.default.createFile(atPath: path, contents: Data(bytes))
         return path
     }
 

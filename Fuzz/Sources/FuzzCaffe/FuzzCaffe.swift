@@ -18,7 +18,7 @@ let fixtureModel = "Fixtures/caffe/caffenet/caffenet.caffemodel"
 
 func write(_ bytes: UnsafeRawBufferPointer, _ name: String) -> String {
     let path = fuzzDirectory + "/" + name
-    FileManager.default.createFile(atPath: path, contents: Data(bytes))
+    _ = FileManager.default.createFile(atPath: path, contents: Data(bytes))
     return path
 }
 
