@@ -51,13 +51,15 @@ let package = Package(
         .target(name: "AlexConvTensorFlow", dependencies: [
             "AlexConvCore", "AlexConvKeras", "AlexConvNumPy", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         ], exclude: ["Proto"]),
+        .target(name: "AlexConvCaffe", dependencies: ["AlexConvCore", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+                exclude: ["Proto"]),
         .target(name: "AlexConvForward", dependencies: [
             "AlexConvCore", "CBLAS", .target(name: "CDNNL", condition: .when(platforms: [.linux])),
         ]),
         .target(name: "AlexConvImages", dependencies: ["AlexConvCore", "CImageCodecs"]),
         .target(name: "AlexConv", dependencies: [
             "AlexConvCore", "AlexConvPickle", "AlexConvZip", "AlexConvNumPy", "AlexConvTorch",
-            "AlexConvHDF5", "AlexConvKeras", "AlexConvONNX", "AlexConvTensorFlow", "AlexConvForward", "AlexConvImages",
+            "AlexConvHDF5", "AlexConvKeras", "AlexConvONNX", "AlexConvTensorFlow", "AlexConvCaffe", "AlexConvForward", "AlexConvImages",
         ]),
 
         // MARK: - Executables
@@ -79,6 +81,9 @@ let package = Package(
         .testTarget(name: "AlexConvKerasTests", dependencies: ["AlexConvKeras", "AlexConvHDF5", "TestSupport"]),
         .testTarget(name: "AlexConvONNXTests", dependencies: ["AlexConvONNX", "TestSupport"]),
         .testTarget(name: "AlexConvTensorFlowTests", dependencies: ["AlexConvTensorFlow", "AlexConvForward", "AlexConvNumPy", "TestSupport"]),
+        .testTarget(name: "AlexConvCaffeTests", dependencies: [
+            "AlexConvCaffe", "AlexConv", "AlexConvImages", "AlexConvNumPy", "TestSupport", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        ]),
         .testTarget(name: "AlexConvForwardTests", dependencies: ["AlexConvForward", "AlexConvNumPy", "TestSupport"]),
         .testTarget(name: "AlexConvImagesTests", dependencies: ["AlexConvImages", "AlexConvNumPy", "TestSupport"]),
         .testTarget(name: "AlexConvTests", dependencies: ["AlexConv", "TestSupport"]),

@@ -27,6 +27,7 @@ let fuzzTargets = [
     "FuzzONNX",           // ONNX ModelProto (swift-protobuf) and the graph importer
     "FuzzImages",         // PNG / JPEG (libpng, libjpeg via the C shim) and PPM/PGM
     "FuzzTensorFlowIndex", // TensorFlow .index: LevelDB table, bundle header and entries, tensors
+    "FuzzCaffe",          // caffemodel wire scanner + layer chain, prototxt TextFormat, mean BlobProto
 ]
 
 let package = Package(

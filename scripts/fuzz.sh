@@ -23,7 +23,7 @@ budget="${1:-60}"
 shift || true
 case "$budget" in ''|*[!0-9]*) echo "fuzz.sh: budget must be whole seconds, got '$budget'" >&2; exit 2;; esac
 
-all_targets=(FuzzNpyHeader FuzzPickle FuzzZipDirectory FuzzSafetensors FuzzTorchArchive FuzzKerasHDF5 FuzzONNX FuzzImages FuzzTensorFlowIndex)
+all_targets=(FuzzNpyHeader FuzzPickle FuzzZipDirectory FuzzSafetensors FuzzTorchArchive FuzzKerasHDF5 FuzzONNX FuzzImages FuzzTensorFlowIndex FuzzCaffe)
 targets=()
 if [ $# -eq 0 ]; then
   targets=("${all_targets[@]}")
@@ -48,7 +48,7 @@ scratch="${FUZZ_SCRATCH:-$here/.build-fuzz}"
 work="$(mktemp -d "${TMPDIR:-/tmp}/alexconv-fuzz.XXXXXX")"
 artifacts="${FUZZ_ARTIFACTS:-$work/findings}"
 mkdir -p "$artifacts"
-cleanup() { if [ "${FUZZ_KEEP:-0}" != 1 ]; then rm -rf "$work"; fi; rm -f "${TMPDIR:-/tmp}"/alexconv-fuzz-*.h5 "${TMPDIR:-/tmp}"/alexconv-fuzz-*.npz; }
+cleanup() { if [ "${FUZZ_KEEP:-0}" != 1 ]; then rm -rf "$work"; fi; rm -f "${TMPDIR:-/tmp}"/alexconv-fuzz-*.h5 "${TMPDIR:-/tmp}"/alexconv-fuzz-*.npz; rm -rf "${TMPDIR:-/tmp}"/alexconv-fuzz-caffe-*; }
 trap cleanup EXIT
 
 # MARK: - Build
@@ -83,11 +83,14 @@ seed FuzzKerasHDF5 '*.h5'
 seed FuzzONNX '*.onnx'
 seed FuzzImages '*.png' '*.jpg' '*.jpeg' '*.ppm' '*.pgm'
 seed FuzzTensorFlowIndex '*.index'
+seed FuzzCaffe '*.caffemodel' '*.prototxt' '*.binaryproto'
 # Hand-written seeds for the parts no fixture covers.
 printf 'P6\n2 2\n255\n\x00\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b' >"$work/corpus/FuzzImages/p6.ppm"
 printf 'P3\n1 2\n255\n1 2 3 4 5 6\n' >"$work/corpus/FuzzImages/p3.ppm"
 printf 'P5\n# comment\n2 1\n65535\n\x00\x01\x02\x03' >"$work/corpus/FuzzImages/p5.pgm"
 printf 'P2\n2 1\n15\n3 4\n' >"$work/corpus/FuzzImages/p2.pgm"
+# A small mean BlobProto (the fixture's 256x256 mean is above max_input_bytes): legacy dims 1x3x1x2, six floats.
+printf '\x08\x01\x10\x03\x18\x01\x20\x02\x2a\x18\x00\x00\xd0\x42\x00\x00\xea\x42\x00\x00\xf6\x42\x00\x00\xd0\x42\x00\x00\xea\x42\x00\x00\xf6\x42' >"$work/corpus/FuzzCaffe/mean.binaryproto"
 
 # MARK: - Run
 export SWIFT_BACKTRACE="enable=no"  # the Swift backtracer trips ASan inside its own crash handler

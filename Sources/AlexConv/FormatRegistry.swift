@@ -1,4 +1,5 @@
 import AlexConvKeras
+import AlexConvCaffe
 import AlexConvNumPy
 import AlexConvONNX
 import AlexConvTensorFlow
@@ -18,6 +19,7 @@ public enum FormatRegistry {
         KerasH5Reader.self,        // HDF5 signature
         TensorFlowCheckpointReader.self,  // by name: .index, .data-NNNNN-of-NNNNN, checkpoint; claims prefixes and SavedModel dirs
         ONNXReader.self,           // protobuf ModelProto (.onnx, or ir_version first)
+        CaffeReader.self,          // binary NetParameter named .caffemodel (+ prototxt, mean file)
     ]
 
     /// Exporters by `--format` name.
@@ -26,6 +28,7 @@ public enum FormatRegistry {
         TorchExporter.self,        // pth
         KerasExporter.self,        // h5, weights.h5, keras
         ONNXExporter.self,         // onnx
+        CaffeExporter.self,        // caffemodel (+ prototxt)
         SafetensorsExporter.self,  // safetensors, alexnet (the canonical file)
         TensorFlowCheckpointExporter.self,  // tf-checkpoint
     ]
@@ -72,6 +75,11 @@ public enum FormatRegistry {
                 return bundle
             }
         }
+    }
+
+    /// The companion files reading `path` uses (named in `options` or found by its reader), for protection.
+    public static func companionFiles(path: String, options: ReaderOptions) -> [String] {
+        (try? reader(for: path))?.companionFiles(path: path, options: options) ?? options.files
     }
 
     /// The reader for `path`, or an error naming what alexconv reads.

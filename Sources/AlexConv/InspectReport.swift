@@ -9,8 +9,8 @@ package struct InspectReport {
     package var recognitionError: String?
 
     /// Reads and recognises `path`; a recognition failure is reported, not thrown.
-    package static func make(path: String, arch: String? = nil, map: String? = nil) throws -> InspectReport {
-        let (bundle, choice, nameMap) = try ModelLoader.read(path: path, arch: arch, map: map)
+    package static func make(path: String, arch: String? = nil, map: String? = nil, options: ReaderOptions = ReaderOptions()) throws -> InspectReport {
+        let (bundle, choice, nameMap) = try ModelLoader.read(path: path, arch: arch, map: map, options: options)
         do {
             let recognition = try Recognizer.recognize(bundle, choice: choice, map: nameMap)
             return InspectReport(path: path, bundle: bundle, recognition: recognition, recognitionError: nil)
@@ -35,6 +35,9 @@ package struct InspectReport {
         if input.mean.contains(where: { $0 != 0 }) { scale += " minus mean \(list(input.mean))" }
         if input.std.contains(where: { $0 != 1 }) { scale += " divided by std \(list(input.std))" }
         let resize = input.resize.map { "resize shorter side to \($0), centre crop; " } ?? ""
+        if let image = input.meanImage {
+            scale += "; the mean is a \(image.channels)x\(image.height)x\(image.width) image, subtracted pixel by pixel from its centre crop"
+        }
         return "\(input.height)x\(input.width) \(order) (\(order == "BGR" ? "blue first" : "red first")); \(resize)\(scale)"
     }
 

@@ -7,7 +7,7 @@ import AlexConvCore
 /// torchvision's classic pipeline does: resize the shorter side to `resize` with antialiased
 /// bilinear filtering (PIL's and `torch.nn.functional.interpolate(antialias=True)`'s triangle
 /// filter, computed in float), centre-crop `height` x `width` (torchvision's rounding), order
-/// channels, and `(pixel * scale - mean) / std`.
+/// channels, and `(pixel * scale - mean) / std` (with a mean image: its centre crop, pixel by pixel).
 public enum ImagePreprocessor {
     /// A (1, C, H, W) float32 tensor for `image` under `input`.
     public static func tensor(for image: RGBImage, input: InputSpec) throws -> Tensor {
@@ -22,6 +22,11 @@ public enum ImagePreprocessor {
         let h = input.height, w = input.width
         guard h > 0, w > 0, images.count * h <= ImageDecoder.maxPixels / w else {
             throw FormatError(.limit, "input size \(w)x\(h) for \(images.count) images exceeds the limit of \(ImageDecoder.maxPixels) pixels")
+        }
+        if let image = input.meanImage {
+            guard image.channels == 3, image.height >= h, image.width >= w, image.values.count == 3 * image.height * image.width else {
+                throw FormatError(.malformed, "the mean image (\(image.channels)x\(image.height)x\(image.width)) does not cover the 3x\(h)x\(w) input")
+            }
         }
         var values = [Float](repeating: 0, count: images.count * 3 * h * w)
         for (n, image) in images.enumerated() {
@@ -42,7 +47,9 @@ public enum ImagePreprocessor {
                 for y in 0..<h {
                     for x in 0..<w {
                         let pixel = Double(resized[((top + y) * resizedW + left + x) * 3 + source])
-                        values[plane + y * w + x] = Float((pixel * input.scale - mean) / std)
+                        // A mean image (Caffe mean file) is subtracted pixel by pixel, its centre crop.
+                        let subtracted = input.meanImage.map { Double($0.centred(channel: c, y: y, x: x, cropHeight: h, cropWidth: w)) } ?? mean
+                        values[plane + y * w + x] = Float((pixel * input.scale - subtracted) / std)
                     }
                 }
             }

@@ -1,4 +1,5 @@
 import AlexConv
+import AlexConvCaffe
 import AlexConvCore
 import Foundation
 
@@ -8,6 +9,7 @@ import Foundation
 //   alexconv-bench keras     Keras .h5 -> canonical -> .h5 vs Keras 3 and h5py (issue 6)
 //   alexconv-bench forward   forward-pass throughput vs PyTorch eager and ONNX Runtime (issue 4)
 //   alexconv-bench containers  pickle machine and zip reader on many small records (issue 12)
+//   alexconv-bench caffe     caffemodel <-> canonical vs protobuf ParseFromString + numpy (issue 14)
 //   alexconv-bench all       everything
 // Build in release mode: `swift run -c release alexconv-bench all`.
 
@@ -31,8 +33,14 @@ func section(_ title: String, _ body: () throws -> Void) {
 if which == "make-bvlc-npy", arguments.count == 2 {
     do { try NumPyBenchmark.makeModel(at: arguments[1]); exit(0) } catch { print("\(error)"); exit(1) }
 }
+if which == "make-caffemodel", arguments.count == 2 {
+    do { try CaffeBenchmark.makeModel(at: arguments[1]); exit(0) } catch { print("\(error)"); exit(1) }
+}
+if which == "decode-whole-caffemodel", arguments.count == 2 {
+    do { print(try CaffeReader.decodeWithoutScanning(path: arguments[1])); exit(0) } catch { print("\(error)"); exit(1) }
+}
 
-let known = ["numpy", "torch", "forward", "keras", "containers", "all"]
+let known = ["numpy", "torch", "forward", "keras", "containers", "caffe", "all"]
 guard known.contains(which) else {
     FileHandle.standardError.write(Data("usage: alexconv-bench [\(known.joined(separator: "|"))]\n".utf8))
     exit(2)
@@ -58,6 +66,14 @@ if which == "keras" || which == "all" {
 if which == "containers" || which == "all" {
     section("container parsing (issue 12)") {
         print(try ContainerBenchmark.run(directory: scratch + "/containers"))
+    }
+}
+if which == "caffe" || which == "all" {
+    section("caffemodel <-> canonical (issue 14)") {
+        guard FileManager.default.isExecutableFile(atPath: alexconvBinary) else {
+            throw IOError(path: alexconvBinary, "not built: run `swift build -c release` first")
+        }
+        try CaffeBenchmark.run(directory: scratch + "/caffe", alexconv: alexconvBinary, python: python, repeats: 3)
     }
 }
 if which == "forward" || which == "all" {

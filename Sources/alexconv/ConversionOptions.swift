@@ -11,6 +11,27 @@ struct ImportOptions: ParsableArguments {
 
     /// The files these options name (a spec file, a name map): inputs no output may replace.
     var files: [String] { [arch, map].compactMap { $0 } }
+
+    @Option(name: .long, help: "Caffe network definition for a .caffemodel (default: <stem>.prototxt or deploy.prototxt beside it).")
+    var prototxt: String?
+
+    @Option(name: .long, help: "Caffe mean file (imagenet_mean.binaryproto), recorded in the model's preprocessing.")
+    var mean: String?
+
+    @Flag(name: .customLong("mean-per-channel"), help: "Record the mean file's per-channel averages instead of its per-pixel mean image.")
+    var meanPerChannel = false
+
+    /// The companion files given, for the readers that use them.
+    var readerOptions: ReaderOptions { ReaderOptions(prototxt: prototxt, mean: mean, meanPerChannel: meanPerChannel) }
+
+    /// Companion files reading `model` uses (given or found beside it): never written over.
+    func companionFiles(of model: String) -> [String] {
+        FormatRegistry.companionFiles(path: model, options: readerOptions)
+    }
+
+    func validate() throws {
+        if meanPerChannel && mean == nil { throw ValidationError("--mean-per-channel needs --mean") }
+    }
 }
 
 /// Options shared by commands that write a format.

@@ -19,8 +19,9 @@ struct ConvertCommand: ParsableCommand {
     @OptionGroup var writeOptions: WriteOptions
 
     func run() throws {
-        let model = try ModelLoader.load(path: input, arch: importOptions.arch, map: importOptions.map)
-        let written = try Conversion.export(model, inputPath: input, request: writeOptions.request(format: format, output: output, protecting: importOptions.files))
+        let model = try ModelLoader.load(path: input, arch: importOptions.arch, map: importOptions.map, options: importOptions.readerOptions)
+        let written = try Conversion.export(model, inputPath: input, request: writeOptions.request(format: format, output: output,
+                                                                                                      protecting: importOptions.files + importOptions.companionFiles(of: input)))
         for note in written.notes { printError("note: \(note)") }
         print("\(written.path): \(written.format), \(model.spec.name)")
     }

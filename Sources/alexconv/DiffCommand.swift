@@ -40,7 +40,7 @@ struct DiffCommand: ParsableCommand {
     func run() throws {
         forwardOptions.apply()
         let diff = try ForwardTasks.diff(a, b, input: input, tolerance: Tolerance(atol: atol, rtol: rtol),
-                                         arch: importOptions.arch, map: importOptions.map)
+                                         arch: importOptions.arch, map: importOptions.map, options: importOptions.readerOptions)
         print(json ? diff.json : diff.text)
         if !diff.agree {
             if let first = diff.firstDivergentLayer {

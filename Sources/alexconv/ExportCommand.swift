@@ -28,8 +28,9 @@ struct ExportCommand: ParsableCommand {
             path = try Conversion.lastImported()
             printError("alexconv: exporting \(path) (the newest canonical model here)")
         }
-        let loaded = try ModelLoader.load(path: path, arch: importOptions.arch, map: importOptions.map)
-        let written = try Conversion.export(loaded, inputPath: path, request: writeOptions.request(format: format, output: output, protecting: importOptions.files))
+        let loaded = try ModelLoader.load(path: path, arch: importOptions.arch, map: importOptions.map, options: importOptions.readerOptions)
+        let written = try Conversion.export(loaded, inputPath: path, request: writeOptions.request(format: format, output: output,
+                                                                                                      protecting: importOptions.files + importOptions.companionFiles(of: path)))
         for note in written.notes { printError("note: \(note)") }
         print("\(written.path): \(written.format), \(loaded.spec.name)")
     }

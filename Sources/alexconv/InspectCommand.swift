@@ -15,7 +15,7 @@ struct InspectCommand: ParsableCommand {
     var json = false
 
     func run() throws {
-        let report = try InspectReport.make(path: file, arch: importOptions.arch, map: importOptions.map)
+        let report = try InspectReport.make(path: file, arch: importOptions.arch, map: importOptions.map, options: importOptions.readerOptions)
         print(json ? report.json : report.text)
     }
 }

@@ -36,7 +36,8 @@ struct RunCommand: ParsableCommand {
         forwardOptions.apply()
         let shape = try ForwardTasks.run(model: model, input: input, output: output,
                                          layout: layout, logits: logits,
-                                         arch: importOptions.arch, map: importOptions.map, overwrite: force)
+                                         arch: importOptions.arch, map: importOptions.map, overwrite: force,
+                                         options: importOptions.readerOptions)
         print("wrote \(output): float32 \(shape)")
     }
 }

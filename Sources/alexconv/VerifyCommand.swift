@@ -38,7 +38,8 @@ struct VerifyCommand: ParsableCommand {
             try OutputRule.check(junit, inputs: inputs, overwrite: force)
         }
         forwardOptions.apply()
-        let report = try ForwardTasks.verify(model: model, expect: expect, arch: importOptions.arch, map: importOptions.map)
+        let report = try ForwardTasks.verify(model: model, expect: expect, arch: importOptions.arch, map: importOptions.map,
+                                             options: importOptions.readerOptions)
         if let junit {
             try writeAtomically(to: junit, overwrite: force) { try $0.write(report.junit) }
         }

@@ -9,9 +9,9 @@ import AlexConvForward
 /// (npy, npz) are re-imported with the spec given explicitly, as a user would with --arch.
 @Suite struct ConversionMatrixTests {
     static let presets = ["caffe-alexnet", "caffenet", "torchvision", "alexnet-v1", "alexnet-v2", "half", "keras-bn", "alexnet8", "keras-2048"]
-    static let formats = ["npy", "npz", "pth", "safetensors", "onnx", "h5", "weights.h5", "keras", "alexnet"]
+    static let formats = ["npy", "npz", "pth", "safetensors", "onnx", "h5", "weights.h5", "keras", "alexnet", "caffemodel"]
     /// Formats whose files carry the full spec (architecture and input conventions).
-    static let carrySpec: Set<String> = ["pth", "safetensors", "onnx", "alexnet"]
+    static let carrySpec: Set<String> = ["pth", "safetensors", "onnx", "alexnet", "caffemodel"]
 
     func input(for spec: ArchitectureSpec) -> Tensor {
         var rng = SplitMix64(seed: 7)
@@ -33,7 +33,9 @@ import AlexConvForward
         for format in Self.formats {
             let exporter = try FormatRegistry.exporter(for: format)
             let path = dir + "/m" + exporter.fileExtension(for: format)
-            try Conversion.export(model, inputPath: source, request: ExportRequest(format: format, output: path, force: true))
+            // The model's own channel order (caffemodel would write BGR otherwise).
+            try Conversion.export(model, inputPath: source, request: ExportRequest(format: format, output: path,
+                                                                                   channels: model.spec.input.channelOrder, force: true))
             let back = try ModelLoader.load(path: path, arch: Self.carrySpec.contains(format) ? nil : specPath)
             if Self.carrySpec.contains(format) {
                 #expect(back.spec == model.spec, "\(preset) via \(format): spec changed")

@@ -55,7 +55,7 @@ func expectRefusal(_ path: String, containing expected: String? = nil,
 
 enum HostileFiles {
     /// Extensions of every committed file a user could hand to alexconv as a MODEL.
-    static let weightExtensions = ["npy", "npz", "pth", "pt", "bin", "safetensors", "h5", "keras", "onnx", "pkl", "zip"]
+    static let weightExtensions = ["npy", "npz", "pth", "pt", "bin", "safetensors", "h5", "keras", "onnx", "pkl", "zip", "caffemodel"]
 
     /// Every committed weight-like fixture, as paths relative to Fixtures/ (sorted, stable).
     static let committedFixtures: [String] = {

@@ -48,9 +48,10 @@ public enum ForwardTasks {
     @discardableResult
     /// The output obeys `OutputRule`: never one of the inputs, an existing file only with `overwrite`.
     public static func run(model path: String, input: String, output: String, layout: BatchLayout = .nchw,
-                           logits: Bool = false, arch: String? = nil, map: String? = nil, overwrite: Bool = false) throws -> [Int] {
-        try OutputRule.check(output, inputs: [path, input] + [arch, map].compactMap { $0 }, overwrite: overwrite)
-        let network = try Network(model: try ModelLoader.load(path: path, arch: arch, map: map))
+                           logits: Bool = false, arch: String? = nil, map: String? = nil, overwrite: Bool = false,
+                           options: ReaderOptions = ReaderOptions()) throws -> [Int] {
+        try OutputRule.check(output, inputs: [path, input] + [arch, map].compactMap { $0 } + options.files, overwrite: overwrite)
+        let network = try Network(model: try ModelLoader.load(path: path, arch: arch, map: map, options: options))
         let x = try readBatch(path: input, layout: layout)
         var y = try withFileContext(input) {
             do { return try network.run(x, logits: logits) } catch let error as ForwardError {
@@ -83,8 +84,8 @@ public enum ForwardTasks {
 
     /// Decodes each image to RGB, preprocesses it to (1, C, H, W) by the model's recorded InputSpec, and gives its top `k` classes.
     public static func predict(model path: String, images: [String], top k: Int = 5,
-                               arch: String? = nil, map: String? = nil) throws -> [Prediction] {
-        let network = try Network(model: try ModelLoader.load(path: path, arch: arch, map: map))
+                               arch: String? = nil, map: String? = nil, options: ReaderOptions = ReaderOptions()) throws -> [Prediction] {
+        let network = try Network(model: try ModelLoader.load(path: path, arch: arch, map: map, options: options))
         let decoded = try images.map { try ImageDecoder.decode(path: $0) }
         let x = try ImagePreprocessor.batch(decoded, input: network.spec.input)
         let y = try network.run(x, logits: true)
@@ -121,9 +122,10 @@ public enum ForwardTasks {
     // MARK: verify
 
     /// Runs the cases of EXPECTED.json (tensor inputs (N, C, H, W), goldens in the model's output shape); `model` overrides the models the file names.
-    public static func verify(model: String?, expect: String, arch: String? = nil, map: String? = nil) throws -> VerificationReport {
+    public static func verify(model: String?, expect: String, arch: String? = nil, map: String? = nil,
+                              options: ReaderOptions = ReaderOptions()) throws -> VerificationReport {
         let expected = try ExpectedFile.load(path: expect)
-        var verifier = Verifier { try ModelLoader.load(path: $0, arch: arch, map: map) }
+        var verifier = Verifier { try ModelLoader.load(path: $0, arch: arch, map: map, options: options) }
         return try verifier.run(expected, model: model)
     }
 
@@ -132,9 +134,9 @@ public enum ForwardTasks {
     /// Compares two models (each imported on the fly) tensor by tensor and, with `input` (.npy,
     /// NCHW float batch), layer by layer.
     public static func diff(_ a: String, _ b: String, input: String? = nil, tolerance: Tolerance = .standard,
-                            arch: String? = nil, map: String? = nil) throws -> ModelDiff {
-        var modelA = try ModelLoader.load(path: a, arch: arch, map: map)
-        var modelB = try ModelLoader.load(path: b, arch: arch, map: map)
+                            arch: String? = nil, map: String? = nil, options: ReaderOptions = ReaderOptions()) throws -> ModelDiff {
+        var modelA = try ModelLoader.load(path: a, arch: arch, map: map, options: options)
+        var modelB = try ModelLoader.load(path: b, arch: arch, map: map, options: options)
         // Canonicalise conventions that change tensors but not what the model computes.
         var notes: [String] = []
         if modelA.towersPerConv != modelB.towersPerConv {

@@ -55,6 +55,7 @@ extension Model {
         copy.spec.input.channelOrder = order
         copy.spec.input.mean.reverse()
         copy.spec.input.std.reverse()
+        copy.spec.input.meanImage = spec.input.meanImage?.reversedChannels()
         copy.notes.append("swapped conv1's input channels: the model now takes \(order.rawValue.uppercased()) input")
         return copy
     }

@@ -6,9 +6,83 @@ public enum ChannelOrder: String, Codable, Sendable, CaseIterable {
     public var swapped: ChannelOrder { self == .rgb ? .bgr : .rgb }
 }
 
+/// A per-pixel mean (Caffe's `imagenet_mean.binaryproto`): (channels, height, width) values in the
+/// model's channel order and in scaled units, usually larger than the crop. Preprocessing subtracts
+/// its centre `height` x `width` window (offsets `(H - height) / 2`, `(W - width) / 2` rounded down, as
+/// Caffe's test-phase transform crops it). JSON: `{"channels", "height", "width", "float32"}`, the
+/// values as base64 of little-endian float32, row-major (C, H, W): exact, and a quarter of decimal text.
+public struct MeanImage: Codable, Equatable, Sendable {
+    public var channels: Int
+    public var height: Int
+    public var width: Int
+    /// Row-major (channels, height, width).
+    public var values: [Float]
+
+    public init(channels: Int, height: Int, width: Int, values: [Float]) {
+        self.channels = channels
+        self.height = height
+        self.width = width
+        self.values = values
+    }
+
+    /// The average of each channel plane (what formats that take per-channel means record).
+    public var channelAverages: [Double] {
+        let plane = height * width
+        return (0..<channels).map { c in
+            guard plane > 0 else { return 0 }
+            var sum = 0.0
+            for i in (c * plane)..<((c + 1) * plane) { sum += Double(values[i]) }
+            return sum / Double(plane)
+        }
+    }
+
+    /// The same image with its channel planes in reverse order (BGR <-> RGB).
+    public func reversedChannels() -> MeanImage {
+        let plane = height * width
+        var copy = self
+        for c in 0..<channels {
+            let source = (channels - 1 - c) * plane
+            copy.values.replaceSubrange((c * plane)..<((c + 1) * plane), with: values[source..<(source + plane)])
+        }
+        return copy
+    }
+
+    /// Value at channel `c`, row `y`, column `x` of the centre `height` x `width` window.
+    @inlinable
+    public func centred(channel c: Int, y: Int, x: Int, cropHeight: Int, cropWidth: Int) -> Float {
+        values[(c * height + (height - cropHeight) / 2 + y) * width + (width - cropWidth) / 2 + x]
+    }
+
+    private enum Keys: String, CodingKey { case channels, height, width, float32 }
+
+    public init(from decoder: Decoder) throws {
+        let keyed = try decoder.container(keyedBy: Keys.self)
+        channels = try keyed.decode(Int.self, forKey: .channels)
+        height = try keyed.decode(Int.self, forKey: .height)
+        width = try keyed.decode(Int.self, forKey: .width)
+        let text = try keyed.decode(String.self, forKey: .float32)
+        guard let data = Data(base64Encoded: text), data.count % 4 == 0 else {
+            throw DecodingError.dataCorruptedError(forKey: .float32, in: keyed, debugDescription: "mean image values are not base64 of float32 values")
+        }
+        values = data.withUnsafeBytes { raw in
+            (0..<(raw.count / 4)).map { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self))) }
+        }
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var keyed = encoder.container(keyedBy: Keys.self)
+        try keyed.encode(channels, forKey: .channels)
+        try keyed.encode(height, forKey: .height)
+        try keyed.encode(width, forKey: .width)
+        let bytes = values.map { $0.bitPattern.littleEndian }.withUnsafeBytes { Data($0) }
+        try keyed.encode(bytes.base64EncodedString(), forKey: .float32)
+    }
+}
+
 /// The preprocessing a model was trained with: from 0-255 pixels, `(pixel * scale - mean) / std`
 /// per channel, channels in `channelOrder`, after resizing the shorter side to `resize` and
-/// centre-cropping `height` x `width`.
+/// centre-cropping `height` x `width`. With a `meanImage`, its centre crop is subtracted per pixel
+/// instead of `mean` (which then holds the image's per-channel averages).
 public struct InputSpec: Codable, Equatable, Sendable {
     public var height: Int
     public var width: Int
@@ -22,9 +96,11 @@ public struct InputSpec: Codable, Equatable, Sendable {
     public var std: [Double]
     /// Shorter side after resizing, before the centre crop (nil: resize straight to height x width).
     public var resize: Int?
+    /// Per-pixel mean subtracted instead of `mean` (Caffe mean files); nil for per-channel means.
+    public var meanImage: MeanImage?
 
     public init(height: Int, width: Int, channels: Int = 3, channelOrder: ChannelOrder, scale: Double,
-                mean: [Double], std: [Double], resize: Int? = nil) {
+                mean: [Double], std: [Double], resize: Int? = nil, meanImage: MeanImage? = nil) {
         self.height = height
         self.width = width
         self.channels = channels
@@ -33,6 +109,7 @@ public struct InputSpec: Codable, Equatable, Sendable {
         self.mean = mean
         self.std = std
         self.resize = resize
+        self.meanImage = meanImage
     }
 }
 

@@ -165,5 +165,13 @@ extension ArchitectureSpec {
         guard input.mean.count == input.channels, input.std.count == input.channels else {
             throw ModelError("architecture \(name): input mean and std need \(input.channels) values each")
         }
+        if let image = input.meanImage {
+            let limit = Self.maxDimension
+            guard image.channels == input.channels, (input.height...limit).contains(image.height),
+                  (input.width...limit).contains(image.width),
+                  image.values.count == image.channels * image.height * image.width else {
+                throw ModelError("architecture \(name): the mean image (\(image.channels)x\(image.height)x\(image.width), \(image.values.count) values) needs \(input.channels) channels, at least the \(input.height)x\(input.width) input and one value per pixel")
+            }
+        }
     }
 }
