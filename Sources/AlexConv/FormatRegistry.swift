@@ -69,6 +69,11 @@ public enum FormatRegistry {
         return try AllocationBudget.withImportBudget { try withFileContext(path) { try reader.read(path: path, options: options) } }
     }
 
+    /// Every file reading `path` reads (a checkpoint prefix: its index, shards and state file), for input protection.
+    public static func inputFiles(of path: String) -> [String] {
+        [path] + ((try? reader(for: path))?.inputFiles(path: path) ?? [])
+    }
+
     /// The reader for `path`, or an error naming what alexconv reads.
     public static func reader(for path: String) throws -> any WeightFileReader.Type {
         var isDirectory: ObjCBool = false

@@ -50,11 +50,15 @@ public protocol WeightFileReader {
     static func read(path: String) throws -> TensorBundle
     /// Reads the file with the companion files the user named (default: `read(path:)`).
     static func read(path: String, options: ReaderOptions) throws -> TensorBundle
+    /// Every file reading `path` reads (default: `path` itself): a checkpoint's index, data shards
+    /// and state file. Outputs are never written over any of them.
+    static func inputFiles(path: String) -> [String]
 }
 
 extension WeightFileReader {
     public static func claims(path: String, isDirectory: Bool) -> Bool { false }
     public static func read(path: String, options: ReaderOptions) throws -> TensorBundle { try read(path: path) }
+    public static func inputFiles(path: String) -> [String] { [path] }
 }
 
 /// Writes a canonical `Model` as one or more formats, atomically.

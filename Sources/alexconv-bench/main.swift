@@ -7,6 +7,7 @@ import Foundation
 //   alexconv-bench torch     pth -> safetensors vs torch + safetensors (issue 5)
 //   alexconv-bench keras     Keras .h5 -> canonical -> .h5 vs Keras 3 and h5py (issue 6)
 //   alexconv-bench forward   forward-pass throughput vs PyTorch eager and ONNX Runtime (issue 4)
+//   alexconv-bench tensorflow  TF1 checkpoint -> canonical vs tf.train.load_checkpoint + numpy (issue 13)
 //   alexconv-bench all       everything
 // Build in release mode: `swift run -c release alexconv-bench all`.
 
@@ -29,8 +30,11 @@ func section(_ title: String, _ body: () throws -> Void) {
 if which == "make-bvlc-npy", arguments.count == 2 {
     do { try NumPyBenchmark.makeModel(at: arguments[1]); exit(0) } catch { print("\(error)"); exit(1) }
 }
+if which == "make-bvlc-checkpoint", arguments.count == 2 {
+    do { try TensorFlowBenchmark.makeModel(at: arguments[1]); exit(0) } catch { print("\(error)"); exit(1) }
+}
 
-let known = ["numpy", "torch", "forward", "keras", "all"]
+let known = ["numpy", "torch", "forward", "keras", "tensorflow", "all"]
 guard known.contains(which) else {
     FileHandle.standardError.write(Data("usage: alexconv-bench [\(known.joined(separator: "|"))]\n".utf8))
     exit(2)
@@ -51,6 +55,14 @@ if which == "torch" || which == "all" {
 if which == "keras" || which == "all" {
     section("Keras .h5 read + write (issue 6)") {
         print(try KerasBenchmark.run(directory: scratch + "/keras", python: python))
+    }
+}
+if which == "tensorflow" || which == "all" {
+    section("TF checkpoint -> canonical (issue 13)") {
+        guard FileManager.default.isExecutableFile(atPath: alexconvBinary) else {
+            throw IOError(path: alexconvBinary, "not built: run `swift build -c release` first")
+        }
+        try TensorFlowBenchmark.run(directory: scratch + "/tensorflow", alexconv: alexconvBinary, python: python, repeats: 3)
     }
 }
 if which == "forward" || which == "all" {
