@@ -97,7 +97,7 @@ public enum Conversion {
         _ = try exporter.checkedNaming(options, format: format)
         let output = request.output ?? stem(of: inputPath) + exporter.fileExtension(for: format)
         for file in exporter.outputFiles(for: format, path: output) {
-            try checkOutput(file, inputs: [inputPath] + request.protectedInputs, force: request.force)
+            try checkOutput(file, inputs: FormatRegistry.inputFiles(of: inputPath) + request.protectedInputs, force: request.force)
         }
         let channels = request.channels ?? exporter.defaultChannelOrder(for: format)
         let transformed = try transform(model, towers: request.towers, channels: channels)

@@ -77,9 +77,10 @@ public enum FormatRegistry {
         }
     }
 
-    /// The companion files reading `path` uses (named in `options` or found by its reader), for protection.
-    public static func companionFiles(path: String, options: ReaderOptions) -> [String] {
-        (try? reader(for: path))?.companionFiles(path: path, options: options) ?? options.files
+    /// Every file reading `path` with `options` uses, `path` first (a checkpoint's index, shards and
+    /// state file; a caffemodel's prototxt and mean), for input protection.
+    public static func inputFiles(of path: String, options: ReaderOptions = ReaderOptions()) -> [String] {
+        (try? reader(for: path))?.inputFiles(path: path, options: options) ?? [path] + options.files
     }
 
     /// The reader for `path`, or an error naming what alexconv reads.

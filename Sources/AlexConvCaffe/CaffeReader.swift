@@ -36,9 +36,9 @@ public enum CaffeReader: WeightFileReader {
         return path.hasPrefix(cwd) ? String(path.dropFirst(cwd.count)) : path
     }
 
-    /// The companion files a read of `path` uses: the prototxt (given or found beside it) and the mean.
-    public static func companionFiles(path: String, options: ReaderOptions) -> [String] {
-        [options.prototxt ?? companionPrototxt(for: path), options.mean].compactMap { $0 }
+    /// The files a read of `path` uses: the caffemodel, the prototxt (given or found beside it) and the mean.
+    public static func inputFiles(path: String, options: ReaderOptions) -> [String] {
+        [path] + [options.prototxt ?? companionPrototxt(for: path), options.mean].compactMap { $0 }
     }
 
     /// Reads the caffemodel at `path` with the prototxt and mean file of `options`.

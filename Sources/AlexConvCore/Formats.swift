@@ -50,15 +50,16 @@ public protocol WeightFileReader {
     static func read(path: String) throws -> TensorBundle
     /// Reads the file with the companion files the user named (default: `read(path:)`).
     static func read(path: String, options: ReaderOptions) throws -> TensorBundle
-    /// Every companion file a read of `path` uses: those named in `options`, and any the reader finds
-    /// itself (a `deploy.prototxt` beside a caffemodel). Commands never write over them.
-    static func companionFiles(path: String, options: ReaderOptions) -> [String]
+    /// Every file a read of `path` uses, `path` first: a checkpoint's index, data shards and state
+    /// file; the companion files named in `options` or found beside it (a `deploy.prototxt`).
+    /// Commands never write over any of them.
+    static func inputFiles(path: String, options: ReaderOptions) -> [String]
 }
 
 extension WeightFileReader {
     public static func claims(path: String, isDirectory: Bool) -> Bool { false }
     public static func read(path: String, options: ReaderOptions) throws -> TensorBundle { try read(path: path) }
-    public static func companionFiles(path: String, options: ReaderOptions) -> [String] { options.files }
+    public static func inputFiles(path: String, options: ReaderOptions) -> [String] { [path] + options.files }
 }
 
 /// Writes a canonical `Model` as one or more formats, atomically.

@@ -10,6 +10,7 @@ import Foundation
 //   alexconv-bench forward   forward-pass throughput vs PyTorch eager and ONNX Runtime (issue 4)
 //   alexconv-bench containers  pickle machine and zip reader on many small records (issue 12)
 //   alexconv-bench caffe     caffemodel <-> canonical vs protobuf ParseFromString + numpy (issue 14)
+//   alexconv-bench tensorflow  TF1 checkpoint -> canonical vs tf.train.load_checkpoint + numpy (issue 13)
 //   alexconv-bench all       everything
 // Build in release mode: `swift run -c release alexconv-bench all`.
 
@@ -40,7 +41,10 @@ if which == "decode-whole-caffemodel", arguments.count == 2 {
     do { print(try CaffeReader.decodeWithoutScanning(path: arguments[1])); exit(0) } catch { print("\(error)"); exit(1) }
 }
 
-let known = ["numpy", "torch", "forward", "keras", "containers", "caffe", "all"]
+let known = ["numpy", "torch", "forward", "keras", "containers", "caffe", "tensorflow", "all"]
+if which == "make-bvlc-checkpoint", arguments.count == 2 {
+    do { try TensorFlowBenchmark.makeModel(at: arguments[1]); exit(0) } catch { print("\(error)"); exit(1) }
+}
 guard known.contains(which) else {
     FileHandle.standardError.write(Data("usage: alexconv-bench [\(known.joined(separator: "|"))]\n".utf8))
     exit(2)
@@ -74,6 +78,14 @@ if which == "caffe" || which == "all" {
             throw IOError(path: alexconvBinary, "not built: run `swift build -c release` first")
         }
         try CaffeBenchmark.run(directory: scratch + "/caffe", alexconv: alexconvBinary, python: python, repeats: 3)
+    }
+}
+if which == "tensorflow" || which == "all" {
+    section("TF checkpoint -> canonical (issue 13)") {
+        guard FileManager.default.isExecutableFile(atPath: alexconvBinary) else {
+            throw IOError(path: alexconvBinary, "not built: run `swift build -c release` first")
+        }
+        try TensorFlowBenchmark.run(directory: scratch + "/tensorflow", alexconv: alexconvBinary, python: python, repeats: 3)
     }
 }
 if which == "forward" || which == "all" {

@@ -24,9 +24,9 @@ struct ImportOptions: ParsableArguments {
     /// The companion files given, for the readers that use them.
     var readerOptions: ReaderOptions { ReaderOptions(prototxt: prototxt, mean: mean, meanPerChannel: meanPerChannel) }
 
-    /// Companion files reading `model` uses (given or found beside it): never written over.
-    func companionFiles(of model: String) -> [String] {
-        FormatRegistry.companionFiles(path: model, options: readerOptions)
+    /// Every file reading `model` uses (its shards, companion files given or found beside it): never written over.
+    func inputFiles(of model: String) -> [String] {
+        FormatRegistry.inputFiles(of: model, options: readerOptions)
     }
 
     func validate() throws {

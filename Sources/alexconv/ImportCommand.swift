@@ -24,7 +24,7 @@ struct ImportCommand: ParsableCommand {
         let (_, recognition) = try ModelLoader.recognize(path: file, arch: importOptions.arch, map: importOptions.map,
                                                          options: importOptions.readerOptions)
         let output = output ?? Conversion.defaultImportOutput(for: file)
-        try Conversion.checkOutput(output, inputs: [file] + importOptions.files + importOptions.companionFiles(of: file), force: force)
+        try Conversion.checkOutput(output, inputs: [file] + importOptions.files + importOptions.inputFiles(of: file), force: force)
         let model = recognition.model
         try CanonicalFile.write(model, to: output, dtype: keepDtype ? nil : .float32, overwrite: force)
         let towers = model.towersPerConv.contains { $0 > 1 } ? ", towers \(model.towersPerConv)" : ""

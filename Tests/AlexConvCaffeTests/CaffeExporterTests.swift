@@ -121,7 +121,7 @@ struct CaffeExporterTests {
         #expect(throws: UsageError.self) { try Conversion.export(model, inputPath: directory + "/in.npy", request: request) }
         #expect(try String(contentsOfFile: existing, encoding: .utf8) == "keep")
         // The deploy.prototxt found beside a caffemodel counts as an input.
-        #expect(CaffeReader.companionFiles(path: CaffeFixtures.model(CaffeFixtures.caffenet), options: ReaderOptions())
-                == [FixturePaths.path("caffe/caffenet/deploy.prototxt")])
+        #expect(CaffeReader.inputFiles(path: CaffeFixtures.model(CaffeFixtures.caffenet), options: ReaderOptions())
+                == [CaffeFixtures.model(CaffeFixtures.caffenet), FixturePaths.path("caffe/caffenet/deploy.prototxt")])
     }
 }

@@ -326,4 +326,21 @@ struct HostileTensorFlowTests {
         try FileManager.default.removeItem(atPath: copy.directory + "/keras_metadata.pb")
         expectCheckpointRefusal(copy.directory, .truncated, "variables/variables.index", "missing")
     }
+
+    // MARK: Outputs never overwrite the checkpoint read
+
+    @Test func exportingOverTheInputCheckpointIsRefusedEvenWithForce() throws {
+        let copy = try CheckpointCopy("tf1", prefix: "model.ckpt-1000")
+        defer { copy.remove() }
+        let before = copy.bytes(copy.index)
+        let model = try ModelLoader.load(path: copy.prefix, arch: "caffenet")
+        #expect(FormatRegistry.inputFiles(of: copy.directory).contains(copy.directory + "/checkpoint"))
+        for (input, output) in [(copy.prefix, copy.prefix), (copy.data, copy.prefix), (copy.directory, copy.directory + "/other.ckpt")] {
+            #expect(throws: UsageError.self, "\(input) -> \(output)") {
+                try Conversion.export(model, inputPath: input, request: ExportRequest(format: "tf-checkpoint", output: output, force: true))
+            }
+        }
+        #expect(copy.bytes(copy.index) == before)
+        #expect(!FileManager.default.fileExists(atPath: copy.directory + "/other.ckpt.index"))
+    }
 }

@@ -36,17 +36,7 @@ public final class AtomicFileWriter {
         let url = URL(fileURLWithPath: path)
         let directory = url.deletingLastPathComponent().path
         TemporaryFiles.removeStale(in: directory)
-        var template = Array((directory + "/" + TemporaryFiles.templateName(for: url.lastPathComponent)).utf8CString)
-        let fd = TemporaryFiles.withSignalsHeld {
-            let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
-            if fd >= 0 { template.withUnsafeBufferPointer { TemporaryFiles.register($0.baseAddress!) } }
-            return fd
-        }
-        if fd < 0 {
-            throw IOError(path: path, "cannot create a temporary file in \(directory): \(String(cString: strerror(errno)))")
-        }
-        self.fd = fd
-        self.temporaryPath = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        (self.fd, self.temporaryPath) = try TemporaryFiles.openNew(beside: path)
         self.progress = ProgressLine("writing \(url.lastPathComponent)")
         fchmod(fd, 0o666 & ~TemporaryFiles.umaskBits)
     }

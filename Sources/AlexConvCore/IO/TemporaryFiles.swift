@@ -19,7 +19,7 @@ public enum TemporaryFiles {
     /// The marker every temporary name carries.
     public static let marker = ".tmp-alexconv-"
 
-    /// The mkstemp template for a temporary file beside `name` (a file name, no directory).
+    /// The name pattern (six X for random letters) of a temporary file beside `name` (a file name, no directory).
     public static func templateName(for name: String) -> String {
         let suffix = marker + "\(getpid())-XXXXXX"
         let room = Int(NAME_MAX) - 1 - suffix.utf8.count
@@ -34,19 +34,34 @@ public enum TemporaryFiles {
     /// A new empty temporary file beside `path` (removed on the signals above until `release`d), for
     /// writers that need a scratch file of their own (e.g. the HDF5 part of a `.keras` archive).
     public static func create(beside path: String) throws -> String {
+        let (fd, temporary) = try openNew(beside: path)
+        close(fd)
+        return temporary
+    }
+
+    /// Creates and opens (read-write, mode 0600) a new temporary file beside `path`. Its name is
+    /// registered for removal *before* the file exists, so a signal handled on any thread at any
+    /// moment finds it (mkstemp would create it first and leave a window).
+    public static func openNew(beside path: String) throws -> (fd: Int32, path: String) {
         let url = URL(fileURLWithPath: path)
         let directory = url.deletingLastPathComponent().path
-        var template = Array((directory + "/" + templateName(for: url.lastPathComponent)).utf8CString)
-        let fd = withSignalsHeld {
-            let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
-            if fd >= 0 { template.withUnsafeBufferPointer { register($0.baseAddress!) } }
-            return fd
+        let template = directory + "/" + templateName(for: url.lastPathComponent)
+        let letters = Array("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+        for _ in 0..<100 {
+            let candidate = String(template.dropLast(6)) + String((0..<6).map { _ in letters.randomElement()! })
+            let (fd, failure): (Int32, Int32) = withSignalsHeld {
+                candidate.withCString { register($0) }
+                let fd = open(candidate, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
+                let failure = errno
+                if fd < 0 { unregister(candidate) }
+                return (fd, failure)
+            }
+            if fd >= 0 { return (fd, candidate) }
+            if failure != EEXIST {
+                throw IOError(path: path, "cannot create a temporary file in \(directory): \(String(cString: strerror(failure)))")
+            }
         }
-        guard fd >= 0 else {
-            throw IOError(path: path, "cannot create a temporary file in \(directory): \(String(cString: strerror(errno)))")
-        }
-        close(fd)
-        return template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        throw IOError(path: path, "cannot create a temporary file in \(directory): 100 names taken")
     }
 
     /// Removes a temporary file made by `create(beside:)` and forgets it.

@@ -16,6 +16,8 @@ struct CheckpointLocation: Equatable {
     var kind: Kind
     /// What was taken and why (for `inspect`).
     var notes: [String]
+    /// The `checkpoint` state file that named the prefix, when one did.
+    var stateFile: String? = nil
 
     /// Name of the state file TensorFlow keeps beside checkpoints.
     static let stateFileName = "checkpoint"
@@ -128,7 +130,7 @@ struct CheckpointLocation: Equatable {
         if notes.isEmpty {
             notes.append("\(stateFileName) file names model_checkpoint_path \"\(named)\"\(kept); read \(URL(fileURLWithPath: prefix).lastPathComponent)")
         }
-        return CheckpointLocation(prefix: prefix, kind: .checkpoint, notes: notes)
+        return CheckpointLocation(prefix: prefix, kind: .checkpoint, notes: notes, stateFile: state)
     }
 }
 

@@ -30,6 +30,18 @@ public enum TensorFlowCheckpointReader: WeightFileReader {
         CheckpointLocation.claims(path: path, isDirectory: isDirectory)
     }
 
+    /// The index, every data shard it names, the state file that named it, and a SavedModel's `keras_metadata.pb`.
+    public static func inputFiles(path: String, options: ReaderOptions) -> [String] {
+        guard let location = try? CheckpointLocation.resolve(path) else { return [path] + options.files }
+        var files = [path, location.prefix + ".index"]
+        if let index = try? TensorBundleFiles(prefix: location.prefix) {
+            files += (0..<index.index.shardCount).map(index.shardPath)
+        }
+        if let state = location.stateFile { files.append(state) }
+        if case .savedModel(let directory) = location.kind { files.append(directory + "/" + SavedModelKerasConfig.fileName) }
+        return files + options.files
+    }
+
     /// Reads the checkpoint `path` names into a bundle in TensorFlow layout.
     public static func read(path: String) throws -> TensorBundle {
         let location = try CheckpointLocation.resolve(path)
