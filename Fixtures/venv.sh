@@ -15,4 +15,9 @@ if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import numpy, torch, 
   # (opencv-python-headless 5.x has no Caffe importer; 4.x does).
   "$venv/bin/pip" install -q "protobuf==7.36.*" "opencv-python-headless==4.14.*" >&2
 fi
+# evaluate: the digits fixture (scikit-learn ships the data set) and the benchmark's Python side
+# (torchvision transforms); installed into an existing venv too.
+if ! "$venv/bin/python" -c "import sklearn, torchvision" >/dev/null 2>&1; then
+  "$venv/bin/pip" install -q "scikit-learn==1.9.*" "torchvision==0.29.*" "numpy==2.4.*" >&2
+fi
 echo "$venv/bin/python"

@@ -219,13 +219,16 @@ def run_tensorflow(spec, tensors, x):
 # MARK: - Images (same preprocessing as alexconv's Swift code)
 
 def preprocess(path, inp):
-    """Decode RGB, resize the shorter side to inp['resize'] with torch's antialiased bilinear (PIL's
-    filter, in float), centre-crop (torchvision's rounding), order channels, (x*scale - mean)/std."""
+    """Decode RGB, resize the shorter side to inp['resize'] (or, with resizeMode "warp", both sides:
+    Caffe's convention) with torch's antialiased bilinear (PIL's filter, in float), centre-crop
+    (torchvision's rounding), order channels, (x*scale - mean)/std."""
     from PIL import Image
     img = np.asarray(Image.open(path).convert("RGB"), dtype=np.float32)  # H, W, 3
     t = torch.from_numpy(img).permute(2, 0, 1)[None]
     h, w = img.shape[:2]
-    if inp.get("resize"):
+    if inp.get("resize") and inp.get("resizeMode") == "warp":
+        nh = nw = inp["resize"]
+    elif inp.get("resize"):
         short, long = (h, w) if h <= w else (w, h)
         size = inp["resize"]
         new_long = int(size * long / short)
@@ -296,9 +299,12 @@ def main():
             logits = run_torch(model, x, logits=True)[0]
             order = np.argsort(-logits, kind="stable")
             gaps = -np.diff(logits[order[:4]])
-            assert gaps.min() > 1e-3 * max(1.0, abs(logits).max()), f"{name} {image}: top-3 too close to call"
+            # The longest prefix (up to 3) of the ranking whose gaps are clear of float noise.
+            clear = gaps > 1e-3 * max(1.0, abs(logits).max())
+            k = 3 if clear.all() else int(np.argmin(clear))
+            assert k >= 1, f"{name} {image}: top-1 too close to call"
             cases.append({"name": f"{name} {image}", "model": model_path, "image": f"images/{image}",
-                          "top": [int(i) for i in order[:3]], "topk": 3})
+                          "top": [int(i) for i in order[:k]], "topk": k})
     # Preprocessing goldens: every 7th row and column of two photographs under two input specs.
     for image in ("chelsea.png", "coffee.jpg"):
         for name in ("torchvision", "caffe-alexnet"):

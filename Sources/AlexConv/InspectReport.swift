@@ -34,7 +34,9 @@ package struct InspectReport {
         var scale = input.scale == 1 ? "pixels 0-255" : String(format: "pixels 0-255 times %g", input.scale)
         if input.mean.contains(where: { $0 != 0 }) { scale += " minus mean \(list(input.mean))" }
         if input.std.contains(where: { $0 != 1 }) { scale += " divided by std \(list(input.std))" }
-        let resize = input.resize.map { "resize shorter side to \($0), centre crop; " } ?? ""
+        let resize = input.resize.map { size in
+            input.effectiveResizeMode == .warp ? "warp to \(size)x\(size), centre crop; " : "resize shorter side to \(size), centre crop; "
+        } ?? ""
         if let image = input.meanImage {
             scale += "; the mean is a \(image.channels)x\(image.height)x\(image.width) image, subtracted pixel by pixel from its centre crop"
         }

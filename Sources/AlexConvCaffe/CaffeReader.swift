@@ -201,7 +201,8 @@ enum CaffeInputConventions {
             let values = transform.meanValue.count == 1 ? Array(repeating: transform.meanValue[0], count: c) : transform.meanValue
             notes.append("\(transformNote): scale \(scale), mean_value \(values.map { CaffeChainBuilder.decimal($0) }) (BGR, Caffe's channel order)")
             return InputSpec(height: h, width: w, channels: c, channelOrder: .bgr, scale: scale,
-                             mean: values.map { CaffeChainBuilder.decimal($0) * scale }, std: Array(repeating: 1, count: c), resize: resize)
+                             mean: values.map { CaffeChainBuilder.decimal($0) * scale }, std: Array(repeating: 1, count: c), resize: resize,
+                             resizeMode: .warp)
         }
         if let file = chain.transform?.meanFile, !file.isEmpty {
             notes.append("\(meanFileNote) '\(oneLine(file))': give that file as the mean to record it")
@@ -214,7 +215,8 @@ enum CaffeInputConventions {
         }
         notes.append("\(guessedNote); assumed none (scale 1, mean 0, std 1)")
         return InputSpec(height: h, width: w, channels: c, channelOrder: .bgr, scale: 1,
-                         mean: Array(repeating: 0, count: c), std: Array(repeating: 1, count: c), resize: resize)
+                         mean: Array(repeating: 0, count: c), std: Array(repeating: 1, count: c), resize: resize,
+                         resizeMode: .warp)
     }
 
     /// `input` with the mean file's image (or, `perChannel`, its channel averages) as the mean.

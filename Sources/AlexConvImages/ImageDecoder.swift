@@ -29,19 +29,25 @@ public enum ImageDecoder {
     public static let maxFileBytes = 512 << 20
 
     /// Decodes the image at `path` to RGB (height, width, 3); the format comes from the file's first bytes.
-    public static func decode(path: String) throws -> RGBImage {
+    /// With `atLeast` (width, height), a JPEG at least four times larger on both sides is reduced
+    /// while decoding (libjpeg-turbo's DCT scaling by 1/2, 1/4 or 1/8), never below twice that size.
+    public static func decode(path: String, atLeast: (width: Int, height: Int)? = nil) throws -> RGBImage {
         let storage = try ByteStorage.map(path: path)
         guard storage.bytes.count <= maxFileBytes else {
             throw FormatError(.limit, file: path, "image file of \(storage.bytes.count) bytes exceeds the limit \(maxFileBytes)")
         }
-        return try withFileContext(path) { try decode(storage.bytes) }
+        return try withFileContext(path) { try decode(storage.bytes, atLeast: atLeast) }
     }
 
-    /// Decodes image bytes (PNG, JPEG or PPM, by magic number) to RGB (height, width, 3).
-    public static func decode(_ bytes: UnsafeRawBufferPointer) throws -> RGBImage {
+    /// Decodes image bytes (PNG, JPEG or PPM, by magic number) to RGB (height, width, 3); `atLeast`
+    /// as in `decode(path:atLeast:)`.
+    public static func decode(_ bytes: UnsafeRawBufferPointer, atLeast: (width: Int, height: Int)? = nil) throws -> RGBImage {
         let b = Array(bytes.prefix(8))
         if b.starts(with: [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) { return try decodeWithShim(bytes, kind: "PNG", acx_decode_png) }
-        if b.starts(with: [0xFF, 0xD8, 0xFF]) { return try decodeWithShim(bytes, kind: "JPEG", acx_decode_jpeg) }
+        if b.starts(with: [0xFF, 0xD8, 0xFF]) {
+            let width = UInt32(clamping: max(0, atLeast?.width ?? 0)), height = UInt32(clamping: max(0, atLeast?.height ?? 0))
+            return try decodeWithShim(bytes, kind: "JPEG") { acx_decode_jpeg_at_least($0, $1, width, height, $2) }
+        }
         if b.count >= 2, b[0] == UInt8(ascii: "P"), [UInt8(ascii: "2"), UInt8(ascii: "3"), UInt8(ascii: "5"), UInt8(ascii: "6")].contains(b[1]) {
             return try PortablePixmap.decode(bytes)
         }

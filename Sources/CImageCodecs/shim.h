@@ -96,8 +96,11 @@ static inline void acx_jpeg_emit_message(j_common_ptr cinfo, int level) {
 }
 
 /// Decodes JPEG bytes (baseline or progressive; gray and YCbCr) to RGB with libjpeg's accurate
-/// integer IDCT. Returns 1 on success, 0 with a message (corrupt data, CMYK, too large).
-static inline int acx_decode_jpeg(const unsigned char *data, size_t size, acx_image *out) {
+/// integer IDCT, reduced by libjpeg-turbo's DCT scaling (1/2, 1/4 or 1/8, the largest reduction
+/// that keeps the image at least twice `min_width` x `min_height`; 0 x 0 decodes at full size).
+/// Returns 1 on success, 0 with a message (corrupt data, CMYK, too large).
+static inline int acx_decode_jpeg_at_least(const unsigned char *data, size_t size, unsigned int min_width,
+                                           unsigned int min_height, acx_image *out) {
     struct jpeg_decompress_struct cinfo;
     acx_jpeg_error error;
     unsigned char *volatile pixels = NULL;
@@ -133,6 +136,16 @@ static inline int acx_decode_jpeg(const unsigned char *data, size_t size, acx_im
     }
     cinfo.out_color_space = JCS_RGB;
     cinfo.dct_method = JDCT_ISLOW;
+    if (min_width > 0 && min_height > 0) {
+        unsigned int denominator = 1;
+        while (denominator < 8 &&
+               cinfo.image_width / (denominator * 2) >= 2ull * min_width &&
+               cinfo.image_height / (denominator * 2) >= 2ull * min_height) {
+            denominator *= 2;
+        }
+        cinfo.scale_num = 1;
+        cinfo.scale_denom = denominator;
+    }
     jpeg_start_decompress(&cinfo);
     size_t stride = (size_t)cinfo.output_width * 3;
     pixels = (unsigned char *)malloc(stride * cinfo.output_height);
@@ -158,5 +171,58 @@ static inline int acx_decode_jpeg(const unsigned char *data, size_t size, acx_im
     jpeg_destroy_decompress(&cinfo);
     return 1;
 }
+
+/// The full-size decode.
+static inline int acx_decode_jpeg(const unsigned char *data, size_t size, acx_image *out) {
+    return acx_decode_jpeg_at_least(data, size, 0, 0, out);
+}
+
+/// Encodes (height, width, 3) RGB pixels as a baseline JPEG of `quality` (1-100) into a buffer
+/// libjpeg allocates (`*jpeg`, `*jpeg_size`; release with `acx_jpeg_free`). Returns 1 on success,
+/// 0 with `message` set.
+static inline int acx_encode_jpeg(const unsigned char *pixels, unsigned int width, unsigned int height, int quality,
+                                  unsigned char **jpeg, unsigned long *jpeg_size, char *message, size_t capacity) {
+    struct jpeg_compress_struct cinfo;
+    acx_jpeg_error error;
+    *jpeg = NULL;
+    *jpeg_size = 0;
+    memset(&cinfo, 0, sizeof cinfo);
+    cinfo.err = jpeg_std_error(&error.base);
+    error.base.error_exit = acx_jpeg_error_exit;
+    error.base.output_message = acx_jpeg_output_message;
+    error.base.emit_message = acx_jpeg_emit_message;
+    error.truncated = 0;
+    error.message = message;
+    error.capacity = capacity;
+    if (setjmp(error.jump)) {
+        jpeg_destroy_compress(&cinfo);
+        if (*jpeg) { free(*jpeg); *jpeg = NULL; }
+        return 0;
+    }
+    if (width == 0 || height == 0 || (unsigned long long)width * height > ACX_MAX_PIXELS) {
+        snprintf(message, capacity, "image of %ux%u pixels is empty or larger than the limit of %u", width, height, ACX_MAX_PIXELS);
+        return 0;
+    }
+    jpeg_create_compress(&cinfo);
+    jpeg_mem_dest(&cinfo, jpeg, jpeg_size);
+    cinfo.image_width = width;
+    cinfo.image_height = height;
+    cinfo.input_components = 3;
+    cinfo.in_color_space = JCS_RGB;
+    jpeg_set_defaults(&cinfo);
+    jpeg_set_quality(&cinfo, quality, TRUE);
+    jpeg_start_compress(&cinfo, TRUE);
+    size_t stride = (size_t)width * 3;
+    while (cinfo.next_scanline < cinfo.image_height) {
+        JSAMPROW row = (JSAMPROW)(pixels + (size_t)cinfo.next_scanline * stride);
+        jpeg_write_scanlines(&cinfo, &row, 1);
+    }
+    jpeg_finish_compress(&cinfo);
+    jpeg_destroy_compress(&cinfo);
+    return 1;
+}
+
+/// Releases a buffer `acx_encode_jpeg` returned.
+static inline void acx_jpeg_free(unsigned char *jpeg) { free(jpeg); }
 
 #endif

@@ -41,3 +41,7 @@ struct ExportFormat: ExpressibleByArgument, CustomStringConvertible {
     static var allValueStrings: [String] { FormatRegistry.exportFormats }
     static var defaultCompletionKind: CompletionKind { .list(allValueStrings) }
 }
+
+extension ResizeMode: ExpressibleByArgument {
+    public init?(argument: String) { self.init(rawValue: argument.lowercased()) }
+}

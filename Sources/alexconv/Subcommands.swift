@@ -11,5 +11,6 @@ extension AlexConvCommand {
         PredictCommand.self,
         VerifyCommand.self,
         DiffCommand.self,
+        EvaluateCommand.self,
     ]
 }

@@ -79,10 +79,21 @@ public struct MeanImage: Codable, Equatable, Sendable {
     }
 }
 
+/// How an image reaches the `resize` size before the centre crop: the two conventions that move
+/// published ImageNet accuracies (about a point of top-5 between them).
+public enum ResizeMode: String, Codable, Sendable, CaseIterable {
+    /// torchvision's `Resize(256)`: the shorter side to `resize`, the aspect ratio kept (the longer
+    /// side truncated to an integer).
+    case shorterSide = "shorter-side"
+    /// Caffe's: both sides to `resize` x `resize` (anisotropic, as `convert_imageset --resize_height
+    /// 256 --resize_width 256` and `caffe.io.resize_image` do), then the centre crop.
+    case warp
+}
+
 /// The preprocessing a model was trained with: from 0-255 pixels, `(pixel * scale - mean) / std`
-/// per channel, channels in `channelOrder`, after resizing the shorter side to `resize` and
-/// centre-cropping `height` x `width`. With a `meanImage`, its centre crop is subtracted per pixel
-/// instead of `mean` (which then holds the image's per-channel averages).
+/// per channel, channels in `channelOrder`, after resizing to `resize` by `resizeMode` (the shorter
+/// side, or both sides) and centre-cropping `height` x `width`. With a `meanImage`, its centre crop
+/// is subtracted per pixel instead of `mean` (which then holds the image's per-channel averages).
 public struct InputSpec: Codable, Equatable, Sendable {
     public var height: Int
     public var width: Int
@@ -98,9 +109,15 @@ public struct InputSpec: Codable, Equatable, Sendable {
     public var resize: Int?
     /// Per-pixel mean subtracted instead of `mean` (Caffe mean files); nil for per-channel means.
     public var meanImage: MeanImage?
+    /// How `resize` applies; nil (specs written before this field existed) means `.shorterSide`.
+    public var resizeMode: ResizeMode?
+
+    /// The resize convention in force: `resizeMode`, or the shorter side when none is recorded.
+    public var effectiveResizeMode: ResizeMode { resizeMode ?? .shorterSide }
 
     public init(height: Int, width: Int, channels: Int = 3, channelOrder: ChannelOrder, scale: Double,
-                mean: [Double], std: [Double], resize: Int? = nil, meanImage: MeanImage? = nil) {
+                mean: [Double], std: [Double], resize: Int? = nil, meanImage: MeanImage? = nil,
+                resizeMode: ResizeMode? = nil) {
         self.height = height
         self.width = width
         self.channels = channels
@@ -110,6 +127,7 @@ public struct InputSpec: Codable, Equatable, Sendable {
         self.std = std
         self.resize = resize
         self.meanImage = meanImage
+        self.resizeMode = resizeMode
     }
 }
 

@@ -37,20 +37,22 @@ public enum Presets {
 
     // MARK: - Input conventions (the one place they are written; importers that must guess use these)
 
-    /// Caffe's BVLC models: BGR, 0-255 pixels minus the ImageNet mean (104, 117, 123) in BGR order, 227x227 crops of 256.
+    /// Caffe's BVLC models: BGR, 0-255 pixels minus the ImageNet mean (104, 117, 123) in BGR order,
+    /// 227x227 centre crops of the image warped to 256x256 (Caffe's ILSVRC preparation).
     public static func caffeInput(height: Int = 227, width: Int = 227) -> InputSpec {
         InputSpec(height: height, width: width, channelOrder: .bgr, scale: 1,
-                  mean: [104, 117, 123], std: [1, 1, 1], resize: 256)
+                  mean: [104, 117, 123], std: [1, 1, 1], resize: 256, resizeMode: .warp)
     }
-    /// torchvision's ImageNet normalisation: RGB, x/255, mean (0.485, 0.456, 0.406), std (0.229, 0.224, 0.225), crops of 256.
+    /// torchvision's ImageNet normalisation: RGB, x/255, mean (0.485, 0.456, 0.406), std (0.229, 0.224, 0.225),
+    /// centre crops after the shorter side is resized to 256.
     public static func imagenetInput(height: Int = 224, width: Int = 224) -> InputSpec {
         InputSpec(height: height, width: width, channelOrder: .rgb, scale: 1.0 / 255.0,
-                  mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], resize: 256)
+                  mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], resize: 256, resizeMode: .shorterSide)
     }
-    /// The Keras tutorials' convention: RGB, x/255, no mean or std, 227x227 crops of 256.
+    /// The Keras tutorials' convention: RGB, x/255, no mean or std, 227x227 crops after the shorter side is resized to 256.
     public static func kerasInput(height: Int = 227, width: Int = 227) -> InputSpec {
         InputSpec(height: height, width: width, channelOrder: .rgb, scale: 1.0 / 255.0,
-                  mean: [0, 0, 0], std: [1, 1, 1], resize: 256)
+                  mean: [0, 0, 0], std: [1, 1, 1], resize: 256, resizeMode: .shorterSide)
     }
     static let pool = LayerSpec.maxPool(PoolSpec(kernel: 3, stride: 2))
     static let lrn = LayerSpec.lrn(LRNSpec(size: 5, alpha: 1e-4, beta: 0.75, k: 1))
