@@ -12,5 +12,6 @@ extension AlexConvCommand {
         VerifyCommand.self,
         DiffCommand.self,
         EvaluateCommand.self,
+        CompareCommand.self,
     ]
 }

@@ -326,11 +326,9 @@ public enum Evaluation {
 
     /// The indices of the `k` largest logits (ties: lower index first) and their softmax probabilities.
     static func best(_ logits: [Float], _ k: Int) -> ([Int], [Float]) {
-        let peak = logits.max() ?? 0
-        var total = 0.0
-        for value in logits { total += Double(expf(value - peak)) }
+        let probabilities = softmax(logits)
         let top = topK(logits, k)
-        return (top, top.map { Float(Double(expf(logits[$0] - peak)) / total) })
+        return (top, top.map { probabilities[$0] })
     }
 
     /// Accuracies, per-class table and expectation checks from the predictions.
