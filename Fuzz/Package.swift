@@ -28,6 +28,7 @@ let fuzzTargets = [
     "FuzzImages",         // PNG / JPEG (libpng, libjpeg via the C shim) and PPM/PGM
     "FuzzTensorFlowIndex", // TensorFlow .index: LevelDB table, bundle header and entries, tensors
     "FuzzCaffe",          // caffemodel wire scanner + layer chain, prototxt TextFormat, mean BlobProto
+    "FuzzLabels",         // evaluate's label files: Caffe val.txt and CSV
 ]
 
 let package = Package(

@@ -23,7 +23,7 @@ budget="${1:-60}"
 shift || true
 case "$budget" in ''|*[!0-9]*) echo "fuzz.sh: budget must be whole seconds, got '$budget'" >&2; exit 2;; esac
 
-all_targets=(FuzzNpyHeader FuzzPickle FuzzZipDirectory FuzzSafetensors FuzzTorchArchive FuzzKerasHDF5 FuzzONNX FuzzImages FuzzTensorFlowIndex FuzzCaffe)
+all_targets=(FuzzNpyHeader FuzzPickle FuzzZipDirectory FuzzSafetensors FuzzTorchArchive FuzzKerasHDF5 FuzzONNX FuzzImages FuzzTensorFlowIndex FuzzCaffe FuzzLabels)
 targets=()
 if [ $# -eq 0 ]; then
   targets=("${all_targets[@]}")
@@ -84,6 +84,11 @@ seed FuzzONNX '*.onnx'
 seed FuzzImages '*.png' '*.jpg' '*.jpeg' '*.ppm' '*.pgm'
 seed FuzzTensorFlowIndex '*.index'
 seed FuzzCaffe '*.caffemodel' '*.prototxt' '*.binaryproto'
+# Label files: the fixture's val.txt and CSV, each behind a first byte that picks the reading (bit 0: CSV).
+mkdir -p "$work/corpus/FuzzLabels"
+{ printf '\x00'; cat Fixtures/evaluate/digits_val.txt; } >"$work/corpus/FuzzLabels/val.txt"
+{ printf '\x01'; cat Fixtures/evaluate/digits_labels.csv; } >"$work/corpus/FuzzLabels/labels.csv"
+printf '\x03file,label\n"a, ""b"".png",n01440764\n' >"$work/corpus/FuzzLabels/synsets.csv"
 # Hand-written seeds for the parts no fixture covers.
 printf 'P6\n2 2\n255\n\x00\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b' >"$work/corpus/FuzzImages/p6.ppm"
 printf 'P3\n1 2\n255\n1 2 3 4 5 6\n' >"$work/corpus/FuzzImages/p3.ppm"

@@ -42,6 +42,12 @@ struct CompareCommand: ParsableCommand {
     @Flag(name: .long, help: "Print JSON.")
     var json = false
 
+    @Option(name: .long, help: "Also write a self-contained HTML report (the flipped images with both models' top-5 bars).")
+    var report: String?
+
+    @Flag(name: .long, help: "Overwrite an existing report.")
+    var force = false
+
     @OptionGroup var importOptions: ImportOptions
 
     @OptionGroup var forwardOptions: ForwardOptions
@@ -53,6 +59,10 @@ struct CompareCommand: ParsableCommand {
     }
 
     func run() throws {
+        if let report {
+            let inputs = [a, b] + importOptions.files + importOptions.inputFiles(of: a) + importOptions.inputFiles(of: b)
+            try OutputRule.check(report, inputs: inputs, overwrite: force)
+        }
         forwardOptions.apply()
         var settings = ComparisonSettings()
         settings.batch = batch
@@ -66,6 +76,9 @@ struct CompareCommand: ParsableCommand {
         defer { EvaluationInterrupt.uninstall() }
         let result = try Evaluation.compare(a, b, images: images, settings: settings, arch: importOptions.arch,
                                             map: importOptions.map, options: importOptions.readerOptions)
+        if let report {
+            try writeAtomically(to: report, overwrite: force) { try $0.write(result.html()) }
+        }
         print(json ? result.json : result.text)
         if result.interrupted {
             throw EvaluationInterrupted("interrupted after \(result.compared + result.unreadable.count) of \(result.planned) images")

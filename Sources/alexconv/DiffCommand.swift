@@ -29,6 +29,12 @@ struct DiffCommand: ParsableCommand {
     @Flag(name: .long, help: "Print JSON.")
     var json = false
 
+    @Option(name: .long, help: "Also write a self-contained HTML report (per-layer divergence chart, tensor table).")
+    var report: String?
+
+    @Flag(name: .long, help: "Overwrite an existing report.")
+    var force = false
+
     @OptionGroup var importOptions: ImportOptions
 
     @OptionGroup var forwardOptions: ForwardOptions
@@ -38,9 +44,16 @@ struct DiffCommand: ParsableCommand {
     }
 
     func run() throws {
+        if let report {
+            let inputs = [a, b] + [input].compactMap { $0 } + importOptions.files + importOptions.inputFiles(of: a) + importOptions.inputFiles(of: b)
+            try OutputRule.check(report, inputs: inputs, overwrite: force)
+        }
         forwardOptions.apply()
         let diff = try ForwardTasks.diff(a, b, input: input, tolerance: Tolerance(atol: atol, rtol: rtol),
                                          arch: importOptions.arch, map: importOptions.map, options: importOptions.readerOptions)
+        if let report {
+            try writeAtomically(to: report, overwrite: force) { try $0.write(diff.html(a: a, b: b)) }
+        }
         print(json ? diff.json : diff.text)
         if !diff.agree {
             if let first = diff.firstDivergentLayer {

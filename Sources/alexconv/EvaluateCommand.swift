@@ -61,6 +61,9 @@ struct EvaluateCommand: ParsableCommand {
     @Option(name: .long, help: "Also write a JUnit XML report to this file (for CI systems).")
     var junit: String?
 
+    @Option(name: .long, help: "Also write a self-contained HTML report (summary, per-class table, misclassified images with thumbnails).")
+    var report: String?
+
     @Flag(name: .long, help: "Overwrite existing report files.")
     var force = false
 
@@ -76,13 +79,16 @@ struct EvaluateCommand: ParsableCommand {
         for (name, value) in [("--expect-top1", expectTop1), ("--expect-top5", expectTop5)] {
             if let value, !(0...100).contains(value) { throw ValidationError("\(name) is a percentage, 0...100") }
         }
-        let outputs = [junit, resume].compactMap { $0 }
-        if Set(outputs).count < outputs.count { throw ValidationError("--junit and --resume must name different files") }
+        let outputs = [junit, report, resume].compactMap { $0 }
+        if Set(outputs).count < outputs.count { throw ValidationError("--junit, --report and --resume must name different files") }
     }
 
     func run() throws {
         let inputs = [model] + importOptions.files + importOptions.inputFiles(of: model) + [labels].compactMap { $0 }
-        if let junit { try OutputRule.check(junit, inputs: inputs + [resume].compactMap { $0 }, overwrite: force) }
+        // Checked before the run (no wasted work); written without replacing unless --force.
+        for output in [junit, report].compactMap({ $0 }) {
+            try OutputRule.check(output, inputs: inputs + [resume].compactMap { $0 }, overwrite: force)
+        }
         forwardOptions.apply()
         var settings = EvaluationSettings()
         settings.labels = labels
@@ -103,6 +109,9 @@ struct EvaluateCommand: ParsableCommand {
                                              map: importOptions.map, options: importOptions.readerOptions)
         if let junit, !result.interrupted {
             try writeAtomically(to: junit, overwrite: force) { try $0.write(result.junit) }
+        }
+        if let report {
+            try writeAtomically(to: report, overwrite: force) { try $0.write(result.html()) }
         }
         print(json ? result.json : result.text)
         if result.interrupted {

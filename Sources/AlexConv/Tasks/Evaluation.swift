@@ -183,6 +183,13 @@ public struct EvaluationResult: Codable, Sendable {
     public var notes: [String]
     /// Every prediction, in evaluation order.
     public var predictions: [ImagePrediction]
+    /// Class names from the folders (ImageFolder), index = class.
+    public var folderClasses: [String]?
+
+    /// The name of class `index`: its folder (ImageFolder), its ImageNet name and synset (1000 classes), or `class <index>`.
+    public func className(_ index: Int) -> String {
+        ImageSet(root: images, images: [], source: .imageFolder, folderClasses: folderClasses).className(index, classes: classes)
+    }
 
     /// Whether every expectation was met.
     public var passed: Bool { expectations.allSatisfy(\.passed) }
@@ -374,6 +381,6 @@ public enum Evaluation {
                                 preprocessing: InspectReport.inputWords(input), planned: set.images.count, resumed: resumed,
                                 interrupted: interrupted, unreadable: unreadable, top1: top1, top5: top5, topK: k,
                                 topKAccuracy: topKAccuracy, perClass: perClass, worstClasses: Array(worst), expectations: expectations,
-                                rates: rates, notes: notes, predictions: predictions)
+                                rates: rates, notes: notes, predictions: predictions, folderClasses: set.folderClasses)
     }
 }

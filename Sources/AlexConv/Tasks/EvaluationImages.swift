@@ -251,7 +251,12 @@ public enum LabelFile {
     /// Reads `path` (format from the extension `.csv`, else from the first line), checking every
     /// entry: a relative path inside `root` named once, a label below `classes`.
     public static func read(path: String, root: String, classes: Int) throws -> ImageSet {
-        let data = try readSmallFile(path, what: "label file", limit: ImageSetLoader.maxLabelFileBytes)
+        try parse(try readSmallFile(path, what: "label file", limit: ImageSetLoader.maxLabelFileBytes), path: path, root: root, classes: classes)
+    }
+
+    /// Parses label file bytes as `read(path:root:classes:)` does (`path` names the file in errors
+    /// and, by its extension, picks CSV).
+    public static func parse(_ data: Data, path: String, root: String, classes: Int) throws -> ImageSet {
         let text = try decodeUTF8(data, path: path)
         let isCSV = path.lowercased().hasSuffix(".csv") || firstDataLine(text)?.contains(",") == true
         let images = try isCSV ? parseCSV(text, file: path, classes: classes) : parseCaffeList(text, file: path, classes: classes)
