@@ -11,6 +11,7 @@ import Foundation
 //   alexconv-bench containers  pickle machine and zip reader on many small records (issue 12)
 //   alexconv-bench caffe     caffemodel <-> canonical vs protobuf ParseFromString + numpy (issue 14)
 //   alexconv-bench tensorflow  TF1 checkpoint -> canonical vs tf.train.load_checkpoint + numpy (issue 13)
+//   alexconv-bench evaluate  images/s on a 1,000-image folder vs torchvision transforms + PyTorch eager (issue 17)
 //   alexconv-bench all       everything
 // Build in release mode: `swift run -c release alexconv-bench all`.
 
@@ -41,7 +42,7 @@ if which == "decode-whole-caffemodel", arguments.count == 2 {
     do { print(try CaffeReader.decodeWithoutScanning(path: arguments[1])); exit(0) } catch { print("\(error)"); exit(1) }
 }
 
-let known = ["numpy", "torch", "forward", "keras", "containers", "caffe", "tensorflow", "all"]
+let known = ["numpy", "torch", "forward", "keras", "containers", "caffe", "tensorflow", "evaluate", "all"]
 if which == "make-bvlc-checkpoint", arguments.count == 2 {
     do { try TensorFlowBenchmark.makeModel(at: arguments[1]); exit(0) } catch { print("\(error)"); exit(1) }
 }
@@ -91,5 +92,10 @@ if which == "tensorflow" || which == "all" {
 if which == "forward" || which == "all" {
     section("forward pass (issue 4)") {
         print(try ForwardBenchmark.run())
+    }
+}
+if which == "evaluate" || which == "all" {
+    section("evaluate: images/s on a 1,000-image folder (issue 17)") {
+        print(try EvaluateBenchmark.run(directory: scratch + "/evaluate", python: python))
     }
 }

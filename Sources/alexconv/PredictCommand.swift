@@ -5,7 +5,7 @@ struct PredictCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "predict",
         abstract: "Classify images (PNG, JPEG, PPM) with the model's recorded preprocessing; print the top-K labels.",
-        discussion: "Resize the shorter side, centre-crop, order channels and normalise exactly as the model's spec says; ImageNet labels for 1000 classes.")
+        discussion: "Resize (the spec's convention: shorter side or Caffe's warp), centre-crop, order channels and normalise exactly as the model's spec says; ImageNet labels for 1000 classes.")
 
     @Argument(help: "The model (any readable weight file).")
     var model: String

@@ -79,6 +79,7 @@ struct EvaluationLabelTests {
             #expect(error?.detail.contains(message) == true, "\(text): \(error?.description ?? "no error")")
             #expect(error?.kind == .malformed && error?.exitCode == 3)
             if text.hasPrefix("a.png 1\nb.png") { #expect(error?.location == "line 3") }
+            HostileCaseCounter.shared.add("label files")
         }
         // Not UTF-8: the line of the bad byte.
         let (root, labels) = try Self.folder(["a.png"], labels: ("val.txt", "a.png 1\n"))
@@ -88,6 +89,7 @@ struct EvaluationLabelTests {
         // A line beyond the limit is refused before it is split.
         try String(repeating: "x", count: ImageSetLoader.maxLineBytes + 1).write(toFile: labels!, atomically: true, encoding: .utf8)
         #expect(Self.refusal { try ImageSetLoader.labelled(root: root, labels: labels, classes: 10) }?.kind == .limit)
+        HostileCaseCounter.shared.add("label files", 2)
     }
 
     @Test("synset folders map through the ILSVRC ids for 1000 classes; otherwise ImageFolder")
@@ -154,5 +156,6 @@ struct EvaluationLabelTests {
         let none = try ImageSetLoader.labelled(root: empty, labels: emptyLabels, classes: 10)
         let error = Self.refusal { try Evaluation.evaluate(model, name: "digits", set: none, settings: settings) }
         #expect(error?.detail.contains("none of the 1 images could be read: first gone.png") == true)
+        HostileCaseCounter.shared.add("evaluation images", 5)
     }
 }
