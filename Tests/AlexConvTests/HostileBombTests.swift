@@ -132,6 +132,25 @@ struct HostileBombTests {
         HostileCaseCounter.shared.add("safetensors headers")
     }
 
+    @Test("messages that name the real problem: a safetensors header over the limit, an image too wide to resize")
+    func namedProblems() throws {
+        let path = HostileFiles.write(safetensorsFile(json: #"{"a":1}"#, length: 200_000_000), named: "big_header.safetensors")
+        defer { HostileFiles.remove(path) }
+        expectRefusal(path, containing: "exceeds the limit")
+        // A 5000x1 image: its resize would exceed the pixel limit; the error names the file.
+        let png = FixturePaths.temporaryDirectory("wide") + "/wide.ppm"
+        defer { try? FileManager.default.removeItem(atPath: (png as NSString).deletingLastPathComponent) }
+        let ppm = Array("P6\n5000 1\n255\n".utf8) + [UInt8](repeating: 128, count: 5000 * 3)
+        try Data(ppm).write(to: URL(fileURLWithPath: png))
+        do {
+            _ = try ForwardTasks.predict(model: FixturePaths.path("forward/torchvision.alexnet.safetensors"), images: [png])
+            Issue.record("a 5000x1 image was resized")
+        } catch let error as FormatError {
+            #expect(error.description.hasPrefix(png), "\(error)")
+        }
+        HostileCaseCounter.shared.add("named problems", 2)
+    }
+
     @Test("more tensors than one file may hold: refused before the header is parsed (safetensors) or the storages are built (torch pickles)")
     func tensorCountLimit() throws {
         // 70,000 empty tensors: a 4 MB header that JSON parsing would turn into ~300 MB of objects.

@@ -87,6 +87,10 @@ public enum ForwardTasks {
                                arch: String? = nil, map: String? = nil, options: ReaderOptions = ReaderOptions()) throws -> [Prediction] {
         let network = try Network(model: try ModelLoader.load(path: path, arch: arch, map: map, options: options))
         let decoded = try images.map { try ImageDecoder.decode(path: $0) }
+        // Preprocessed one by one first, so an error names the image's file (not "image 3").
+        for (path, image) in zip(images, decoded) {
+            _ = try withFileContext(path) { try ImagePreprocessor.tensor(for: image, input: network.spec.input) }
+        }
         let x = try ImagePreprocessor.batch(decoded, input: network.spec.input)
         let y = try network.run(x, logits: true)
         let classes = y.shape.last ?? 0

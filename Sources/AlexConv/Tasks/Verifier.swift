@@ -125,7 +125,7 @@ public struct Verifier {
             throw FormatError(.malformed, location: nil, "label \(bad) in \"top\" is outside the model's \(classes) classes")
         }
         let decoded = try ImageDecoder.decode(path: image)
-        let x = try ImagePreprocessor.tensor(for: decoded, input: network.spec.input)
+        let x = try withFileContext(image) { try ImagePreprocessor.tensor(for: decoded, input: network.spec.input) }
         let logits = try network.run(x, logits: true).floats()
         let probabilities = softmax(logits)
         let seen = topK(logits, max(k, min(5, logits.count)))

@@ -26,7 +26,8 @@ public enum Safetensors {
     public static func looksLike(_ prefix: UnsafeRawBufferPointer) -> Bool {
         let header = ByteCursor(prefix, label: "safetensors header")
         guard prefix.count >= 9, let n = try? header.integer(UInt64.self, at: 0, what: "header length") else { return false }
-        return n >= 2 && n <= UInt64(maxHeaderBytes) && prefix[8] == UInt8(ascii: "{")
+        // A header over the limit still says "safetensors" (read then refuses it by its size).
+        return n >= 2 && prefix[8] == UInt8(ascii: "{")
     }
 
     /// Reads `path` (memory-mapped; tensors view the map). Tensors come in data-offset order.
