@@ -1,8 +1,9 @@
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 // MARK: - Progress line on stderr
@@ -34,7 +35,10 @@ public final class ProgressLine: @unchecked Sendable {
     private var finished = false
 
     /// How counts are shown: bytes (`12.3 MB`) or items (`12/40 images`).
-    public enum Unit: Sendable { case bytes, items(String) }
+    public enum Unit: Sendable {
+        case bytes
+        case items(String)
+    }
 
     /// A reporter for `label` (e.g. "writing model.pth"), counting up to `total` when known.
     public init(_ label: String, total: Int? = nil, unit: Unit = .bytes) {

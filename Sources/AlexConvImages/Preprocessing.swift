@@ -1,5 +1,5 @@
-import Foundation
 import AlexConvCore
+import Foundation
 
 // MARK: - Preprocessing
 
@@ -19,7 +19,8 @@ public enum ImagePreprocessor {
         guard input.channels == 3 else {
             throw FormatError(.unsupported, "the model takes \(input.channels)-channel input; images give 3 (RGB)")
         }
-        let h = input.height, w = input.width
+        let h = input.height
+        let w = input.width
         guard h > 0, w > 0, images.count * h <= ImageDecoder.maxPixels / w else {
             throw FormatError(.limit, "input size \(w)x\(h) for \(images.count) images exceeds the limit of \(ImageDecoder.maxPixels) pixels")
         }
@@ -32,7 +33,8 @@ public enum ImagePreprocessor {
         for (n, image) in images.enumerated() {
             let (resizedH, resizedW) = resizedSize(image, input)
             guard resizedH > 0, resizedW > 0, resizedH <= ImageDecoder.maxPixels / max(resizedW, 1) else {
-                throw FormatError(.limit, location: "image \(n + 1)", "resizing a \(image.width)x\(image.height) image to \(resizedW)x\(resizedH) exceeds the limit of \(ImageDecoder.maxPixels) pixels")
+                throw FormatError(
+                    .limit, location: "image \(n + 1)", "resizing a \(image.width)x\(image.height) image to \(resizedW)x\(resizedH) exceeds the limit of \(ImageDecoder.maxPixels) pixels")
             }
             let resized = resize(image, height: resizedH, width: resizedW)
             let top = Int((Double(resizedH - h) / 2).rounded(.toNearestOrEven))
@@ -42,7 +44,8 @@ public enum ImagePreprocessor {
             }
             for c in 0..<3 {
                 let source = input.channelOrder == .rgb ? c : 2 - c
-                let mean = input.mean[c], std = input.std[c]
+                let mean = input.mean[c]
+                let std = input.std[c]
                 let plane = (n * 3 + c) * h * w
                 for y in 0..<h {
                     for x in 0..<w {
@@ -77,13 +80,19 @@ public enum ImagePreprocessor {
             for y in 0..<image.height {
                 for x in 0..<width {
                     let (start, weights) = horizontal[x]
-                    var r: Float = 0, g: Float = 0, b: Float = 0
+                    var r: Float = 0
+                    var g: Float = 0
+                    var b: Float = 0
                     for (k, weight) in weights.enumerated() {
                         let i = (y * image.width + start + k) * 3
-                        r += weight * Float(src[i]); g += weight * Float(src[i + 1]); b += weight * Float(src[i + 2])
+                        r += weight * Float(src[i])
+                        g += weight * Float(src[i + 1])
+                        b += weight * Float(src[i + 2])
                     }
                     let o = (y * width + x) * 3
-                    rows[o] = r; rows[o + 1] = g; rows[o + 2] = b
+                    rows[o] = r
+                    rows[o + 1] = g
+                    rows[o + 2] = b
                 }
             }
         }

@@ -6,10 +6,10 @@ struct DiffCommand: ParsableCommand {
         commandName: "diff",
         abstract: "Compare two models tensor by tensor after canonicalisation and, with --input, layer by layer.",
         discussion: """
-        Prints max abs / rel error per canonical tensor. With --input (a preprocessed float32 NCHW batch), \
-        runs both models and names the first layer whose activations diverge beyond tolerance. \
-        Exit 1 when the models differ beyond tolerance (with --input: when any layer's activations do).
-        """)
+            Prints max abs / rel error per canonical tensor. With --input (a preprocessed float32 NCHW batch), \
+            runs both models and names the first layer whose activations diverge beyond tolerance. \
+            Exit 1 when the models differ beyond tolerance (with --input: when any layer's activations do).
+            """)
 
     @Argument(help: "Model A (the reference).")
     var a: String
@@ -39,8 +39,9 @@ struct DiffCommand: ParsableCommand {
 
     func run() throws {
         forwardOptions.apply()
-        let diff = try ForwardTasks.diff(a, b, input: input, tolerance: Tolerance(atol: atol, rtol: rtol),
-                                         arch: importOptions.arch, map: importOptions.map, options: importOptions.readerOptions)
+        let diff = try ForwardTasks.diff(
+            a, b, input: input, tolerance: Tolerance(atol: atol, rtol: rtol),
+            arch: importOptions.arch, map: importOptions.map, options: importOptions.readerOptions)
         print(json ? diff.json : diff.text)
         if !diff.agree {
             if let first = diff.firstDivergentLayer {

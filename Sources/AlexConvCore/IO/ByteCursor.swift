@@ -80,8 +80,10 @@ public struct ByteCursor {
 
     /// The integer of type `T` at `offset`, in `order`.
     @inlinable @inline(__always)
-    public func integer<T: FixedWidthInteger>(_ type: T.Type, at offset: Int, _ order: ByteOrder = .littleEndian,
-                                              what: String) throws -> T {
+    public func integer<T: FixedWidthInteger>(
+        _ type: T.Type, at offset: Int, _ order: ByteOrder = .littleEndian,
+        what: String
+    ) throws -> T {
         try checkRange(at: offset, count: MemoryLayout<T>.size, what: what)
         let raw = bytes.loadUnaligned(fromByteOffset: offset, as: T.self)
         return order == .littleEndian ? T(littleEndian: raw) : T(bigEndian: raw)
@@ -161,8 +163,10 @@ public struct ByteCursor {
     /// Reads a length field of type `T` in `order` and checks that that many bytes follow it;
     /// `.truncated` ("<what> at byte N claims L bytes, only R left") when they do not.
     @inlinable @inline(__always)
-    public mutating func readLength<T: FixedWidthInteger>(_ type: T.Type, _ order: ByteOrder = .littleEndian,
-                                                          what: String) throws -> Int {
+    public mutating func readLength<T: FixedWidthInteger>(
+        _ type: T.Type, _ order: ByteOrder = .littleEndian,
+        what: String
+    ) throws -> Int {
         let start = offset
         let raw = try read(type, order, what: what)
         guard raw >= 0, let length = Int(exactly: raw), length <= bytes.count - offset else {
@@ -183,7 +187,8 @@ public struct ByteCursor {
     public mutating func readLine(terminator: UInt8 = 0x0A, what: String) throws -> UnsafeRawBufferPointer {
         let start = offset
         guard start >= 0, start <= bytes.count,
-              let end = bytes[start...].firstIndex(of: terminator) else {
+            let end = bytes[start...].firstIndex(of: terminator)
+        else {
             throw error(.truncated, "truncated: \(what) at byte \(base &+ start) has no terminating newline")
         }
         offset = end + 1
