@@ -90,14 +90,23 @@ enum ForwardBenchmark {
         let flopsPerImage = try flops(model.spec)
         let weightBytes = Double(try model.spec.expectedTensors().reduce(0) { $0 + $1.shape.reduce(1, *) }) * 4
         let denseBytes = Double(try model.spec.expectedTensors().filter { $0.name.hasPrefix("fc") }.reduce(0) { $0 + $1.shape.reduce(1, *) }) * 4
+        // Batch by batch, alexconv and the peers back to back, so a ratio compares the same minute of
+        // a machine whose load may change.
         var ours: [Int: Double] = [:]
         var theirs: [Int: Double] = [:]
+        var peers: [String: Any]?
         for batch in options.batches {
             let x = input(batch: batch)
             ours[batch] = try medianSeconds(iterations: options.iterations) { _ = try network.run(x) }
             if let reference { theirs[batch] = try medianSeconds(iterations: options.iterations) { _ = try reference.run(x) } }
+            guard let python = options.python, let report = runPeers(python: python, script: options.peersScript, batches: [batch], options: options) else { continue }
+            var merged = peers ?? [:]
+            for (name, value) in report {
+                guard let entries = value as? [String: Any] else { continue }
+                merged[name] = ((merged[name] as? [String: Any]) ?? [:]).merging(entries) { $1 }
+            }
+            peers = merged
         }
-        let peers = options.python.flatMap { runPeers(python: $0, script: options.peersScript, options: options) }
         let bandwidth = streamingReadBandwidth(bytes: 256 << 20, threads: options.threads)
         let peak = fmaPeak(threads: options.threads)
 
@@ -251,12 +260,12 @@ enum ForwardBenchmark {
     }
 
     /// The peers' JSON report, or nil when the script cannot run.
-    static func runPeers(python: String, script: String, options: Options) -> [String: Any]? {
+    static func runPeers(python: String, script: String, batches: [Int], options: Options) -> [String: Any]? {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = [
             python, script, "--threads", "\(options.threads)",
-            "--batches", options.batches.map(String.init).joined(separator: ","),
+            "--batches", batches.map(String.init).joined(separator: ","),
             "--iterations", "\(options.iterations)",
         ]
         // The peers keep their own threading defaults: no wait policy alexconv set for itself.
