@@ -27,14 +27,18 @@ let package = Package(
     ],
     targets: [
         // MARK: - C system libraries
-        .systemLibrary(name: "CBLAS", pkgConfig: "openblas",
-                       providers: [.apt(["libopenblas-dev"]), .brew(["openblas"])]),
-        .systemLibrary(name: "CHDF5", pkgConfig: "hdf5-serial",
-                       providers: [.apt(["libhdf5-dev"]), .brew(["hdf5"])]),
-        .systemLibrary(name: "CSystemZlib", pkgConfig: "zlib",
-                       providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]),
-        .systemLibrary(name: "CImageCodecs", pkgConfig: "libpng",
-                       providers: [.apt(["libpng-dev", "libjpeg62-turbo-dev"]), .brew(["libpng", "jpeg-turbo"])]),
+        .systemLibrary(
+            name: "CBLAS", pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"]), .brew(["openblas"])]),
+        .systemLibrary(
+            name: "CHDF5", pkgConfig: "hdf5-serial",
+            providers: [.apt(["libhdf5-dev"]), .brew(["hdf5"])]),
+        .systemLibrary(
+            name: "CSystemZlib", pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]),
+        .systemLibrary(
+            name: "CImageCodecs", pkgConfig: "libpng",
+            providers: [.apt(["libpng-dev", "libjpeg62-turbo-dev"]), .brew(["libpng", "jpeg-turbo"])]),
         // oneDNN (CNN kernels chosen by CPU features). Debian ships no .pc file: link flags in the
         // module map. Linux builds require it (scripts/bootstrap.sh); macOS runs the reference path.
         .systemLibrary(name: "CDNNL", providers: [.apt(["libdnnl-dev"])]),
@@ -48,27 +52,38 @@ let package = Package(
         .target(name: "AlexConvHDF5", dependencies: ["AlexConvCore", "CHDF5"]),
         .target(name: "AlexConvKeras", dependencies: ["AlexConvCore", "AlexConvHDF5", "AlexConvZip"]),
         .target(name: "AlexConvONNX", dependencies: ["AlexConvCore", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
-        .target(name: "AlexConvTensorFlow", dependencies: [
-            "AlexConvCore", "AlexConvKeras", "AlexConvNumPy", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
-        ], exclude: ["Proto"]),
-        .target(name: "AlexConvCaffe", dependencies: ["AlexConvCore", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
-                exclude: ["Proto"]),
-        .target(name: "AlexConvForward", dependencies: [
-            "AlexConvCore", "CBLAS", .target(name: "CDNNL", condition: .when(platforms: [.linux])),
-        ]),
+        .target(
+            name: "AlexConvTensorFlow",
+            dependencies: [
+                "AlexConvCore", "AlexConvKeras", "AlexConvNumPy", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ], exclude: ["Proto"]),
+        .target(
+            name: "AlexConvCaffe", dependencies: ["AlexConvCore", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            exclude: ["Proto"]),
+        .target(
+            name: "AlexConvForward",
+            dependencies: [
+                "AlexConvCore", "CBLAS", .target(name: "CDNNL", condition: .when(platforms: [.linux])),
+            ]),
         .target(name: "AlexConvImages", dependencies: ["AlexConvCore", "CImageCodecs"]),
-        .target(name: "AlexConv", dependencies: [
-            "AlexConvCore", "AlexConvPickle", "AlexConvZip", "AlexConvNumPy", "AlexConvTorch",
-            "AlexConvHDF5", "AlexConvKeras", "AlexConvONNX", "AlexConvTensorFlow", "AlexConvCaffe", "AlexConvForward", "AlexConvImages",
-        ]),
+        .target(
+            name: "AlexConv",
+            dependencies: [
+                "AlexConvCore", "AlexConvPickle", "AlexConvZip", "AlexConvNumPy", "AlexConvTorch",
+                "AlexConvHDF5", "AlexConvKeras", "AlexConvONNX", "AlexConvTensorFlow", "AlexConvCaffe", "AlexConvForward", "AlexConvImages",
+            ]),
 
         // MARK: - Executables
-        .executableTarget(name: "alexconv", dependencies: [
-            "AlexConv", .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ]),
-        .executableTarget(name: "alexconv-bench", dependencies: [
-            "AlexConv", .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ]),
+        .executableTarget(
+            name: "alexconv",
+            dependencies: [
+                "AlexConv", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        .executableTarget(
+            name: "alexconv-bench",
+            dependencies: [
+                "AlexConv", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
 
         // MARK: - Tests (one per module; fixtures are read from Fixtures/)
         .target(name: "TestSupport", dependencies: ["AlexConvCore"], path: "Tests/TestSupport"),
@@ -81,9 +96,11 @@ let package = Package(
         .testTarget(name: "AlexConvKerasTests", dependencies: ["AlexConvKeras", "AlexConvHDF5", "TestSupport"]),
         .testTarget(name: "AlexConvONNXTests", dependencies: ["AlexConvONNX", "TestSupport"]),
         .testTarget(name: "AlexConvTensorFlowTests", dependencies: ["AlexConvTensorFlow", "AlexConvForward", "AlexConvNumPy", "TestSupport"]),
-        .testTarget(name: "AlexConvCaffeTests", dependencies: [
-            "AlexConvCaffe", "AlexConv", "AlexConvImages", "AlexConvNumPy", "TestSupport", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
-        ]),
+        .testTarget(
+            name: "AlexConvCaffeTests",
+            dependencies: [
+                "AlexConvCaffe", "AlexConv", "AlexConvImages", "AlexConvNumPy", "TestSupport", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ]),
         .testTarget(name: "AlexConvForwardTests", dependencies: ["AlexConvForward", "AlexConvNumPy", "TestSupport"]),
         .testTarget(name: "AlexConvImagesTests", dependencies: ["AlexConvImages", "AlexConvNumPy", "TestSupport"]),
         .testTarget(name: "AlexConvTests", dependencies: ["AlexConv", "TestSupport"]),

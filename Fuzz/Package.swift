@@ -18,27 +18,30 @@ let mainPackage = URL(fileURLWithPath: #file).deletingLastPathComponent().deleti
 // from (AlexConvPickle, AlexConvZip, ...): they are compiled as part of that product.
 
 let fuzzTargets = [
-    "FuzzNpyHeader",      // npy preamble + header dict, single arrays (run/verify/diff inputs), the whole .npy reader
-    "FuzzPickle",         // pickle VM with the torch and numpy allow-lists
-    "FuzzZipDirectory",   // zip central directory + every entry's bytes (stored view / bounded inflate)
-    "FuzzSafetensors",    // safetensors header JSON and offsets
-    "FuzzTorchArchive",   // torch zip archive and legacy torch.save streams
-    "FuzzKerasHDF5",      // HDF5 through libhdf5 (input written to a temp file) and the Keras readers
-    "FuzzONNX",           // ONNX ModelProto (swift-protobuf) and the graph importer
-    "FuzzImages",         // PNG / JPEG (libpng, libjpeg via the C shim) and PPM/PGM
-    "FuzzTensorFlowIndex", // TensorFlow .index: LevelDB table, bundle header and entries, tensors
-    "FuzzCaffe",          // caffemodel wire scanner + layer chain, prototxt TextFormat, mean BlobProto
-    "FuzzLabels",         // evaluate's label files: Caffe val.txt and CSV
+    "FuzzNpyHeader",  // npy preamble + header dict, single arrays (run/verify/diff inputs), the whole .npy reader
+    "FuzzPickle",  // pickle VM with the torch and numpy allow-lists
+    "FuzzZipDirectory",  // zip central directory + every entry's bytes (stored view / bounded inflate)
+    "FuzzSafetensors",  // safetensors header JSON and offsets
+    "FuzzTorchArchive",  // torch zip archive and legacy torch.save streams
+    "FuzzKerasHDF5",  // HDF5 through libhdf5 (input written to a temp file) and the Keras readers
+    "FuzzONNX",  // ONNX ModelProto (swift-protobuf) and the graph importer
+    "FuzzImages",  // PNG / JPEG (libpng, libjpeg via the C shim) and PPM/PGM
+    "FuzzTensorFlowIndex",  // TensorFlow .index: LevelDB table, bundle header and entries, tensors
+    "FuzzCaffe",  // caffemodel wire scanner + layer chain, prototxt TextFormat, mean BlobProto
+    "FuzzLabels",  // evaluate's label files: Caffe val.txt and CSV
 ]
 
 let package = Package(
     name: "alexconv-fuzz",
     dependencies: [.package(path: "..")],
     targets: [
-        .target(name: "FuzzSupport", dependencies: [.product(name: "AlexConv", package: mainPackage)]),
-    ] + fuzzTargets.map { name in
-        .executableTarget(name: name, dependencies: [
-            "FuzzSupport", .product(name: "AlexConv", package: mainPackage),
-        ])
-    }
+        .target(name: "FuzzSupport", dependencies: [.product(name: "AlexConv", package: mainPackage)])
+    ]
+        + fuzzTargets.map { name in
+            .executableTarget(
+                name: name,
+                dependencies: [
+                    "FuzzSupport", .product(name: "AlexConv", package: mainPackage),
+                ])
+        }
 )

@@ -46,7 +46,7 @@ def run(command):
 def alexconv_run(alexconv, model, x, out):
     xin, yout = os.path.join(out, "x.npy"), os.path.join(out, "y.npy")
     np.save(xin, x)
-    result = run([alexconv, "run", model, "--input", xin, "--output", yout])
+    result = run([alexconv, "run", model, "--input", xin, "--output", yout, "--force"])  # y.npy is reused per model
     if result.returncode != 0:
         raise RuntimeError(f"alexconv run {model} failed ({result.returncode}): {result.stderr.strip()}")
     return np.load(yout)

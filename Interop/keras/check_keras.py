@@ -38,8 +38,9 @@ def reexec_in_venv():
 
 def write_files(directory):
     env = dict(os.environ, ALEXCONV_KERAS_INTEROP_DIR=directory)
-    subprocess.run(["swift", "build", "--scratch-path", ".build-keras", "--product", "alexconvPackageTests"], cwd=ROOT, check=True, env=env)
-    subprocess.run(["swift", "test", "--skip-build", "--scratch-path", ".build-keras", "--filter", "writeKerasInteropFiles"],
+    # The same build folder as `swift test` (ALEXCONV_SCRATCH to choose another), so CI builds once.
+    scratch = os.environ.get("ALEXCONV_SCRATCH", os.path.join(ROOT, ".build"))
+    subprocess.run(["swift", "test", "--scratch-path", scratch, "--filter", "writeKerasInteropFiles"],
                    cwd=ROOT, check=True, env=env, stdout=subprocess.DEVNULL)
 
 

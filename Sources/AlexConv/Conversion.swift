@@ -28,8 +28,10 @@ public struct ExportRequest: Sendable {
     public var protectedInputs: [String] = []
 
     /// A request; every field left nil takes the default described on it.
-    public init(format: String? = nil, output: String? = nil, towers: Towers? = nil, channels: ChannelOrder? = nil,
-                naming: String? = nil, dtype: DType? = nil, force: Bool = false) {
+    public init(
+        format: String? = nil, output: String? = nil, towers: Towers? = nil, channels: ChannelOrder? = nil,
+        naming: String? = nil, dtype: DType? = nil, force: Bool = false
+    ) {
         self.format = format
         self.output = output
         self.towers = towers
@@ -47,7 +49,8 @@ public enum Conversion {
     package static func stem(of path: String) -> String {
         var name = URL(fileURLWithPath: path).lastPathComponent
         if let suffix = FormatRegistry.fileExtensions.filter({ name.lowercased().hasSuffix($0) && $0.count < name.count }).max(by: { $0.count < $1.count }),
-           suffix.dropFirst().contains(".") {
+            suffix.dropFirst().contains(".")
+        {
             name.removeLast(suffix.count)
             return name
         }

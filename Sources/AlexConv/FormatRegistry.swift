@@ -1,5 +1,5 @@
-import AlexConvKeras
 import AlexConvCaffe
+import AlexConvKeras
 import AlexConvNumPy
 import AlexConvONNX
 import AlexConvTensorFlow
@@ -11,24 +11,24 @@ import Foundation
 public enum FormatRegistry {
     /// Readers, tried in order on the file's first bytes and name.
     nonisolated(unsafe) package static let readers: [any WeightFileReader.Type] = [
-        NumPyReader.self,          // \x93NUMPY magic
-        SafetensorsReader.self,    // u64 header length + '{'
-        NPZReader.self,            // zip named .npz
-        KerasArchiveReader.self,   // zip named .keras
-        TorchArchiveReader.self,   // torch zip (data.pkl) or legacy pickle magic
-        KerasH5Reader.self,        // HDF5 signature
+        NumPyReader.self,  // \x93NUMPY magic
+        SafetensorsReader.self,  // u64 header length + '{'
+        NPZReader.self,  // zip named .npz
+        KerasArchiveReader.self,  // zip named .keras
+        TorchArchiveReader.self,  // torch zip (data.pkl) or legacy pickle magic
+        KerasH5Reader.self,  // HDF5 signature
         TensorFlowCheckpointReader.self,  // by name: .index, .data-NNNNN-of-NNNNN, checkpoint; claims prefixes and SavedModel dirs
-        ONNXReader.self,           // protobuf ModelProto (.onnx, or ir_version first)
-        CaffeReader.self,          // binary NetParameter named .caffemodel (+ prototxt, mean file)
+        ONNXReader.self,  // protobuf ModelProto (.onnx, or ir_version first)
+        CaffeReader.self,  // binary NetParameter named .caffemodel (+ prototxt, mean file)
     ]
 
     /// Exporters by `--format` name.
     nonisolated(unsafe) package static let exporters: [any ModelExporter.Type] = [
-        NumPyExporter.self,        // npy, npz
-        TorchExporter.self,        // pth
-        KerasExporter.self,        // h5, weights.h5, keras
-        ONNXExporter.self,         // onnx
-        CaffeExporter.self,        // caffemodel (+ prototxt)
+        NumPyExporter.self,  // npy, npz
+        TorchExporter.self,  // pth
+        KerasExporter.self,  // h5, weights.h5, keras
+        ONNXExporter.self,  // onnx
+        CaffeExporter.self,  // caffemodel (+ prototxt)
         SafetensorsExporter.self,  // safetensors, alexnet (the canonical file)
         TensorFlowCheckpointExporter.self,  // tf-checkpoint
     ]
@@ -99,7 +99,10 @@ public enum FormatRegistry {
         try? handle.close()
         let reader = prefix.withUnsafeBytes { bytes in readers.first { $0.matches(path: path, prefix: bytes) } }
         guard let reader else {
-            throw FormatError(.unsupported, file: path, "unrecognised format (first bytes \(prefix.prefix(8).map { String(format: "%02x", $0) }.joined(separator: " "))); alexconv reads \(readers.map { $0.formatName }.joined(separator: ", "))")
+            throw FormatError(
+                .unsupported, file: path,
+                "unrecognised format (first bytes \(prefix.prefix(8).map { String(format: "%02x", $0) }.joined(separator: " "))); alexconv reads \(readers.map { $0.formatName }.joined(separator: ", "))"
+            )
         }
         return reader
     }

@@ -34,9 +34,10 @@ package struct InspectReport {
         var scale = input.scale == 1 ? "pixels 0-255" : String(format: "pixels 0-255 times %g", input.scale)
         if input.mean.contains(where: { $0 != 0 }) { scale += " minus mean \(list(input.mean))" }
         if input.std.contains(where: { $0 != 1 }) { scale += " divided by std \(list(input.std))" }
-        let resize = input.resize.map { size in
-            input.effectiveResizeMode == .warp ? "warp to \(size)x\(size), centre crop; " : "resize shorter side to \(size), centre crop; "
-        } ?? ""
+        let resize =
+            input.resize.map { size in
+                input.effectiveResizeMode == .warp ? "warp to \(size)x\(size), centre crop; " : "resize shorter side to \(size), centre crop; "
+            } ?? ""
         if let image = input.meanImage {
             scale += "; the mean is a \(image.channels)x\(image.height)x\(image.width) image, subtracted pixel by pixel from its centre crop"
         }
@@ -51,7 +52,8 @@ package struct InspectReport {
         lines.append("tensors (\(bundle.tensors.count)):")
         let width = min(40, bundle.tensors.map(\.name.count).max() ?? 0)
         for t in bundle.tensors {
-            lines.append("  \(t.name.padding(toLength: max(width, t.name.count), withPad: " ", startingAt: 0))  \(t.tensor.dtype.name.padding(toLength: 8, withPad: " ", startingAt: 0))  \(t.tensor.shape)")
+            lines.append(
+                "  \(t.name.padding(toLength: max(width, t.name.count), withPad: " ", startingAt: 0))  \(t.tensor.dtype.name.padding(toLength: 8, withPad: " ", startingAt: 0))  \(t.tensor.shape)")
         }
         for note in bundle.notes { lines.append("note: \(note)") }
         guard let r = recognition else {
@@ -70,13 +72,17 @@ package struct InspectReport {
             if conv.groups == 1 {
                 lines.append("  \(conv.name): \(geometry), one tower: every filter sees all \(previous) input channels")
             } else {
-                lines.append("  \(conv.name): \(geometry), \(conv.groups) towers (groups=\(conv.groups)): each tower's \(conv.outChannels / conv.groups) filters see \(previous / conv.groups) of the \(previous) input channels, so the kernel stores \(previous / conv.groups) input channels per filter")
+                lines.append(
+                    "  \(conv.name): \(geometry), \(conv.groups) towers (groups=\(conv.groups)): each tower's \(conv.outChannels / conv.groups) filters see \(previous / conv.groups) of the \(previous) input channels, so the kernel stores \(previous / conv.groups) input channels per filter"
+                )
             }
             previous = conv.outChannels
         }
         for bn in spec.batchNorms { lines.append("  \(bn.name): batch normalisation, epsilon \(bn.epsilon)") }
         if let map = try? spec.flattenedMap(), let first = spec.denses.first {
-            let order = r.layout == .channelsLast ? "this file stores its rows in (H, W, C) order (channels-last flatten); the canonical model uses (C, H, W)" : "this file uses (C, H, W) order, as the canonical model does"
+            let order =
+                r.layout == .channelsLast
+                ? "this file stores its rows in (H, W, C) order (channels-last flatten); the canonical model uses (C, H, W)" : "this file uses (C, H, W) order, as the canonical model does"
             lines.append("  \(first.name): takes the \(map.height)x\(map.width)x\(map.channels) map flattened (\(map.channels * map.height * map.width) inputs); \(order)")
         }
         for dense in spec.denses.dropFirst() { lines.append("  \(dense.name): \(dense.outFeatures) outputs") }

@@ -17,7 +17,8 @@ public enum ModelLoader {
 
     /// Resolves `--arch` and `--map` (their errors come before any weight file is read), then reads `path`.
     package static func read(path: String, arch: String?, map: String?, options: ReaderOptions = ReaderOptions()) throws
-        -> (bundle: TensorBundle, choice: ArchitectureChoice, map: [String: String]?) {
+        -> (bundle: TensorBundle, choice: ArchitectureChoice, map: [String: String]?)
+    {
         let choice = try architectureChoice(arch)
         let nameMap = try map.map { try Recognizer.loadMap(path: $0) }
         return (try FormatRegistry.read(path: path, options: options), choice, nameMap)

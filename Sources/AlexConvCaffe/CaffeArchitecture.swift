@@ -1,5 +1,5 @@
-import Foundation
 import AlexConvCore
+import Foundation
 
 /// What the importer makes of a Caffe net: the layer chain, the input size, the data layer's
 /// transformation, the weights in canonical layout under Caffe names (`<layer>.weight`, ...), and
@@ -112,10 +112,10 @@ struct CaffeChainBuilder {
             throw FormatError(.malformed, "the net's input is not an image batch")
         }
         describeOrder()
-        return CaffeChain(layers: layers, input: (c, h, w), transform: transform, tensors: tensors,
-                          canonicalTensors: canonical, hints: hints, notes: notes, layerNames: layerNames)
+        return CaffeChain(
+            layers: layers, input: (c, h, w), transform: transform, tensors: tensors,
+            canonicalTensors: canonical, hints: hints, notes: notes, layerNames: layerNames)
     }
-
 
     // MARK: - Names
 
@@ -142,8 +142,12 @@ struct CaffeChainBuilder {
 
     /// The canonical layer name `base`, made unique with a suffix.
     private mutating func unique(_ base: String) -> String {
-        var name = base, n = 2
-        while usedNames.contains(name) { name = "\(base)_\(n)"; n += 1 }
+        var name = base
+        var n = 2
+        while usedNames.contains(name) {
+            name = "\(base)_\(n)"
+            n += 1
+        }
         usedNames.insert(name)
         return name
     }
@@ -198,7 +202,8 @@ struct CaffeChainBuilder {
     /// Input channels of the first convolution with weights: (in/groups) x groups.
     private func firstConvolutionChannels() throws -> Int? {
         guard let conv = included.first(where: { $0.type == "Convolution" }),
-              let blob = blobs(of: conv).first else { return nil }
+            let blob = blobs(of: conv).first
+        else { return nil }
         let dims = try blob.dims(what: "\(conv.label) blob 0")
         guard dims.count == 4 else { return nil }
         let (channels, overflow) = dims[1].multipliedReportingOverflow(by: max(Int(conv.convolution.group), 1))
@@ -212,14 +217,18 @@ struct CaffeChainBuilder {
             throw FormatError(.malformed, location: layer.label, "comes before any input: the net declares no input (input with input_shape/input_dim, an Input layer or a data layer)")
         }
         guard layer.bottoms == [current] else {
-            throw FormatError(.unsupported, location: layer.label,
-                              "reads \(layer.bottoms.isEmpty ? "no blob" : "blobs \(layer.bottoms.map { "'\(oneLine($0))'" }.joined(separator: ", "))"), but the chain of layers is at '\(oneLine(current))'; alexconv converts nets that are one chain of layers")
+            throw FormatError(
+                .unsupported, location: layer.label,
+                "reads \(layer.bottoms.isEmpty ? "no blob" : "blobs \(layer.bottoms.map { "'\(oneLine($0))'" }.joined(separator: ", "))"), but the chain of layers is at '\(oneLine(current))'; alexconv converts nets that are one chain of layers"
+            )
         }
         guard layer.tops.count == 1 else {
             throw FormatError(.unsupported, location: layer.label, "writes \(layer.tops.count) blobs; alexconv converts layers with one output")
         }
         guard shape != nil else {
-            throw FormatError(.malformed, location: layer.label, "the net's input '\(oneLine(current))' has no stated size (input_shape, input_dim, an Input layer or a data layer's crop_size); give the deploy prototxt that states it")
+            throw FormatError(
+                .malformed, location: layer.label,
+                "the net's input '\(oneLine(current))' has no stated size (input_shape, input_dim, an Input layer or a data layer's crop_size); give the deploy prototxt that states it")
         }
         if layer.type != "Scale" { try flushNorm(scale: nil) }
         switch layer.type {
@@ -252,8 +261,9 @@ struct CaffeChainBuilder {
             }
             try flushNorm(scale: layer)
         default:
-            throw FormatError(.unsupported, location: layer.label,
-                              "type '\(oneLine(layer.type))' is not one alexconv converts (it converts \(Self.convertedTypes.joined(separator: ", ")) and skips data, accuracy and loss layers)")
+            throw FormatError(
+                .unsupported, location: layer.label,
+                "type '\(oneLine(layer.type))' is not one alexconv converts (it converts \(Self.convertedTypes.joined(separator: ", ")) and skips data, accuracy and loss layers)")
         }
         self.current = layer.tops[0]
     }
@@ -301,7 +311,9 @@ struct CaffeChainBuilder {
     private func blobs(of layer: CaffeLayer, count: ClosedRange<Int>, roles: String) throws -> [CaffeBlob] {
         let found = blobs(of: layer)
         guard count.contains(found.count) else {
-            throw FormatError(.corrupted, file: weightsFile, location: layer.label, "has \(found.count) blobs; it needs \(count.lowerBound == count.upperBound ? "\(count.lowerBound)" : "\(count.lowerBound)-\(count.upperBound)") (\(roles))")
+            throw FormatError(
+                .corrupted, file: weightsFile, location: layer.label,
+                "has \(found.count) blobs; it needs \(count.lowerBound == count.upperBound ? "\(count.lowerBound)" : "\(count.lowerBound)-\(count.upperBound)") (\(roles))")
         }
         return found
     }
@@ -314,14 +326,17 @@ struct CaffeChainBuilder {
         let dims = tensor.shape
         if dims == expected { return tensor }
         if dims.count > expected.count, dims.dropLast(expected.count).allSatisfy({ $0 == 1 }),
-           Array(dims.suffix(expected.count)) == expected {
+            Array(dims.suffix(expected.count)) == expected
+        {
             return tensor.reshaped(expected)
         }
         throw FormatError(.corrupted, file: weightsFile, location: what, "has shape \(dims); the layer's parameters need \(expected)")
     }
 
-    private mutating func record(_ layer: CaffeLayer, kind: LayerHint.Kind, canonicalLayer: String,
-                                 _ parts: [(suffix: String, canonicalSuffix: String, tensor: Tensor)]) {
+    private mutating func record(
+        _ layer: CaffeLayer, kind: LayerHint.Kind, canonicalLayer: String,
+        _ parts: [(suffix: String, canonicalSuffix: String, tensor: Tensor)]
+    ) {
         let base = layer.name.isEmpty ? "#\(layer.index)" : layer.name
         var names: [String] = []
         for part in parts {
@@ -359,12 +374,15 @@ struct CaffeChainBuilder {
         let p = layer.convolution
         let label = layer.label
         guard p.numOutput > 0 else { throw FormatError(.malformed, location: label, "has num_output \(p.numOutput); expected a positive number of filters") }
-        let kernel = try Self.pair(p.kernelSize, h: p.hasKernelH ? p.kernelH : nil, w: p.hasKernelW ? p.kernelW : nil,
-                                   default: nil, name: "kernel", label: label)
-        let stride = try Self.pair(p.stride, h: p.hasStrideH ? p.strideH : nil, w: p.hasStrideW ? p.strideW : nil,
-                                   default: 1, name: "stride", label: label)
-        let pad = try Self.pair(p.pad, h: p.hasPadH ? p.padH : nil, w: p.hasPadW ? p.padW : nil,
-                                default: 0, name: "pad", label: label)
+        let kernel = try Self.pair(
+            p.kernelSize, h: p.hasKernelH ? p.kernelH : nil, w: p.hasKernelW ? p.kernelW : nil,
+            default: nil, name: "kernel", label: label)
+        let stride = try Self.pair(
+            p.stride, h: p.hasStrideH ? p.strideH : nil, w: p.hasStrideW ? p.strideW : nil,
+            default: 1, name: "stride", label: label)
+        let pad = try Self.pair(
+            p.pad, h: p.hasPadH ? p.padH : nil, w: p.hasPadW ? p.padW : nil,
+            default: 0, name: "pad", label: label)
         guard p.dilation.allSatisfy({ $0 == 1 }) else {
             throw FormatError(.unsupported, location: label, "has dilation \(p.dilation); alexconv converts undilated convolutions")
         }
@@ -374,8 +392,9 @@ struct CaffeChainBuilder {
             throw FormatError(.malformed, location: label, "needs a feature map, but the chain is a vector here")
         }
         let name = unique("conv\(convCount + 1)")
-        let spec = ConvSpec(name: name, outChannels: Int(p.numOutput), kernel: kernel, stride: stride,
-                            padding: [pad[0], pad[1], pad[0], pad[1]], groups: Int(p.group), bias: p.biasTerm)
+        let spec = ConvSpec(
+            name: name, outChannels: Int(p.numOutput), kernel: kernel, stride: stride,
+            padding: [pad[0], pad[1], pad[0], pad[1]], groups: Int(p.group), bias: p.biasTerm)
         try advance(.conv(spec), layer)
         convCount += 1
         let found = try blobs(of: layer, count: p.biasTerm ? 2...2 : 1...1, roles: p.biasTerm ? "weights, bias" : "weights; bias_term is false")
@@ -436,12 +455,16 @@ struct CaffeChainBuilder {
         guard case .map(_, let h, let w)? = shape else {
             throw FormatError(.malformed, location: label, "needs a feature map, but the chain is a vector here")
         }
-        let kernel: [Int], pad: [Int], stride: [Int]
+        let kernel: [Int]
+        let pad: [Int]
+        let stride: [Int]
         if p.globalPooling {
             guard !p.hasKernelSize, !p.hasKernelH, !p.hasKernelW else {
                 throw FormatError(.malformed, location: label, "has global_pooling and a kernel size; Caffe takes one or the other")
             }
-            kernel = [h, w]; pad = [0, 0]; stride = [1, 1]
+            kernel = [h, w]
+            pad = [0, 0]
+            stride = [1, 1]
         } else {
             if p.hasKernelSize {
                 guard !p.hasKernelH, !p.hasKernelW else { throw FormatError(.malformed, location: label, "has kernel_size and kernel_h/kernel_w; Caffe takes one or the other") }
@@ -463,11 +486,13 @@ struct CaffeChainBuilder {
         // Caffe rounds up unless round_mode is FLOOR; the spec says ceil only where it changes the size
         // at this input (so the spec is the simplest that computes the same, and matches the presets).
         let caffeCeil = !(p.hasRoundMode && p.roundMode == .floor)
-        let ceil = caffeCeil && (0..<2).contains { axis in
-            let size = axis == 0 ? h : w
-            return Self.caffePooledSize(size, pad: pad[axis], kernel: kernel[axis], stride: stride[axis], ceil: true)
-                != Self.caffePooledSize(size, pad: pad[axis], kernel: kernel[axis], stride: stride[axis], ceil: false)
-        }
+        let ceil =
+            caffeCeil
+            && (0..<2).contains { axis in
+                let size = axis == 0 ? h : w
+                return Self.caffePooledSize(size, pad: pad[axis], kernel: kernel[axis], stride: stride[axis], ceil: true)
+                    != Self.caffePooledSize(size, pad: pad[axis], kernel: kernel[axis], stride: stride[axis], ceil: false)
+            }
         let pool = PoolSpec(kernel: kernel, stride: stride, padding: [pad[0], pad[1], pad[0], pad[1]], ceilMode: ceil, countIncludePad: true)
         let spec: LayerSpec
         switch p.pool {
@@ -477,11 +502,14 @@ struct CaffeChainBuilder {
             throw FormatError(.unsupported, location: label, "is STOCHASTIC pooling, which alexconv does not convert (use MAX or AVE)")
         }
         try advance(spec, layer)
-        let caffe = (Self.caffePooledSize(h, pad: pad[0], kernel: kernel[0], stride: stride[0], ceil: caffeCeil),
-                     Self.caffePooledSize(w, pad: pad[1], kernel: kernel[1], stride: stride[1], ceil: caffeCeil))
+        let caffe = (
+            Self.caffePooledSize(h, pad: pad[0], kernel: kernel[0], stride: stride[0], ceil: caffeCeil),
+            Self.caffePooledSize(w, pad: pad[1], kernel: kernel[1], stride: stride[1], ceil: caffeCeil)
+        )
         guard case .map(_, let oh, let ow)? = shape, (oh, ow) == caffe else {
-            throw FormatError(.unsupported, location: label,
-                              "Caffe pools the \(h)x\(w) map to \(caffe.0)x\(caffe.1), with a last window that starts outside the input; alexconv's pooling cannot express that")
+            throw FormatError(
+                .unsupported, location: label,
+                "Caffe pools the \(h)x\(w) map to \(caffe.0)x\(caffe.1), with a last window that starts outside the input; alexconv's pooling cannot express that")
         }
     }
 
@@ -534,8 +562,10 @@ struct CaffeChainBuilder {
         try advance(.batchNorm(BatchNormSpec(name: name, epsilon: norm.epsilon)), norm.layer)
         let normBase = norm.layer.name.isEmpty ? "#\(norm.layer.index)" : norm.layer.name
         let scaleBase = scale.map { $0.name.isEmpty ? "#\($0.index)" : $0.name } ?? normBase
-        let parts: [(String, String, Tensor)] = [("\(scaleBase).weight", "weight", gamma), ("\(scaleBase).bias", "bias", beta),
-                                                 ("\(normBase).running_mean", "running_mean", norm.mean), ("\(normBase).running_var", "running_var", norm.variance)]
+        let parts: [(String, String, Tensor)] = [
+            ("\(scaleBase).weight", "weight", gamma), ("\(scaleBase).bias", "bias", beta),
+            ("\(normBase).running_mean", "running_mean", norm.mean), ("\(normBase).running_var", "running_var", norm.variance),
+        ]
         var names: [String] = []
         for (fileName, suffix, tensor) in parts {
             tensors.append(NamedTensor(fileName, tensor))

@@ -1,5 +1,5 @@
-import Foundation
 import AlexConvCore
+import Foundation
 import SwiftProtobuf
 
 /// Writes a canonical `Model` as Caffe files (`--format caffemodel`): `OUT.caffemodel`, a binary
@@ -29,11 +29,14 @@ public enum CaffeExporter: ModelExporter {
 
     public static func loadingNotes(for model: Model, format: String) -> [String] {
         let input = model.spec.input
-        var notes = ["the .prototxt is the deploy net: cv2.dnn.readNetFromCaffe(prototxt, caffemodel) runs it on preprocessed (N, \(input.channels), \(input.height), \(input.width)) \(input.channelOrder.rawValue.uppercased()) blobs"]
+        var notes = [
+            "the .prototxt is the deploy net: cv2.dnn.readNetFromCaffe(prototxt, caffemodel) runs it on preprocessed (N, \(input.channels), \(input.height), \(input.width)) \(input.channelOrder.rawValue.uppercased()) blobs"
+        ]
         if input.meanImage != nil {
             notes.append("the per-pixel mean image is not part of Caffe's net files: subtract it when preprocessing, and give the mean file again when reading the caffemodel back")
         } else if transformParameter(input) == nil {
-            notes.append("the input normalisation (per-channel std) has no place in a Caffe net; it is recorded in the prototxt's '\(CaffePrototxt.specComment.trimmingCharacters(in: .whitespaces))' comment")
+            notes.append(
+                "the input normalisation (per-channel std) has no place in a Caffe net; it is recorded in the prototxt's '\(CaffePrototxt.specComment.trimmingCharacters(in: .whitespaces))' comment")
         }
         return notes
     }
@@ -139,8 +142,12 @@ struct CaffeNetPlan {
         var used: Set<String> = []
         var block = 0
         func unique(_ base: String) -> String {
-            var name = base, n = 2
-            while used.contains(name) { name = "\(base)_\(n)"; n += 1 }
+            var name = base
+            var n = 2
+            while used.contains(name) {
+                name = "\(base)_\(n)"
+                n += 1
+            }
             used.insert(name)
             return name
         }
@@ -156,7 +163,9 @@ struct CaffeNetPlan {
         }
 
         var input = Caffe_LayerParameter()
-        input.name = unique("data"); input.type = "Input"; input.top = ["data"]
+        input.name = unique("data")
+        input.type = "Input"
+        input.top = ["data"]
         var shape = Caffe_BlobShape()
         shape.dim = [1, spec.input.channels, spec.input.height, spec.input.width].map(Int64.init)
         input.inputParam.shape = [shape]
@@ -189,9 +198,24 @@ struct CaffeNetPlan {
                 add("Convolution", unique(c.name), blobs: blobs) { l in
                     var p = Caffe_ConvolutionParameter()
                     p.numOutput = UInt32(c.outChannels)
-                    if c.kernel[0] == c.kernel[1] { p.kernelSize = [UInt32(c.kernel[0])] } else { p.kernelH = UInt32(c.kernel[0]); p.kernelW = UInt32(c.kernel[1]) }
-                    if c.stride[0] == c.stride[1] { if c.stride[0] != 1 { p.stride = [UInt32(c.stride[0])] } } else { p.strideH = UInt32(c.stride[0]); p.strideW = UInt32(c.stride[1]) }
-                    if pad[0] == pad[1] { if pad[0] != 0 { p.pad = [UInt32(pad[0])] } } else { p.padH = UInt32(pad[0]); p.padW = UInt32(pad[1]) }
+                    if c.kernel[0] == c.kernel[1] {
+                        p.kernelSize = [UInt32(c.kernel[0])]
+                    } else {
+                        p.kernelH = UInt32(c.kernel[0])
+                        p.kernelW = UInt32(c.kernel[1])
+                    }
+                    if c.stride[0] == c.stride[1] {
+                        if c.stride[0] != 1 { p.stride = [UInt32(c.stride[0])] }
+                    } else {
+                        p.strideH = UInt32(c.stride[0])
+                        p.strideW = UInt32(c.stride[1])
+                    }
+                    if pad[0] == pad[1] {
+                        if pad[0] != 0 { p.pad = [UInt32(pad[0])] }
+                    } else {
+                        p.padH = UInt32(pad[0])
+                        p.padW = UInt32(pad[1])
+                    }
                     if c.groups != 1 { p.group = UInt32(c.groups) }
                     if !c.bias { p.biasTerm = false }
                     l.convolutionParam = p
@@ -211,8 +235,10 @@ struct CaffeNetPlan {
                 if case .avgPool = layer { average = true } else { average = false }
                 let pad = try symmetric(p.padding, index, layer)
                 guard case .map(_, let h, let w) = previous, case .map(_, let oh, let ow) = after else { break }
-                let caffe = (CaffeChainBuilder.caffePooledSize(h, pad: pad[0], kernel: p.kernel[0], stride: p.stride[0], ceil: true),
-                             CaffeChainBuilder.caffePooledSize(w, pad: pad[1], kernel: p.kernel[1], stride: p.stride[1], ceil: true))
+                let caffe = (
+                    CaffeChainBuilder.caffePooledSize(h, pad: pad[0], kernel: p.kernel[0], stride: p.stride[0], ceil: true),
+                    CaffeChainBuilder.caffePooledSize(w, pad: pad[1], kernel: p.kernel[1], stride: p.stride[1], ceil: true)
+                )
                 guard caffe == (oh, ow) else {
                     throw fail(index, layer, "Caffe rounds pooled sizes up: it pools the \(h)x\(w) map to \(caffe.0)x\(caffe.1), the model to \(oh)x\(ow)")
                 }
@@ -222,9 +248,24 @@ struct CaffeNetPlan {
                 add("Pooling", unique("pool\(block)")) { l in
                     var q = Caffe_PoolingParameter()
                     q.pool = average ? .ave : .max
-                    if p.kernel[0] == p.kernel[1] { q.kernelSize = UInt32(p.kernel[0]) } else { q.kernelH = UInt32(p.kernel[0]); q.kernelW = UInt32(p.kernel[1]) }
-                    if p.stride[0] == p.stride[1] { q.stride = UInt32(p.stride[0]) } else { q.strideH = UInt32(p.stride[0]); q.strideW = UInt32(p.stride[1]) }
-                    if pad[0] == pad[1] { if pad[0] != 0 { q.pad = UInt32(pad[0]) } } else { q.padH = UInt32(pad[0]); q.padW = UInt32(pad[1]) }
+                    if p.kernel[0] == p.kernel[1] {
+                        q.kernelSize = UInt32(p.kernel[0])
+                    } else {
+                        q.kernelH = UInt32(p.kernel[0])
+                        q.kernelW = UInt32(p.kernel[1])
+                    }
+                    if p.stride[0] == p.stride[1] {
+                        q.stride = UInt32(p.stride[0])
+                    } else {
+                        q.strideH = UInt32(p.stride[0])
+                        q.strideW = UInt32(p.stride[1])
+                    }
+                    if pad[0] == pad[1] {
+                        if pad[0] != 0 { q.pad = UInt32(pad[0]) }
+                    } else {
+                        q.padH = UInt32(pad[0])
+                        q.padW = UInt32(pad[1])
+                    }
                     l.poolingParam = q
                 }
             case .adaptiveAvgPool(let size):
@@ -235,8 +276,10 @@ struct CaffeNetPlan {
                 }
                 add("Pooling", unique("pool\(block)")) { l in
                     l.poolingParam.pool = .ave
-                    l.poolingParam.kernelH = UInt32(h / size[0]); l.poolingParam.kernelW = UInt32(w / size[1])
-                    l.poolingParam.strideH = UInt32(h / size[0]); l.poolingParam.strideW = UInt32(w / size[1])
+                    l.poolingParam.kernelH = UInt32(h / size[0])
+                    l.poolingParam.kernelW = UInt32(w / size[1])
+                    l.poolingParam.strideH = UInt32(h / size[0])
+                    l.poolingParam.strideW = UInt32(w / size[1])
                 }
             case .flatten:
                 // InnerProduct flattens (C, H, W) itself; an explicit Flatten only where no dense layer follows.
@@ -262,8 +305,10 @@ struct CaffeNetPlan {
                     l.batchNormParam.eps = Float(b.epsilon)
                 }
                 let scaleName = b.name.hasPrefix("bn") ? "scale" + b.name.dropFirst(2) : "\(b.name)_scale"
-                add("Scale", unique(scaleName), inPlace: true,
-                    blobs: [try model.tensor("\(b.name).weight"), try model.tensor("\(b.name).bias")]) { $0.scaleParam.biasTerm = true }
+                add(
+                    "Scale", unique(scaleName), inPlace: true,
+                    blobs: [try model.tensor("\(b.name).weight"), try model.tensor("\(b.name).bias")]
+                ) { $0.scaleParam.biasTerm = true }
             }
         }
     }

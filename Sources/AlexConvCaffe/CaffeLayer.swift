@@ -1,5 +1,5 @@
-import Foundation
 import AlexConvCore
+import Foundation
 
 /// Which generation of Caffe's net format a file uses.
 enum CaffeGeneration: String {
@@ -145,10 +145,13 @@ struct CaffeLayer {
     }
 
     private static func legacyTransforms(_ d: Caffe_DataParameter, _ i: Caffe_ImageDataParameter, _ w: Caffe_WindowDataParameter)
-        -> [(hasScale: Bool, scale: Float, meanFile: String?, cropSize: UInt32?, mirror: Bool?)] {
-        [(d.hasScale, d.scale, d.hasMeanFile ? d.meanFile : nil, d.hasCropSize ? d.cropSize : nil, d.hasMirror ? d.mirror : nil),
-         (i.hasScale, i.scale, i.hasMeanFile ? i.meanFile : nil, i.hasCropSize ? i.cropSize : nil, i.hasMirror ? i.mirror : nil),
-         (w.hasScale, w.scale, w.hasMeanFile ? w.meanFile : nil, w.hasCropSize ? w.cropSize : nil, w.hasMirror ? w.mirror : nil)]
+        -> [(hasScale: Bool, scale: Float, meanFile: String?, cropSize: UInt32?, mirror: Bool?)]
+    {
+        [
+            (d.hasScale, d.scale, d.hasMeanFile ? d.meanFile : nil, d.hasCropSize ? d.cropSize : nil, d.hasMirror ? d.mirror : nil),
+            (i.hasScale, i.scale, i.hasMeanFile ? i.meanFile : nil, i.hasCropSize ? i.cropSize : nil, i.hasMirror ? i.mirror : nil),
+            (w.hasScale, w.scale, w.hasMeanFile ? w.meanFile : nil, w.hasCropSize ? w.cropSize : nil, w.hasMirror ? w.mirror : nil),
+        ]
     }
     /// Parameters only the current format has (V1 nets have none of these layers).
     var current: Caffe_LayerParameter? {
@@ -245,10 +248,14 @@ struct CaffeNet {
 
     /// The net described by `net` (blobs per layer from `layerBlobs`/`v1LayerBlobs` when it comes
     /// from a caffemodel). Nets that mix `layer` and `layers` are refused, as Caffe refuses them.
-    init(_ net: Caffe_NetParameter, layerBlobs: [[CaffeBlob]]? = nil, v1LayerBlobs: [[CaffeBlob]]? = nil,
-         v1TypeNumbers: [UInt64?]? = nil) throws {
+    init(
+        _ net: Caffe_NetParameter, layerBlobs: [[CaffeBlob]]? = nil, v1LayerBlobs: [[CaffeBlob]]? = nil,
+        v1TypeNumbers: [UInt64?]? = nil
+    ) throws {
         guard net.layer.isEmpty || net.layers.isEmpty else {
-            throw FormatError(.malformed, "the net has both `layer` (\(net.layer.count), current format) and `layers` (\(net.layers.count), V1 format) entries; Caffe refuses such nets (\"both layer and layers specified\")")
+            throw FormatError(
+                .malformed,
+                "the net has both `layer` (\(net.layer.count), current format) and `layers` (\(net.layers.count), V1 format) entries; Caffe refuses such nets (\"both layer and layers specified\")")
         }
         guard net.layer.count + net.layers.count <= CaffeLimits.maxLayers else {
             throw FormatError(.limit, "the net has more than \(CaffeLimits.maxLayers) layers")

@@ -1,5 +1,5 @@
-import Foundation
 import AlexConvCore
+import Foundation
 import SwiftProtobuf
 
 /// A blob of a caffemodel or binaryproto: its shape fields, decoded, and its values as a flat tensor
@@ -42,8 +42,9 @@ struct CaffeBlob {
         let dims = try dims(what: what)
         let count = try checkedElementCount(dims, what: what)
         guard count == values.count else {
-            throw FormatError(.corrupted, location: what,
-                              "shape \(dims) needs \(count) values, the blob holds \(values.count)")
+            throw FormatError(
+                .corrupted, location: what,
+                "shape \(dims) needs \(count) values, the blob holds \(values.count)")
         }
         return values.reshaped(dims)
     }
@@ -88,8 +89,9 @@ struct CaffeNetFile {
                 guard field.wireType == .lengthDelimited else {
                     throw scanner.error(.malformed, "\(v1 ? "layers (field 2)" : "layer (field 100)") \(index) has wire type \(field.wireType.rawValue), expected 2 (a message)")
                 }
-                let layer = try scanLayer(try scanner.nested(field, what: "\(v1 ? "layers" : "layer") \(index)"),
-                                          v1: v1, index: index, storage: storage)
+                let layer = try scanLayer(
+                    try scanner.nested(field, what: "\(v1 ? "layers" : "layer") \(index)"),
+                    v1: v1, index: index, storage: storage)
                 appendLengthDelimited(field.number, layer.stripped, to: &stripped)
                 if v1 {
                     v1LayerBlobs.append(layer.blobs)
@@ -133,7 +135,8 @@ struct CaffeNetFile {
 
     /// One layer message: its bytes without the blob fields, its blobs, and (V1) its raw type number.
     private static func scanLayer(_ scanner: WireScanner, v1: Bool, index: Int, storage: ByteStorage) throws
-        -> (stripped: [UInt8], blobs: [CaffeBlob], v1Type: UInt64?) {
+        -> (stripped: [UInt8], blobs: [CaffeBlob], v1Type: UInt64?)
+    {
         var scanner = scanner
         var stripped: [UInt8] = []
         var blobs: [CaffeBlob] = []
@@ -157,8 +160,9 @@ struct CaffeNetFile {
                 continue
             }
             if v1 && field.number == Field.v1V0Layer {
-                throw FormatError(.unsupported, location: label(),
-                                  "holds a V0 layer (field 1, the pre-2014 format); alexconv reads V1 `layers` and current `layer` nets (upgrade the file with Caffe's upgrade_net_proto_binary)")
+                throw FormatError(
+                    .unsupported, location: label(),
+                    "holds a V0 layer (field 1, the pre-2014 format); alexconv reads V1 `layers` and current `layer` nets (upgrade the file with Caffe's upgrade_net_proto_binary)")
             }
             if field.number == nameField && field.wireType == .lengthDelimited {
                 name = String(decoding: scanner.bytes(field.payload), as: UTF8.self)
@@ -173,7 +177,8 @@ struct CaffeNetFile {
     static func scanBlob(_ scanner: WireScanner, storage: ByteStorage) throws -> CaffeBlob {
         var first = scanner
         var header: [UInt8] = []
-        var floats = ValueRuns(elementSize: 4), doubles = ValueRuns(elementSize: 8)
+        var floats = ValueRuns(elementSize: 4)
+        var doubles = ValueRuns(elementSize: 8)
         while let field = try first.next() {
             switch field.number {
             case Field.blobData:
@@ -189,8 +194,11 @@ struct CaffeNetFile {
         let decoded = try decode(Caffe_BlobProto.self, header, what: scanner.what, file: nil)
         // Caffe's Blob::FromProto: double_data when it has any, else data.
         let runs = doubles.count > 0 ? doubles : floats
-        var blob = CaffeBlob(header: decoded, values: try runs.tensor(scanner: scanner, storage: storage,
-                                                                         field: doubles.count > 0 ? Field.blobDoubleData : Field.blobData))
+        var blob = CaffeBlob(
+            header: decoded,
+            values: try runs.tensor(
+                scanner: scanner, storage: storage,
+                field: doubles.count > 0 ? Field.blobDoubleData : Field.blobData))
         if doubles.count > 0 && floats.count > 0 {
             blob.notes.append("\(scanner.what) holds both data and double_data; double_data used, as Caffe does")
         }
@@ -210,8 +218,10 @@ private struct ValueRuns {
 
     init(elementSize: Int) { self.elementSize = elementSize }
 
-    mutating func add(_ field: WireField, packed: WireField.WireType, single: WireField.WireType,
-                      base: Int, scanner: WireScanner, name: String) throws {
+    mutating func add(
+        _ field: WireField, packed: WireField.WireType, single: WireField.WireType,
+        base: Int, scanner: WireScanner, name: String
+    ) throws {
         if field.wireType == packed {
             guard field.payload.count % elementSize == 0 else {
                 throw scanner.error(.malformed, "packed \(name) holds \(field.payload.count) bytes, not a multiple of \(elementSize)")

@@ -1,5 +1,5 @@
-import Foundation
 import AlexConvCore
+import Foundation
 import SwiftProtobuf
 
 /// Caffe network definitions in protobuf text format (`deploy.prototxt`), decoded by swift-protobuf's
@@ -81,7 +81,8 @@ enum CaffePrototxt {
             return body + "\n" + closers(body)
         }
         // Smallest line count whose prefix fails (a prefix that fails stays failing as it grows).
-        var low = 0, high = lines.count
+        var low = 0
+        var high = lines.count
         guard !decodes(prefix(high)) else { return nil }
         while low + 1 < high {
             let mid = (low + high) / 2
@@ -119,9 +120,13 @@ enum CaffePrototxt {
     static func closers(_ text: String) -> String {
         var stack: [Character] = []
         var quote: Character?
-        var escaped = false, comment = false
+        var escaped = false
+        var comment = false
         for ch in text {
-            if comment { if ch == "\n" { comment = false }; continue }
+            if comment {
+                if ch == "\n" { comment = false }
+                continue
+            }
             if let q = quote {
                 if escaped { escaped = false } else if ch == "\\" { escaped = true } else if ch == q || ch == "\n" { quote = nil }
                 continue

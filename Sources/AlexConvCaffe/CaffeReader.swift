@@ -1,5 +1,5 @@
-import Foundation
 import AlexConvCore
+import Foundation
 
 /// Reads a Caffe `.caffemodel` (a binary `NetParameter`, V1 `layers` or current `layer`) into a
 /// `TensorBundle` whose tensors are in canonical layout under Caffe names: conv `<layer>.weight`
@@ -68,12 +68,14 @@ public enum CaffeReader: WeightFileReader {
             let how = options.prototxt == nil ? "found beside the model" : "given"
             notes.append("structure and input from \(prototxt) (\(how)); weights from the caffemodel (\(modelNet.generation.rawValue)), matched by layer name")
         } else {
-            notes.append("structure from the caffemodel's own layers (no prototxt given, and no \(URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent).prototxt or deploy.prototxt beside it)")
+            notes.append(
+                "structure from the caffemodel's own layers (no prototxt given, and no \(URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent).prototxt or deploy.prototxt beside it)")
         }
         for blobs in file.layerBlobs + file.v1LayerBlobs { for blob in blobs { notes += blob.notes } }
 
-        var builder = CaffeChainBuilder(net: structure, weights: weights, weightsFile: path,
-                                        prototxtFound: prototxt != nil && options.prototxt == nil)
+        var builder = CaffeChainBuilder(
+            net: structure, weights: weights, weightsFile: path,
+            prototxtFound: prototxt != nil && options.prototxt == nil)
         let chain = try withFileContext(prototxt ?? path) { try builder.run() }
         notes += chain.notes
 
@@ -83,15 +85,20 @@ public enum CaffeReader: WeightFileReader {
             if try recorded.agreesWith(spec) {
                 spec = recorded
                 notes.removeAll { $0.hasPrefix(CaffeInputConventions.guessedNote) || $0.hasPrefix(CaffeInputConventions.transformNote) }
-                notes.append("architecture and preprocessing read from the comment '\(CaffePrototxt.specComment.trimmingCharacters(in: .whitespaces))' alexconv wrote in \(prototxt) (\(recorded.name)); the net agrees with it")
+                notes.append(
+                    "architecture and preprocessing read from the comment '\(CaffePrototxt.specComment.trimmingCharacters(in: .whitespaces))' alexconv wrote in \(prototxt) (\(recorded.name)); the net agrees with it"
+                )
             } else {
-                notes.append("the comment '\(CaffePrototxt.specComment.trimmingCharacters(in: .whitespaces))' in \(prototxt) (\(recorded.name)) does not describe this net; using the architecture built from the net")
+                notes.append(
+                    "the comment '\(CaffePrototxt.specComment.trimmingCharacters(in: .whitespaces))' in \(prototxt) (\(recorded.name)) does not describe this net; using the architecture built from the net"
+                )
             }
         }
         if let mean, let meanPath = options.mean {
             spec.input = try withFileContext(meanPath) {
-                try CaffeInputConventions.applying(mean, to: spec.input, scale: chain.transform.map { CaffeChainBuilder.decimal($0.scale) } ?? 1,
-                                                   perChannel: options.meanPerChannel, file: meanPath, notes: &notes)
+                try CaffeInputConventions.applying(
+                    mean, to: spec.input, scale: chain.transform.map { CaffeChainBuilder.decimal($0.scale) } ?? 1,
+                    perChannel: options.meanPerChannel, file: meanPath, notes: &notes)
             }
         }
         if spec.name == "custom" { spec.name = CaffeInputConventions.presetName(for: spec, notes: &notes) ?? "custom" }
@@ -105,9 +112,10 @@ public enum CaffeReader: WeightFileReader {
         if let prototxt { metadata["caffe.prototxt"] = prototxt }
         if let meanPath = options.mean { metadata["caffe.mean"] = meanPath }
         let structureWords = prototxt.map { ", structure from \(URL(fileURLWithPath: $0).lastPathComponent)" } ?? ""
-        return TensorBundle(path: path, format: "caffemodel (\(modelNet.generation.rawValue)\(structureWords))",
-                            tensors: chain.tensors, layout: .channelsFirst, spec: spec, metadata: metadata,
-                            notes: notes, layerHints: chain.hints)
+        return TensorBundle(
+            path: path, format: "caffemodel (\(modelNet.generation.rawValue)\(structureWords))",
+            tensors: chain.tensors, layout: .channelsFirst, spec: spec, metadata: metadata,
+            notes: notes, layerHints: chain.hints)
     }
 }
 
@@ -119,7 +127,8 @@ extension CaffeReader {
         let storage = try ByteStorage.map(path: path)
         let data = Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: storage.bytes.baseAddress!), count: storage.bytes.count, deallocator: .none)
         let net = try withExtendedLifetime(storage) { try Caffe_NetParameter(serializedBytes: data) }
-        let values = net.layer.reduce(0) { $0 + $1.blobs.reduce(0) { $0 + $1.data.count + $1.doubleData.count } }
+        let values =
+            net.layer.reduce(0) { $0 + $1.blobs.reduce(0) { $0 + $1.data.count + $1.doubleData.count } }
             + net.layers.reduce(0) { $0 + $1.blobs.reduce(0) { $0 + $1.data.count + $1.doubleData.count } }
         return (net.layer.count + net.layers.count, values)
     }
@@ -132,8 +141,10 @@ extension ArchitectureSpec {
     /// already has, which the writer omits).
     func agreesWith(_ other: ArchitectureSpec) throws -> Bool {
         guard input.height == other.input.height, input.width == other.input.width, input.channels == other.input.channels,
-              let mine = try? expectedTensors(), let mineLayers = try? computingLayers() else { return false }
-        let theirs = try other.expectedTensors(), theirLayers = try other.computingLayers()
+            let mine = try? expectedTensors(), let mineLayers = try? computingLayers()
+        else { return false }
+        let theirs = try other.expectedTensors()
+        let theirLayers = try other.computingLayers()
         return mine.map { "\($0.name)\($0.shape)" } == theirs.map { "\($0.name)\($0.shape)" } && mineLayers == theirLayers
     }
 
@@ -200,9 +211,10 @@ enum CaffeInputConventions {
         if let transform = chain.transform, !transform.meanValue.isEmpty, transform.meanValue.count == 1 || transform.meanValue.count == c {
             let values = transform.meanValue.count == 1 ? Array(repeating: transform.meanValue[0], count: c) : transform.meanValue
             notes.append("\(transformNote): scale \(scale), mean_value \(values.map { CaffeChainBuilder.decimal($0) }) (BGR, Caffe's channel order)")
-            return InputSpec(height: h, width: w, channels: c, channelOrder: .bgr, scale: scale,
-                             mean: values.map { CaffeChainBuilder.decimal($0) * scale }, std: Array(repeating: 1, count: c), resize: resize,
-                             resizeMode: .warp)
+            return InputSpec(
+                height: h, width: w, channels: c, channelOrder: .bgr, scale: scale,
+                mean: values.map { CaffeChainBuilder.decimal($0) * scale }, std: Array(repeating: 1, count: c), resize: resize,
+                resizeMode: .warp)
         }
         if let file = chain.transform?.meanFile, !file.isEmpty {
             notes.append("\(meanFileNote) '\(oneLine(file))': give that file as the mean to record it")
@@ -214,14 +226,17 @@ enum CaffeInputConventions {
             return input
         }
         notes.append("\(guessedNote); assumed none (scale 1, mean 0, std 1)")
-        return InputSpec(height: h, width: w, channels: c, channelOrder: .bgr, scale: 1,
-                         mean: Array(repeating: 0, count: c), std: Array(repeating: 1, count: c), resize: resize,
-                         resizeMode: .warp)
+        return InputSpec(
+            height: h, width: w, channels: c, channelOrder: .bgr, scale: 1,
+            mean: Array(repeating: 0, count: c), std: Array(repeating: 1, count: c), resize: resize,
+            resizeMode: .warp)
     }
 
     /// `input` with the mean file's image (or, `perChannel`, its channel averages) as the mean.
-    static func applying(_ mean: MeanImage, to input: InputSpec, scale: Double, perChannel: Bool,
-                         file: String, notes: inout [String]) throws -> InputSpec {
+    static func applying(
+        _ mean: MeanImage, to input: InputSpec, scale: Double, perChannel: Bool,
+        file: String, notes: inout [String]
+    ) throws -> InputSpec {
         guard mean.channels == input.channels else {
             throw FormatError(.malformed, file: file, "the mean image has \(mean.channels) channels; the net takes \(input.channels)")
         }
@@ -243,18 +258,22 @@ enum CaffeInputConventions {
             notes.append("mean from \(file): its per-channel averages (\(averages), BGR), as asked")
         } else {
             result.meanImage = scaled
-            notes.append("mean from \(file): the \(mean.channels)x\(mean.height)x\(mean.width) mean image, subtracted pixel by pixel from its centre \(input.height)x\(input.width) crop (per-channel averages \(averages), BGR)")
+            notes.append(
+                "mean from \(file): the \(mean.channels)x\(mean.height)x\(mean.width) mean image, subtracted pixel by pixel from its centre \(input.height)x\(input.width) crop (per-channel averages \(averages), BGR)"
+            )
         }
         return result
     }
 
     /// The preset whose layers the spec has exactly, with a note saying so (or what is missing).
     static func presetName(for spec: ArchitectureSpec, notes: inout [String]) -> String? {
-        let convs = spec.convs, denses = spec.denses
+        let convs = spec.convs
+        let denses = spec.denses
         guard convs.count == 5, denses.count == 3 else { return nil }
         for preset in Presets.all {
-            let candidate = preset.spec(convWidths: convs.map(\.outChannels), fcWidths: [denses[0].outFeatures, denses[1].outFeatures],
-                                        classes: denses[2].outFeatures)
+            let candidate = preset.spec(
+                convWidths: convs.map(\.outChannels), fcWidths: [denses[0].outFeatures, denses[1].outFeatures],
+                classes: denses[2].outFeatures)
             guard candidate.input.height == spec.input.height, candidate.input.width == spec.input.width else { continue }
             if candidate.layers == spec.layers {
                 notes.append("the net's layers are exactly preset '\(preset.name)''s: \(preset.summary)")

@@ -1,5 +1,5 @@
-import Foundation
 import AlexConvCore
+import Foundation
 
 /// Limits the Caffe reader enforces on counts that come from a file.
 public enum CaffeLimits {
@@ -19,7 +19,12 @@ public enum CaffeLimits {
 /// whole field (tag included) and its payload lie in the scanned bytes, and a varint or fixed value.
 struct WireField {
     enum WireType: Int {
-        case varint = 0, fixed64 = 1, lengthDelimited = 2, startGroup = 3, endGroup = 4, fixed32 = 5
+        case varint = 0
+        case fixed64 = 1
+        case lengthDelimited = 2
+        case startGroup = 3
+        case endGroup = 4
+        case fixed32 = 5
     }
     var number: Int
     var wireType: WireType
@@ -55,8 +60,11 @@ struct WireScanner {
             throw cursor.error(.malformed, "\(what): field number \(number) at byte \(cursor.base + start) is outside protobuf's 1...\((1 << 29) - 1)")
         }
         guard let wireType = WireField.WireType(rawValue: Int(tag & 7)),
-              wireType != .startGroup, wireType != .endGroup else {
-            throw cursor.error(.malformed, "\(what): field \(number) at byte \(cursor.base + start) has wire type \(tag & 7), which caffe.proto never uses (expected 0 varint, 1 fixed64, 2 length-delimited or 5 fixed32)")
+            wireType != .startGroup, wireType != .endGroup
+        else {
+            throw cursor.error(
+                .malformed,
+                "\(what): field \(number) at byte \(cursor.base + start) has wire type \(tag & 7), which caffe.proto never uses (expected 0 varint, 1 fixed64, 2 length-delimited or 5 fixed32)")
         }
         let payloadStart: Int
         var value: UInt64 = 0
@@ -81,8 +89,9 @@ struct WireScanner {
         case .startGroup, .endGroup:
             preconditionFailure("groups are refused above")
         }
-        return WireField(number: Int(number), wireType: wireType, field: start..<cursor.offset,
-                         payload: payloadStart..<cursor.offset, value: value)
+        return WireField(
+            number: Int(number), wireType: wireType, field: start..<cursor.offset,
+            payload: payloadStart..<cursor.offset, value: value)
     }
 
     /// A scanner over the payload of a length-delimited field of these bytes.

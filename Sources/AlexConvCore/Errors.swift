@@ -197,7 +197,8 @@ public func checkedMultiply(_ a: Int, _ b: Int, what: String) throws -> Int {
 /// The extent (the product with zero dimensions counted as 1, which strides are computed from) must
 /// fit too: an empty tensor of shape [0, 2^40, 2^40] has 0 elements but no representable strides.
 public func checkedElementCount(_ dims: [Int], what: String) throws -> Int {
-    var count = 1, extent = 1
+    var count = 1
+    var extent = 1
     for dim in dims {
         if dim < 0 { throw FormatError(.malformed, "\(what): negative dimension \(dim) in shape \(dims)") }
         count = try checkedMultiply(count, dim, what: what)

@@ -94,9 +94,10 @@ extension ModelExporter {
         guard let naming = options.naming?.lowercased() else { return nil }
         let accepted = namings(for: format)
         guard accepted.contains(naming) else {
-            throw UsageError(accepted.isEmpty
-                ? "\(format) has one tensor naming; naming '\(naming)' cannot be chosen for it"
-                : "naming '\(naming)' is not available for \(format) (expected one of: \(accepted.joined(separator: ", ")))")
+            throw UsageError(
+                accepted.isEmpty
+                    ? "\(format) has one tensor naming; naming '\(naming)' cannot be chosen for it"
+                    : "naming '\(naming)' is not available for \(format) (expected one of: \(accepted.joined(separator: ", ")))")
         }
         return naming
     }

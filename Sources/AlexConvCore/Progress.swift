@@ -1,8 +1,9 @@
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 // MARK: - Progress line on stderr
@@ -38,7 +39,10 @@ public final class ProgressLine: @unchecked Sendable {
     private var finished = false
 
     /// How counts are shown: bytes (`12.3 MB`) or items (`12/40 images`).
-    public enum Unit: Sendable { case bytes, items(String) }
+    public enum Unit: Sendable {
+        case bytes
+        case items(String)
+    }
 
     /// How the report looks: the plain count, or a bar with rate and time left (and, when stderr is
     /// not a terminal, a line every `milestonePercent`% of `total`).
@@ -118,7 +122,8 @@ public final class ProgressLine: @unchecked Sendable {
         if logLines {
             // A log: one line per milestone, however fast.
             guard case .bar(let step) = style, let total, total > 0,
-                  now.timeIntervalSince(start) >= ProgressLine.delay else { return }
+                now.timeIntervalSince(start) >= ProgressLine.delay
+            else { return }
             let milestone = min(completed, total) * 100 / total / step
             guard milestone > lastMilestone else { return }
             lastMilestone = milestone
@@ -150,7 +155,8 @@ public final class ProgressLine: @unchecked Sendable {
         let fraction = total > 0 ? min(1, Double(completed) / Double(total)) : 0
         var text = label + ": "
         if bar {
-            let width = 24, filled = Int(fraction * Double(width))
+            let width = 24
+            let filled = Int(fraction * Double(width))
             text += "[" + String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled) + "] "
         }
         text += total > 0 ? "\(completed) of \(total) \(noun) (\(Int(fraction * 100))%)" : format(completed)

@@ -8,7 +8,10 @@
 enum ActivationLayout {
     /// (N, C, P) -> (C, N, P).
     static func toChannelMajor(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, channels: Int, plane: Int, batch: Int) {
-        if batch == 1 { y.update(from: x, count: channels * plane); return }
+        if batch == 1 {
+            y.update(from: x, count: channels * plane)
+            return
+        }
         Parallel.forEach(channels, costPerItem: batch * plane) { range in
             for c in range {
                 for n in 0..<batch {
@@ -20,7 +23,10 @@ enum ActivationLayout {
 
     /// (C, N, P) -> (N, C, P): the channels-first flatten of each item.
     static func toItemMajor(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, channels: Int, plane: Int, batch: Int) {
-        if batch == 1 { y.update(from: x, count: channels * plane); return }
+        if batch == 1 {
+            y.update(from: x, count: channels * plane)
+            return
+        }
         Parallel.forEach(channels, costPerItem: batch * plane) { range in
             for c in range {
                 for n in 0..<batch {

@@ -1,12 +1,13 @@
+import Foundation
+
 #if canImport(Accelerate)
-import Accelerate
+    import Accelerate
 #else
-import CBLAS
+    import CBLAS
 #endif
 #if canImport(CDNNL)
-import CDNNL
+    import CDNNL
 #endif
-import Foundation
 
 // MARK: - Which kernels run the forward pass
 
@@ -23,9 +24,9 @@ public enum ForwardKernels: String, Sendable, CaseIterable {
     /// Whether this build links oneDNN and it can run on this machine.
     public static var oneDNNAvailable: Bool {
         #if canImport(CDNNL)
-        return DNNL.engine != nil
+            return DNNL.engine != nil
         #else
-        return false
+            return false
         #endif
     }
 
@@ -40,11 +41,11 @@ public enum ForwardKernels: String, Sendable, CaseIterable {
         switch self == .automatic ? Self.preferred : self {
         case .oneDNN:
             #if canImport(CDNNL)
-            var runtime = DNNL.runtime
-            if runtime == "OpenMP" { runtime += " (wait policy \(ProcessInfo.processInfo.environment["OMP_WAIT_POLICY"] ?? "default: spin"))" }
-            return "oneDNN \(DNNL.version), JIT kernels for \(DNNL.isa) (dnnl_get_effective_cpu_isa), \(runtime), \(threadText)"
+                var runtime = DNNL.runtime
+                if runtime == "OpenMP" { runtime += " (wait policy \(ProcessInfo.processInfo.environment["OMP_WAIT_POLICY"] ?? "default: spin"))" }
+                return "oneDNN \(DNNL.version), JIT kernels for \(DNNL.isa) (dnnl_get_effective_cpu_isa), \(runtime), \(threadText)"
             #else
-            return "oneDNN not in this build"
+                return "oneDNN not in this build"
             #endif
         default:
             return "reference im2col/Winograd + \(Self.blasName), \(threadText)"
@@ -54,12 +55,12 @@ public enum ForwardKernels: String, Sendable, CaseIterable {
     /// The BLAS behind the reference path, with the kernels OpenBLAS picked for this CPU.
     static var blasName: String {
         #if canImport(Accelerate)
-        return "Accelerate"
+            return "Accelerate"
         #else
-        let config = String(cString: openblas_get_config()).split(separator: " ")
-        let version = config.count > 1 && config[0] == "OpenBLAS" ? " \(config[1])" : ""
-        let core = String(cString: openblas_get_corename())
-        return "OpenBLAS\(version) (\(core) kernels; OPENBLAS_CORETYPE overrides)"
+            let config = String(cString: openblas_get_config()).split(separator: " ")
+            let version = config.count > 1 && config[0] == "OpenBLAS" ? " \(config[1])" : ""
+            let core = String(cString: openblas_get_corename())
+            return "OpenBLAS\(version) (\(core) kernels; OPENBLAS_CORETYPE overrides)"
         #endif
     }
 }
@@ -73,18 +74,18 @@ extension ForwardKernels {
     /// The instruction set oneDNN's kernels use on this CPU (`avx512_core`, `avx2`, ...), nil without oneDNN.
     public static var instructionSet: String? {
         #if canImport(CDNNL)
-        return DNNL.engine != nil ? DNNL.isa : nil
+            return DNNL.engine != nil ? DNNL.isa : nil
         #else
-        return nil
+            return nil
         #endif
     }
 
     /// Float32 lanes of the vectors those kernels use (16 for AVX-512, 8 for AVX2, 4 for SSE4.1; nil without oneDNN).
     public static var vectorLanes: Int? {
         #if canImport(CDNNL)
-        return DNNL.engine != nil ? DNNL.vectorLanes : nil
+            return DNNL.engine != nil ? DNNL.vectorLanes : nil
         #else
-        return nil
+            return nil
         #endif
     }
 }
@@ -99,13 +100,13 @@ extension ForwardKernels {
     /// `ALEXCONV_SET_OMP_WAIT_POLICY=1` says alexconv set it). A policy the user set is kept.
     public static func preferPassiveOpenMPWaiting() {
         #if os(Linux) && canImport(CDNNL)
-        guard getenv("OMP_WAIT_POLICY") == nil, DNNL.runtime == "OpenMP" else { return }
-        setenv("OMP_WAIT_POLICY", "PASSIVE", 1)
-        setenv("ALEXCONV_SET_OMP_WAIT_POLICY", "1", 1)
-        execv("/proc/self/exe", CommandLine.unsafeArgv)
-        // exec failed: carry on with libgomp's default.
-        unsetenv("OMP_WAIT_POLICY")
-        unsetenv("ALEXCONV_SET_OMP_WAIT_POLICY")
+            guard getenv("OMP_WAIT_POLICY") == nil, DNNL.runtime == "OpenMP" else { return }
+            setenv("OMP_WAIT_POLICY", "PASSIVE", 1)
+            setenv("ALEXCONV_SET_OMP_WAIT_POLICY", "1", 1)
+            execv("/proc/self/exe", CommandLine.unsafeArgv)
+            // exec failed: carry on with libgomp's default.
+            unsetenv("OMP_WAIT_POLICY")
+            unsetenv("ALEXCONV_SET_OMP_WAIT_POLICY")
         #endif
     }
 }

@@ -1,5 +1,5 @@
-import Foundation
 import AlexConvCore
+import Foundation
 
 // MARK: - Errors
 
@@ -191,11 +191,13 @@ public final class Network: @unchecked Sendable {
                 let n = min(chunk, batch - start)
                 if let accelerated {
                     let activations = collect ? zip(activationBuffers, layerShapes).map { $0.pointer + start * $1.count } : []
-                    try accelerated.run(input: x + start * itemInput, output: outputPointer + start * perItem, activations: activations,
-                                        count: n, collect: collect, stopAt: stopAt)
+                    try accelerated.run(
+                        input: x + start * itemInput, output: outputPointer + start * perItem, activations: activations,
+                        count: n, collect: collect, stopAt: stopAt)
                 } else {
-                    try runReference(x + start * itemInput, start: start, count: n, batch: batch, output: outputPointer,
-                                     activations: activationBuffers, collect: collect, stopAt: stopAt)
+                    try runReference(
+                        x + start * itemInput, start: start, count: n, batch: batch, output: outputPointer,
+                        activations: activationBuffers, collect: collect, stopAt: stopAt)
                 }
                 start += n
                 progress.update(completed: start)
@@ -217,8 +219,10 @@ public final class Network: @unchecked Sendable {
                 case .vector(let f): dims = [batch, f]
                 }
                 let storage = ByteStorage(viewing: UnsafeRawBufferPointer(start: buffer.pointer, count: buffer.count * 4), keepingAlive: buffer)
-                activations.append(LayerActivation(index: index, name: layerName(index),
-                                                   tensor: try Tensor(storage: storage, dtype: .float32, shape: dims, name: layerName(index))))
+                activations.append(
+                    LayerActivation(
+                        index: index, name: layerName(index),
+                        tensor: try Tensor(storage: storage, dtype: .float32, shape: dims, name: layerName(index))))
             }
             activationBuffers.removeAll()
         }
@@ -226,11 +230,14 @@ public final class Network: @unchecked Sendable {
     }
 
     /// Runs items `start ..< start + count` of a `batch` through the reference steps.
-    private func runReference(_ x: UnsafePointer<Float>, start: Int, count n: Int, batch: Int, output outputPointer: UnsafeMutablePointer<Float>,
-                              activations activationBuffers: [FloatArray], collect: Bool, stopAt: Int?) throws {
+    private func runReference(
+        _ x: UnsafePointer<Float>, start: Int, count n: Int, batch: Int, output outputPointer: UnsafeMutablePointer<Float>,
+        activations activationBuffers: [FloatArray], collect: Bool, stopAt: Int?
+    ) throws {
         let workspace = try workspace(batch: n)
         var shape = ActivationShape.map(channels: inputShape[0], height: inputShape[1], width: inputShape[2])
-        var current = workspace.a.pointer, spare = workspace.b.pointer
+        var current = workspace.a.pointer
+        var spare = workspace.b.pointer
         ActivationLayout.toChannelMajor(x, current, channels: inputShape[0], plane: inputShape[1] * inputShape[2], batch: n)
         for (index, step) in steps.enumerated() {
             if let stopAt, index >= stopAt {
@@ -246,8 +253,10 @@ public final class Network: @unchecked Sendable {
     }
 
     /// Runs one step; returns true when it wrote `spare` (the caller swaps), false when in place.
-    private func run(_ step: CompiledStep, _ x: UnsafeMutablePointer<Float>, _ y: UnsafeMutablePointer<Float>,
-                     _ scratch: UnsafeMutablePointer<Float>, _ n: Int) -> Bool {
+    private func run(
+        _ step: CompiledStep, _ x: UnsafeMutablePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+        _ scratch: UnsafeMutablePointer<Float>, _ n: Int
+    ) -> Bool {
         switch step {
         case .conv(let op):
             op.run(input: x, output: y, scratch: scratch, batch: n)
@@ -282,8 +291,10 @@ public final class Network: @unchecked Sendable {
     }
 
     /// Copies a chunk's activation (layout of `shape`, internal) into an item-major (N, ...) buffer.
-    private func copyOut(_ x: UnsafePointer<Float>, _ shape: ActivationShape, into out: UnsafeMutablePointer<Float>,
-                         batchStart: Int, chunk: Int, batch: Int) {
+    private func copyOut(
+        _ x: UnsafePointer<Float>, _ shape: ActivationShape, into out: UnsafeMutablePointer<Float>,
+        batchStart: Int, chunk: Int, batch: Int
+    ) {
         switch shape {
         case .map(let c, let h, let w):
             ActivationLayout.toItemMajor(x, out + batchStart * c * h * w, channels: c, plane: h * w, batch: chunk)

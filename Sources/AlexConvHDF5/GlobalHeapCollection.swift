@@ -27,7 +27,7 @@ struct GlobalHeapCollection {
         func corrupted(_ what: String) -> FormatError { reader.error(.corrupted, "corrupted: \(what)") }
         let fileSize = image.count
         // Both headers are padded to a multiple of 8 bytes (H5HG_ALIGN).
-        let headerBytes = (8 + lengthSize + 7) / 8 * 8        // "GCOL", version, 3 reserved, collection size
+        let headerBytes = (8 + lengthSize + 7) / 8 * 8  // "GCOL", version, 3 reserved, collection size
         let objectHeaderBytes = (8 + lengthSize + 7) / 8 * 8  // u16 index, u16 references, 4 reserved, object size
         guard start >= 0, start <= fileSize - headerBytes else {
             throw corrupted("it lies outside the file (\(fileSize) bytes)")

@@ -36,7 +36,8 @@ enum HDF5Library {
     static func conciseMessage(_ text: String) -> String {
         let flat = text.split(whereSeparator: \.isNewline).joined(separator: " ")
         guard let start = flat.range(of: "error message = '"),
-              let end = flat[start.upperBound...].firstIndex(of: "'") else { return flat }
+            let end = flat[start.upperBound...].firstIndex(of: "'")
+        else { return flat }
         let head = flat[..<(flat.range(of: ": time =")?.lowerBound ?? flat.range(of: " (")?.lowerBound ?? start.lowerBound)]
         return "\(head.trimmingCharacters(in: CharacterSet(charactersIn: " ,("))): \(flat[start.upperBound..<end])"
     }
@@ -75,7 +76,8 @@ final class HDF5Handle: @unchecked Sendable {
     }
 
     deinit {
-        let id = self.id, kind = self.kind
+        let id = self.id
+        let kind = self.kind
         HDF5Library.serialized {
             switch kind {
             case .file: _ = H5Fclose(id)
@@ -175,7 +177,10 @@ package class HDF5Location: @unchecked Sendable {
     private func kindOfChild(_ component: String) -> HDF5ObjectKind {
         HDF5Library.serialized {
             let object = H5Oopen(id, component, chdf5_p_default())
-            if object < 0 { _ = HDF5Library.lastError(); return .other }
+            if object < 0 {
+                _ = HDF5Library.lastError()
+                return .other
+            }
             defer { H5Oclose(object) }
             switch H5Iget_type(object) {
             case H5I_GROUP: return .group
@@ -202,14 +207,16 @@ package class HDF5Location: @unchecked Sendable {
             }
             var names: [String] = []
             for index in 0..<info.nlinks {
-                let length = try check(H5Lget_name_by_idx(id, ".", H5_INDEX_NAME, H5_ITER_INC, index, nil, 0, chdf5_p_default()),
-                                       "reading a member name")
+                let length = try check(
+                    H5Lget_name_by_idx(id, ".", H5_INDEX_NAME, H5_ITER_INC, index, nil, 0, chdf5_p_default()),
+                    "reading a member name")
                 guard length <= HDF5Limits.maxNameBytes else {
                     throw FormatError(.limit, file: file, location: path, "member name of \(length) bytes exceeds the limit \(HDF5Limits.maxNameBytes)")
                 }
                 var buffer = [CChar](repeating: 0, count: Int(length) + 1)
-                try check(H5Lget_name_by_idx(id, ".", H5_INDEX_NAME, H5_ITER_INC, index, &buffer, buffer.count, chdf5_p_default()),
-                          "reading a member name")
+                try check(
+                    H5Lget_name_by_idx(id, ".", H5_INDEX_NAME, H5_ITER_INC, index, &buffer, buffer.count, chdf5_p_default()),
+                    "reading a member name")
                 names.append(String(decoding: buffer.prefix(Int(length)).map { UInt8(bitPattern: $0) }, as: UTF8.self))
             }
             return names
@@ -370,8 +377,10 @@ package class HDF5Location: @unchecked Sendable {
                 precondition(values.count == 1, "a scalar attribute takes one value")
                 space = HDF5Handle(try check(H5Screate(H5S_SCALAR), "making a dataspace", at: where_), .dataspace)
             }
-            let attribute = HDF5Handle(try check(H5Acreate2(id, name, type.id, space.id, chdf5_p_default(), chdf5_p_default()),
-                                                 "creating attribute", at: where_), .attribute)
+            let attribute = HDF5Handle(
+                try check(
+                    H5Acreate2(id, name, type.id, space.id, chdf5_p_default(), chdf5_p_default()),
+                    "creating attribute", at: where_), .attribute)
             let strings = values.map { strdup($0) }
             defer { strings.forEach { free($0) } }
             var pointers: [UnsafePointer<CChar>?] = strings.map { UnsafePointer($0) }
@@ -386,8 +395,10 @@ package class HDF5Location: @unchecked Sendable {
             let where_ = "\(path)@\(name)"
             var dims: [hsize_t] = [0]
             let space = HDF5Handle(try check(H5Screate_simple(1, &dims, nil), "making a dataspace", at: where_), .dataspace)
-            let attribute = HDF5Handle(try check(H5Acreate2(id, name, chdf5_t_ieee_f64le(), space.id, chdf5_p_default(), chdf5_p_default()),
-                                                 "creating attribute", at: where_), .attribute)
+            let attribute = HDF5Handle(
+                try check(
+                    H5Acreate2(id, name, chdf5_t_ieee_f64le(), space.id, chdf5_p_default(), chdf5_p_default()),
+                    "creating attribute", at: where_), .attribute)
             var dummy = 0.0
             try check(H5Awrite(attribute.id, chdf5_t_native_double(), &dummy), "writing attribute", at: where_)
         }
@@ -400,8 +411,10 @@ package class HDF5Location: @unchecked Sendable {
             let where_ = childPath(name)
             let fileType = try HDF5Dataset.fileType(for: dtype, at: where_, file: file)
             var dims = shape.map { hsize_t($0) }
-            let space = HDF5Handle(try check(shape.isEmpty ? H5Screate(H5S_SCALAR) : H5Screate_simple(Int32(shape.count), &dims, nil),
-                                             "making a dataspace", at: where_), .dataspace)
+            let space = HDF5Handle(
+                try check(
+                    shape.isEmpty ? H5Screate(H5S_SCALAR) : H5Screate_simple(Int32(shape.count), &dims, nil),
+                    "making a dataspace", at: where_), .dataspace)
             let linkCreation = HDF5Handle(try check(H5Pcreate(chdf5_p_link_create()), "making a property list"), .propertyList)
             try check(H5Pset_create_intermediate_group(linkCreation.id, 1), "making a property list")
             let id = H5Dcreate2(self.id, name, fileType.id, space.id, linkCreation.id, chdf5_p_default(), chdf5_p_default())
@@ -591,7 +604,8 @@ package final class HDF5Dataset: HDF5Location, @unchecked Sendable {
             if H5Pget_layout(creation.id) == H5D_CONTIGUOUS, H5Pget_nfilters(creation.id) == 0, bytes > 0 {
                 let address = H5Dget_offset(id)
                 if address != chdf5_haddr_undef(), address <= haddr_t(Int.max),
-                   H5Dget_storage_size(id) == hsize_t(bytes), order == H5T_ORDER_LE || order == H5T_ORDER_BE {
+                    H5Dget_storage_size(id) == hsize_t(bytes), order == H5T_ORDER_LE || order == H5T_ORDER_BE
+                {
                     offset = Int(address)
                 }
                 _ = HDF5Library.lastError()
@@ -627,8 +641,9 @@ package final class HDF5Dataset: HDF5Location, @unchecked Sendable {
                     if layout.dtype == .float16 { _ = H5Tset_order(memoryType.id, H5T_ORDER_LE) }
                 }
                 try check(memoryType.id, "making a memory type")
-                try check(H5Dread(id, memoryType.id, chdf5_s_all(), chdf5_s_all(), chdf5_p_default(), buffer.baseAddress),
-                          "reading the dataset")
+                try check(
+                    H5Dread(id, memoryType.id, chdf5_s_all(), chdf5_s_all(), chdf5_p_default(), buffer.baseAddress),
+                    "reading the dataset")
             }
             return try Tensor(storage: storage, dtype: layout.dtype, shape: layout.shape, name: path)
         }
@@ -644,9 +659,13 @@ package final class HDF5Dataset: HDF5Location, @unchecked Sendable {
             // IEEE binary16, as numpy/h5py write float16: 1 sign, 5 exponent, 10 mantissa bits, bias 15.
             id = H5Tcopy(chdf5_t_ieee_f32le())
             if id >= 0 {
-                let ok = H5Tset_fields(id, 15, 10, 5, 0, 10) >= 0 && H5Tset_size(id, 2) >= 0
+                let ok =
+                    H5Tset_fields(id, 15, 10, 5, 0, 10) >= 0 && H5Tset_size(id, 2) >= 0
                     && H5Tset_precision(id, 16) >= 0 && H5Tset_ebias(id, 15) >= 0
-                if !ok { H5Tclose(id); return HDF5Handle(-1, .datatype) }
+                if !ok {
+                    H5Tclose(id)
+                    return HDF5Handle(-1, .datatype)
+                }
             }
         default:
             throw IOError(path: file, "HDF5 \(location): writing \(dtype.name) is not supported (float16, float32, float64 are)")

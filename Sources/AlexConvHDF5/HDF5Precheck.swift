@@ -90,8 +90,9 @@ final class HDF5Precheck: @unchecked Sendable {
         let elementBytes = variableLengthElementBytes
         for message in messages {
             guard message.elementBytes == elementBytes, count <= message.elements else {
-                throw FormatError(.corrupted, file: file, location: location,
-                                  "corrupted: a variable-length string attribute of \(count) elements, stored as \(message.elements) of \(message.elementBytes) bytes")
+                throw FormatError(
+                    .corrupted, file: file, location: location,
+                    "corrupted: a variable-length string attribute of \(count) elements, stored as \(message.elements) of \(message.elementBytes) bytes")
             }
             let data = try image.record(at: message.data.lowerBound, count: message.data.count, label: location)
             for element in 0..<count {
@@ -108,12 +109,14 @@ final class HDF5Precheck: @unchecked Sendable {
                 }
                 let collection = try self.collection(at: address, location: location)
                 guard index > 0, let object = collection.objects[Int(exactly: index) ?? -1] else {
-                    throw FormatError(.corrupted, file: file, location: location,
-                                      "corrupted: string \(element) refers to heap object \(index), which the global heap collection at byte \(collection.start) does not have")
+                    throw FormatError(
+                        .corrupted, file: file, location: location,
+                        "corrupted: string \(element) refers to heap object \(index), which the global heap collection at byte \(collection.start) does not have")
                 }
                 guard UInt64(object.size) == length else {
-                    throw FormatError(.corrupted, file: file, location: location,
-                                      "corrupted: string \(element) has length \(length) but its heap object \(index) holds \(object.size) bytes")
+                    throw FormatError(
+                        .corrupted, file: file, location: location,
+                        "corrupted: string \(element) has length \(length) but its heap object \(index) holds \(object.size) bytes")
                 }
             }
         }
@@ -217,16 +220,19 @@ final class HDF5Precheck: @unchecked Sendable {
             }
         }
         if dense || shared {
-            throw FormatError(.malformed, file: file, location: location,
-                              "attributes are kept in \(dense ? "dense attribute storage" : "shared messages"); alexconv cannot check them before libhdf5 decodes them, so it does not read them")
+            throw FormatError(
+                .malformed, file: file, location: location,
+                "attributes are kept in \(dense ? "dense attribute storage" : "shared messages"); alexconv cannot check them before libhdf5 decodes them, so it does not read them")
         }
         checkedObjects[objectAddress] = messages
         return messages
     }
 
     /// Parses and checks the attribute message at absolute `start` (`size` bytes).
-    private func attributeMessage(at start: Int, size: Int, chunk: (start: Int, messagesEnd: Int),
-                                  location: String) throws -> AttributeMessage {
+    private func attributeMessage(
+        at start: Int, size: Int, chunk: (start: Int, messagesEnd: Int),
+        location: String
+    ) throws -> AttributeMessage {
         func corrupted(_ what: String) -> FormatError { FormatError(.corrupted, file: file, location: location, "corrupted attribute message at byte \(start): \(what)") }
         guard size >= 8 else { throw corrupted("\(size) bytes") }
         // Offsets below are relative to the message; every read stays inside it.
@@ -240,7 +246,7 @@ final class HDF5Precheck: @unchecked Sendable {
         let nameStart: Int
         switch version {
         case 1, 2: nameStart = 8
-        case 3: nameStart = 9                              // after the name's character set
+        case 3: nameStart = 9  // after the name's character set
         default: throw corrupted("version \(version) is not 1, 2 or 3")
         }
         let typeStart = nameStart + padded(nameSize)
@@ -253,8 +259,9 @@ final class HDF5Precheck: @unchecked Sendable {
             throw corrupted("the name is not a NUL-terminated string of \(nameSize) bytes")
         }
         guard flags & 0x03 == 0 else {
-            throw FormatError(.malformed, file: file, location: location,
-                              "an attribute has a shared datatype or dataspace; alexconv cannot check it before libhdf5 decodes it, so it does not read it")
+            throw FormatError(
+                .malformed, file: file, location: location,
+                "an attribute has a shared datatype or dataspace; alexconv cannot check it before libhdf5 decodes it, so it does not read it")
         }
         // Datatype: class in the low 4 bits of byte 0, element size in bytes 4-7.
         guard typeSize >= 8 else { throw corrupted("datatype of \(typeSize) bytes") }
@@ -270,10 +277,11 @@ final class HDF5Precheck: @unchecked Sendable {
         guard !overflow, needed <= dataBytes else {
             throw corrupted("\(elements) elements of \(elementBytes) bytes do not fit in its \(dataBytes) data bytes")
         }
-        return AttributeMessage(name: (start + nameStart)..<(start + nameStart + nameSize - 1),
-                                dataspace: (start + spaceStart)..<(start + spaceStart + spaceSize),
-                                data: (start + dataStart)..<(start + size),
-                                elements: elements, elementBytes: elementBytes, chunk: chunk)
+        return AttributeMessage(
+            name: (start + nameStart)..<(start + nameStart + nameSize - 1),
+            dataspace: (start + spaceStart)..<(start + spaceStart + spaceSize),
+            data: (start + dataStart)..<(start + size),
+            elements: elements, elementBytes: elementBytes, chunk: chunk)
     }
 
     /// The number of elements of the dataspace message `space` (a record of the message's bytes).
@@ -287,21 +295,21 @@ final class HDF5Precheck: @unchecked Sendable {
         switch version {
         case 1:
             dimensionsStart = 8
-            if rank == 0 { return 1 }                      // scalar
+            if rank == 0 { return 1 }  // scalar
         case 2:
             dimensionsStart = 4
             let type = try space.byte(at: 3, what: "dataspace type")
             switch type {
-            case 0: return 1                               // scalar
-            case 1: break                                  // simple
-            case 2: return 0                               // null
+            case 0: return 1  // scalar
+            case 1: break  // simple
+            case 2: return 0  // null
             default: throw corrupted("dataspace type \(type)")
             }
         default:
             throw corrupted("dataspace version \(version) is not 1 or 2")
         }
         guard rank <= 32 else { throw corrupted("dataspace of rank \(rank)") }
-        let arrays = flags & 0x01 != 0 ? 2 : 1             // dimensions, then maximum dimensions
+        let arrays = flags & 0x01 != 0 ? 2 : 1  // dimensions, then maximum dimensions
         guard dimensionsStart + arrays * rank * lengthSize <= size else {
             throw corrupted("\(rank) dimensions run past the dataspace")
         }
@@ -318,12 +326,17 @@ final class HDF5Precheck: @unchecked Sendable {
 
     /// Calls `body(type, flags, absolute data offset, data size, chunk)` for every message of the
     /// object header at relative `objectAddress`, following continuation chunks.
-    private func forEachMessage(objectAddress: UInt64, location: String,
-                                _ body: (_ type: Int, _ flags: UInt8, _ start: Int, _ size: Int,
-                                         _ chunk: (start: Int, messagesEnd: Int)) throws -> Void) throws {
+    private func forEachMessage(
+        objectAddress: UInt64, location: String,
+        _ body: (
+            _ type: Int, _ flags: UInt8, _ start: Int, _ size: Int,
+            _ chunk: (start: Int, messagesEnd: Int)
+        ) throws -> Void
+    ) throws {
         guard objectAddress < UInt64(bytes.count - base) else {
-            throw FormatError(.corrupted, file: file, location: "\(location): HDF5 object header at address \(objectAddress)",
-                              "corrupted: address \(objectAddress) is beyond the end of the file")
+            throw FormatError(
+                .corrupted, file: file, location: "\(location): HDF5 object header at address \(objectAddress)",
+                "corrupted: address \(objectAddress) is beyond the end of the file")
         }
         let start = base + Int(objectAddress)
         let reader = image.relabeled("\(location): HDF5 object header at byte \(start)")
@@ -342,8 +355,8 @@ final class HDF5Precheck: @unchecked Sendable {
             let flags = try reader.byte(at: start + 5, what: "object header flags")
             trackCreationOrder = flags & 0x04 != 0
             var offset = start + 6
-            if flags & 0x20 != 0 { offset += 16 }          // access, modification, change and birth times
-            if flags & 0x10 != 0 { offset += 4 }           // attribute phase change values
+            if flags & 0x20 != 0 { offset += 16 }  // access, modification, change and birth times
+            if flags & 0x10 != 0 { offset += 4 }  // attribute phase change values
             let width = 1 << Int(flags & 0x03)
             let size = try reader.unsigned(width: width, at: offset, what: "size of chunk 0")
             offset += width
@@ -382,7 +395,7 @@ final class HDF5Precheck: @unchecked Sendable {
                 guard size <= chunk.to - data else { throw corrupted("message of \(size) bytes at byte \(offset) runs past its chunk") }
                 examined += 1
                 guard examined <= Self.maxHeaderMessages else { throw corrupted("more than \(Self.maxHeaderMessages) messages") }
-                if type == 0x0010 {                        // continuation: address and length of the next chunk
+                if type == 0x0010 {  // continuation: address and length of the next chunk
                     let address = try reader.unsigned(width: offsetSize, at: data, what: "continuation address")
                     let length = try reader.unsigned(width: lengthSize, at: data + offsetSize, what: "continuation length")
                     let from = try absolute(address)

@@ -1,6 +1,6 @@
-import Foundation
 import AlexConvCore
 import CImageCodecs
+import Foundation
 
 // MARK: - Decoded images
 
@@ -45,7 +45,8 @@ public enum ImageDecoder {
         let b = Array(bytes.prefix(8))
         if b.starts(with: [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) { return try decodeWithShim(bytes, kind: "PNG", acx_decode_png) }
         if b.starts(with: [0xFF, 0xD8, 0xFF]) {
-            let width = UInt32(clamping: max(0, atLeast?.width ?? 0)), height = UInt32(clamping: max(0, atLeast?.height ?? 0))
+            let width = UInt32(clamping: max(0, atLeast?.width ?? 0))
+            let height = UInt32(clamping: max(0, atLeast?.height ?? 0))
             return try decodeWithShim(bytes, kind: "JPEG") { acx_decode_jpeg_at_least($0, $1, width, height, $2) }
         }
         if b.count >= 2, b[0] == UInt8(ascii: "P"), [UInt8(ascii: "2"), UInt8(ascii: "3"), UInt8(ascii: "5"), UInt8(ascii: "6")].contains(b[1]) {
@@ -54,8 +55,10 @@ public enum ImageDecoder {
         throw FormatError(.malformed, "not a PNG, JPEG or PPM image (first bytes \(b.prefix(4).map { String(format: "%02x", $0) }.joined(separator: " ")))")
     }
 
-    private static func decodeWithShim(_ bytes: UnsafeRawBufferPointer, kind: String,
-                                       _ decoder: (UnsafePointer<UInt8>?, Int, UnsafeMutablePointer<acx_image>?) -> Int32) throws -> RGBImage {
+    private static func decodeWithShim(
+        _ bytes: UnsafeRawBufferPointer, kind: String,
+        _ decoder: (UnsafePointer<UInt8>?, Int, UnsafeMutablePointer<acx_image>?) -> Int32
+    ) throws -> RGBImage {
         var image = acx_image()
         let ok = decoder(bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), bytes.count, &image)
         defer { acx_image_free(&image) }
@@ -65,7 +68,8 @@ public enum ImageDecoder {
             }
             throw FormatError(.malformed, "invalid \(kind) image: \(message.isEmpty ? "decoder failed" : message)")
         }
-        let width = Int(image.width), height = Int(image.height)
+        let width = Int(image.width)
+        let height = Int(image.height)
         return RGBImage(width: width, height: height, pixels: Array(UnsafeBufferPointer(start: pixels, count: width * height * 3)))
     }
 }
@@ -89,7 +93,8 @@ enum PortablePixmap {
                     break
                 }
             }
-            var value = 0, digits = 0
+            var value = 0
+            var digits = 0
             while position < bytes.count, bytes[position] >= 0x30, bytes[position] <= 0x39 {
                 value = value * 10 + Int(bytes[position] - 0x30)
                 digits += 1
@@ -99,7 +104,9 @@ enum PortablePixmap {
             guard digits > 0 else { throw FormatError(.malformed, "PPM header: expected a number at byte \(position)") }
             return value
         }
-        let width = try token(), height = try token(), maxval = try token()
+        let width = try token()
+        let height = try token()
+        let maxval = try token()
         guard width > 0, height > 0, width * height <= ImageDecoder.maxPixels else {
             throw FormatError(.limit, "PPM image of \(width)x\(height) pixels is empty or larger than the limit \(ImageDecoder.maxPixels)")
         }

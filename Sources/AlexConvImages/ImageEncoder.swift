@@ -1,6 +1,6 @@
-import Foundation
 import AlexConvCore
 import CImageCodecs
+import Foundation
 
 // MARK: - Encoding and thumbnails (for reports)
 
@@ -15,8 +15,9 @@ public enum ImageEncoder {
         var size: UInt = 0
         var message = [CChar](repeating: 0, count: 200)
         let ok = image.pixels.withUnsafeBufferPointer { pixels in
-            acx_encode_jpeg(pixels.baseAddress, UInt32(image.width), UInt32(image.height), Int32(min(max(quality, 1), 100)),
-                            &buffer, &size, &message, message.count)
+            acx_encode_jpeg(
+                pixels.baseAddress, UInt32(image.width), UInt32(image.height), Int32(min(max(quality, 1), 100)),
+                &buffer, &size, &message, message.count)
         }
         defer { if let buffer { acx_jpeg_free(buffer) } }
         guard ok == 1, let buffer else {
@@ -30,7 +31,8 @@ public enum ImageEncoder {
     public static func thumbnail(_ image: RGBImage, maxSide: Int) -> RGBImage {
         let longer = max(image.width, image.height)
         guard longer > maxSide, maxSide > 0 else { return image }
-        let width = max(1, image.width * maxSide / longer), height = max(1, image.height * maxSide / longer)
+        let width = max(1, image.width * maxSide / longer)
+        let height = max(1, image.height * maxSide / longer)
         let floats = ImagePreprocessor.resize(image, height: height, width: width)
         return RGBImage(width: width, height: height, pixels: floats.map { UInt8(clamping: Int($0.rounded())) })
     }

@@ -1,5 +1,5 @@
-import Foundation
 import AlexConvCore
+import Foundation
 
 // MARK: - Preprocessing
 
@@ -39,7 +39,8 @@ public enum ImagePreprocessor {
         guard input.channels == 3 else {
             throw FormatError(.unsupported, "the model takes \(input.channels)-channel input; images give 3 (RGB)")
         }
-        let h = input.height, w = input.width
+        let h = input.height
+        let w = input.width
         guard h > 0, w > 0, max(count, 1) * h <= ImageDecoder.maxPixels / w else {
             throw FormatError(.limit, "input size \(w)x\(h) for \(count) images exceeds the limit of \(ImageDecoder.maxPixels) pixels")
         }
@@ -56,7 +57,8 @@ public enum ImagePreprocessor {
     /// Writes one image's (3, H, W) float32 input, preprocessed by `input`, into `output`
     /// (exactly 3 * height * width elements). Call `checkInput` once first.
     public static func write(_ image: RGBImage, input: InputSpec, into output: UnsafeMutableBufferPointer<Float>) throws {
-        let h = input.height, w = input.width
+        let h = input.height
+        let w = input.width
         precondition(output.count == 3 * h * w, "output holds \(output.count) floats, expected \(3 * h * w)")
         let (resizedH, resizedW) = resizedSize(image, input)
         guard resizedH > 0, resizedW > 0, resizedH <= ImageDecoder.maxPixels / max(resizedW, 1) else {
@@ -71,7 +73,9 @@ public enum ImagePreprocessor {
         crop.withUnsafeBufferPointer { pixels in
             for c in 0..<3 {
                 let source = input.channelOrder == .rgb ? c : 2 - c
-                let mean = input.mean[c], std = input.std[c], scale = input.scale
+                let mean = input.mean[c]
+                let std = input.std[c]
+                let scale = input.scale
                 let plane = c * h * w
                 if let meanImage = input.meanImage {
                     // A mean image (Caffe mean file) is subtracted pixel by pixel, its centre crop.
@@ -118,12 +122,15 @@ public enum ImagePreprocessor {
     /// The `cropHeight` x `cropWidth` window at (`top`, `left`) of `image` resized to `height` x
     /// `width`, float pixels (cropHeight, cropWidth, 3): the same values as the full resize, computed
     /// only where the window is (the input rows it needs, the output columns it keeps).
-    static func resizeCrop(_ image: RGBImage, height: Int, width: Int, top: Int, left: Int,
-                           cropHeight: Int, cropWidth: Int) -> [Float] {
+    static func resizeCrop(
+        _ image: RGBImage, height: Int, width: Int, top: Int, left: Int,
+        cropHeight: Int, cropWidth: Int
+    ) -> [Float] {
         let horizontal = FilterTable(inputSize: image.width, outputSize: width, range: left..<(left + cropWidth))
         let vertical = FilterTable(inputSize: image.height, outputSize: height, range: top..<(top + cropHeight))
         // The input rows the window's output rows read.
-        var firstRow = image.height, lastRow = 0
+        var firstRow = image.height
+        var lastRow = 0
         for y in 0..<cropHeight where vertical.counts[y] > 0 {
             firstRow = min(firstRow, vertical.starts[y])
             lastRow = max(lastRow, vertical.starts[y] + vertical.counts[y])
@@ -137,15 +144,22 @@ public enum ImagePreprocessor {
                     for r in 0..<rowCount {
                         let rowBase = (firstRow + r) * image.width
                         for x in 0..<cropWidth {
-                            let start = horizontal.starts[x], count = horizontal.counts[x]
-                            var red: Float = 0, green: Float = 0, blue: Float = 0
+                            let start = horizontal.starts[x]
+                            let count = horizontal.counts[x]
+                            var red: Float = 0
+                            var green: Float = 0
+                            var blue: Float = 0
                             for k in 0..<count {
                                 let weight = weights[x * horizontal.stride + k]
                                 let i = (rowBase + start + k) * 3
-                                red += weight * Float(src[i]); green += weight * Float(src[i + 1]); blue += weight * Float(src[i + 2])
+                                red += weight * Float(src[i])
+                                green += weight * Float(src[i + 1])
+                                blue += weight * Float(src[i + 2])
                             }
                             let o = (r * cropWidth + x) * 3
-                            dst[o] = red; dst[o + 1] = green; dst[o + 2] = blue
+                            dst[o] = red
+                            dst[o + 1] = green
+                            dst[o + 2] = blue
                         }
                     }
                 }
@@ -158,7 +172,8 @@ public enum ImagePreprocessor {
             out.withUnsafeMutableBufferPointer { out in
                 vertical.weights.withUnsafeBufferPointer { weights in
                     for y in 0..<cropHeight {
-                        let start = vertical.starts[y] - firstRow, count = vertical.counts[y]
+                        let start = vertical.starts[y] - firstRow
+                        let count = vertical.counts[y]
                         for x in 0..<line {
                             var sum: Float = 0
                             for k in 0..<count { sum += weights[y * vertical.stride + k] * rows[(start + k) * line + x] }

@@ -31,9 +31,11 @@ public enum KerasExporter: ModelExporter {
     /// The CLI prints these after exporting.
     public static func loadingNotes(for model: Model, format: String) -> [String] {
         guard model.spec.layers.contains(where: { if case .lrn = $0 { return true } else { return false } }) else { return [] }
-        return ["the model has LRN, which Keras has no standard layer for: alexconv wrote the custom layer '\(lrnClassName)'. "
+        return [
+            "the model has LRN, which Keras has no standard layer for: alexconv wrote the custom layer '\(lrnClassName)'. "
                 + "Load with keras.models.load_model(path, custom_objects={'\(lrnClassName)': \(lrnClassName)}) using the class in docs/keras.md "
-                + "(Interop/keras/alexconv_keras_layers.py)"]
+                + "(Interop/keras/alexconv_keras_layers.py)"
+        ]
     }
 
     /// Writes `model` as `format` ("h5", "weights.h5" or "keras") to `path`, atomically.
@@ -148,13 +150,20 @@ struct KerasModelPlan {
         var skipNext = false
         for (index, layer) in spec.layers.enumerated() {
             defer { current = shapes[index] }
-            if skipNext { skipNext = false; continue }
+            if skipNext {
+                skipNext = false
+                continue
+            }
             let next = index + 1 < spec.layers.count ? spec.layers[index + 1] : nil
             let inShape = kerasShape(current)
             func fused(_ allowSoftmax: Bool) -> String {
                 switch next {
-                case .relu?: skipNext = true; return "relu"
-                case .softmax? where allowSoftmax: skipNext = true; return "softmax"
+                case .relu?:
+                    skipNext = true
+                    return "relu"
+                case .softmax? where allowSoftmax:
+                    skipNext = true
+                    return "softmax"
                 default: return "linear"
                 }
             }
@@ -172,39 +181,56 @@ struct KerasModelPlan {
                     if c.padding == [top, left, bottom, right] {
                         padding = "same"
                     } else {
-                        layers.append(KerasLayerPlan(className: "ZeroPadding2D", name: autoName("ZeroPadding2D"),
-                                                     config: ["padding": [[c.padding[0], c.padding[2]], [c.padding[1], c.padding[3]]],
-                                                              "data_format": "channels_last"],
-                                                     weights: [], inputShape: inShape))
+                        layers.append(
+                            KerasLayerPlan(
+                                className: "ZeroPadding2D", name: autoName("ZeroPadding2D"),
+                                config: [
+                                    "padding": [[c.padding[0], c.padding[2]], [c.padding[1], c.padding[3]]],
+                                    "data_format": "channels_last",
+                                ],
+                                weights: [], inputShape: inShape))
                         shapeAfterPad = [h + c.padding[0] + c.padding[2], w + c.padding[1] + c.padding[3], inShape[2]]
                     }
                 }
                 var weights: [(String, Tensor)] = [("kernel", LayoutRules.oihwToHwio(try model.tensor("\(c.name).weight")))]
                 if c.bias { weights.append(("bias", try model.tensor("\(c.name).bias"))) }
-                layers.append(KerasLayerPlan(className: "Conv2D", name: c.name, config: [
-                    "filters": c.outChannels, "kernel_size": c.kernel, "strides": c.stride, "padding": padding,
-                    "data_format": "channels_last", "dilation_rate": [1, 1], "groups": c.groups,
-                    "activation": fused(false), "use_bias": c.bias,
-                ], weights: weights, inputShape: shapeAfterPad))
+                layers.append(
+                    KerasLayerPlan(
+                        className: "Conv2D", name: c.name,
+                        config: [
+                            "filters": c.outChannels, "kernel_size": c.kernel, "strides": c.stride, "padding": padding,
+                            "data_format": "channels_last", "dilation_rate": [1, 1], "groups": c.groups,
+                            "activation": fused(false), "use_bias": c.bias,
+                        ], weights: weights, inputShape: shapeAfterPad))
             case .relu:
-                layers.append(KerasLayerPlan(className: "Activation", name: autoName("Activation"), config: ["activation": "relu"],
-                                             weights: [], inputShape: inShape))
+                layers.append(
+                    KerasLayerPlan(
+                        className: "Activation", name: autoName("Activation"), config: ["activation": "relu"],
+                        weights: [], inputShape: inShape))
             case .softmax:
-                layers.append(KerasLayerPlan(className: "Activation", name: autoName("Activation"), config: ["activation": "softmax"],
-                                             weights: [], inputShape: inShape))
+                layers.append(
+                    KerasLayerPlan(
+                        className: "Activation", name: autoName("Activation"), config: ["activation": "softmax"],
+                        weights: [], inputShape: inShape))
             case .lrn(let l):
                 guard l.size % 2 == 1 else { throw unsupported("LRN with an even window (\(l.size))") }
                 let tf = l.tensorflowSpelling
-                layers.append(KerasLayerPlan(className: KerasExporter.lrnClassName, name: autoName(KerasExporter.lrnClassName), config: [
-                    "depth_radius": tf.depthRadius, "bias": l.k, "alpha": tf.alpha, "beta": l.beta,
-                ], weights: [], inputShape: inShape))
+                layers.append(
+                    KerasLayerPlan(
+                        className: KerasExporter.lrnClassName, name: autoName(KerasExporter.lrnClassName),
+                        config: [
+                            "depth_radius": tf.depthRadius, "bias": l.k, "alpha": tf.alpha, "beta": l.beta,
+                        ], weights: [], inputShape: inShape))
             case .batchNorm(let b):
                 if flattenMap != nil, case .vector = current { throw unsupported("batch normalisation between Flatten and the first dense layer") }
                 let weights: [(String, Tensor)] = try [("gamma", "weight"), ("beta", "bias"), ("moving_mean", "running_mean"), ("moving_variance", "running_var")]
                     .map { ($0.0, try model.tensor("\(b.name).\($0.1)")) }
-                layers.append(KerasLayerPlan(className: "BatchNormalization", name: b.name, config: [
-                    "axis": -1, "momentum": 0.99, "epsilon": b.epsilon, "center": true, "scale": true,
-                ], weights: weights, inputShape: inShape))
+                layers.append(
+                    KerasLayerPlan(
+                        className: "BatchNormalization", name: b.name,
+                        config: [
+                            "axis": -1, "momentum": 0.99, "epsilon": b.epsilon, "center": true, "scale": true,
+                        ], weights: weights, inputShape: inShape))
             case .maxPool(let p), .avgPool(let p):
                 let isMax: Bool
                 if case .maxPool = layer { isMax = true } else { isMax = false }
@@ -216,47 +242,64 @@ struct KerasModelPlan {
                 if p.padding != [0, 0, 0, 0] || outH != floorH || outW != floorW {
                     let (top, bottom) = tensorflowSamePadding(size: h, kernel: p.kernel[0], stride: p.stride[0])
                     let (left, right) = tensorflowSamePadding(size: w, kernel: p.kernel[1], stride: p.stride[1])
-                    let sameH = (h + p.stride[0] - 1) / p.stride[0], sameW = (w + p.stride[1] - 1) / p.stride[1]
+                    let sameH = (h + p.stride[0] - 1) / p.stride[0]
+                    let sameW = (w + p.stride[1] - 1) / p.stride[1]
                     guard p.padding == [top, left, bottom, right] || (p.padding == [0, 0, 0, 0] && p.ceilMode && top == 0 && left == 0),
-                          outH == sameH, outW == sameW, isMax || !p.countIncludePad else {
+                        outH == sameH, outW == sameW, isMax || !p.countIncludePad
+                    else {
                         throw unsupported("pooling with padding \(p.padding)\(p.ceilMode ? " in ceil mode" : "")")
                     }
                     padding = "same"
                 }
                 let className = isMax ? "MaxPooling2D" : "AveragePooling2D"
-                layers.append(KerasLayerPlan(className: className, name: autoName(className), config: [
-                    "pool_size": p.kernel, "strides": p.stride, "padding": padding, "data_format": "channels_last",
-                ], weights: [], inputShape: inShape))
+                layers.append(
+                    KerasLayerPlan(
+                        className: className, name: autoName(className),
+                        config: [
+                            "pool_size": p.kernel, "strides": p.stride, "padding": padding, "data_format": "channels_last",
+                        ], weights: [], inputShape: inShape))
             case .adaptiveAvgPool(let size):
                 guard case .map(_, let h, let w) = current else { throw unsupported("adaptive pooling of a vector") }
                 if h == size[0] && w == size[1] { continue }  // already that size: the identity
                 guard h % size[0] == 0, w % size[1] == 0 else { throw unsupported("adaptive average pooling from \(h)x\(w) to \(size[0])x\(size[1])") }
-                layers.append(KerasLayerPlan(className: "AveragePooling2D", name: autoName("AveragePooling2D"), config: [
-                    "pool_size": [h / size[0], w / size[1]], "strides": [h / size[0], w / size[1]], "padding": "valid",
-                    "data_format": "channels_last",
-                ], weights: [], inputShape: inShape))
+                layers.append(
+                    KerasLayerPlan(
+                        className: "AveragePooling2D", name: autoName("AveragePooling2D"),
+                        config: [
+                            "pool_size": [h / size[0], w / size[1]], "strides": [h / size[0], w / size[1]], "padding": "valid",
+                            "data_format": "channels_last",
+                        ], weights: [], inputShape: inShape))
             case .flatten:
                 guard case .map(let c, let h, let w) = current else { continue }
                 flattenMap = (c, h, w)
-                layers.append(KerasLayerPlan(className: "Flatten", name: autoName("Flatten"), config: ["data_format": "channels_last"],
-                                             weights: [], inputShape: inShape))
+                layers.append(
+                    KerasLayerPlan(
+                        className: "Flatten", name: autoName("Flatten"), config: ["data_format": "channels_last"],
+                        weights: [], inputShape: inShape))
             case .dense(let d):
                 var kernel = try model.tensor("\(d.name).weight")
                 if let map = flattenMap {
-                    kernel = map.h * map.w > 1 ? LayoutRules.fc6ToChannelsLast(kernel, channels: map.c, height: map.h, width: map.w)
-                                               : LayoutRules.transposeDense(kernel)
+                    kernel =
+                        map.h * map.w > 1
+                        ? LayoutRules.fc6ToChannelsLast(kernel, channels: map.c, height: map.h, width: map.w)
+                        : LayoutRules.transposeDense(kernel)
                     flattenMap = nil
                 } else {
                     kernel = LayoutRules.transposeDense(kernel)
                 }
                 var weights: [(String, Tensor)] = [("kernel", kernel)]
                 if d.bias { weights.append(("bias", try model.tensor("\(d.name).bias"))) }
-                layers.append(KerasLayerPlan(className: "Dense", name: d.name, config: [
-                    "units": d.outFeatures, "activation": fused(true), "use_bias": d.bias,
-                ], weights: weights, inputShape: inShape))
+                layers.append(
+                    KerasLayerPlan(
+                        className: "Dense", name: d.name,
+                        config: [
+                            "units": d.outFeatures, "activation": fused(true), "use_bias": d.bias,
+                        ], weights: weights, inputShape: inShape))
             case .dropout(let rate):
-                layers.append(KerasLayerPlan(className: "Dropout", name: autoName("Dropout"), config: ["rate": rate],
-                                             weights: [], inputShape: inShape))
+                layers.append(
+                    KerasLayerPlan(
+                        className: "Dropout", name: autoName("Dropout"), config: ["rate": rate],
+                        weights: [], inputShape: inShape))
             }
         }
     }
@@ -267,10 +310,12 @@ struct KerasModelPlan {
 
     /// The legacy (Keras 2 / tf.keras) model_config JSON: class_name + config per layer.
     func legacyConfigJSON() throws -> String {
-        var entries: [[String: Any]] = [[
-            "class_name": "InputLayer",
-            "config": ["batch_input_shape": inputBatchShape, "dtype": "float32", "sparse": false, "ragged": false, "name": "input_1"],
-        ]]
+        var entries: [[String: Any]] = [
+            [
+                "class_name": "InputLayer",
+                "config": ["batch_input_shape": inputBatchShape, "dtype": "float32", "sparse": false, "ragged": false, "name": "input_1"],
+            ]
+        ]
         for layer in layers {
             var config = layer.config
             config["name"] = layer.name
@@ -285,10 +330,12 @@ struct KerasModelPlan {
     /// The Keras 3 `config.json` of a `.keras` archive.
     func kerasConfigJSON() throws -> String {
         let policy: [String: Any] = ["module": "keras", "class_name": "DTypePolicy", "config": ["name": "float32"], "registered_name": NSNull()]
-        var entries: [[String: Any]] = [[
-            "module": "keras.layers", "class_name": "InputLayer", "registered_name": NSNull(),
-            "config": ["batch_shape": inputBatchShape, "dtype": "float32", "sparse": false, "name": "input_layer"],
-        ]]
+        var entries: [[String: Any]] = [
+            [
+                "module": "keras.layers", "class_name": "InputLayer", "registered_name": NSNull(),
+                "config": ["batch_shape": inputBatchShape, "dtype": "float32", "sparse": false, "name": "input_layer"],
+            ]
+        ]
         for layer in layers {
             var config = layer.config
             config["name"] = layer.name

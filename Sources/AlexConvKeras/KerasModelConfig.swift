@@ -43,14 +43,16 @@ enum KerasModelConfig {
     /// Parses `text` (a model config JSON) into its layer list; errors name `file` and `location`.
     static func layers(json text: String, file: String, location: String) throws -> (modelName: String, className: String, layers: [KerasLayerConfig]) {
         guard let data = text.data(using: .utf8),
-              let object = try? JSONSerialization.jsonObject(with: data),
-              let top = object as? [String: Any] else {
+            let object = try? JSONSerialization.jsonObject(with: data),
+            let top = object as? [String: Any]
+        else {
             throw FormatError(.malformed, file: file, location: location, "model config is not a JSON object")
         }
         let className = top["class_name"] as? String ?? ""
         guard containerClasses.contains(className) else {
-            throw FormatError(.malformed, file: file, location: location,
-                              "model class '\(className)' has no layer list alexconv can read (expected Sequential or Functional)")
+            throw FormatError(
+                .malformed, file: file, location: location,
+                "model class '\(className)' has no layer list alexconv can read (expected Sequential or Functional)")
         }
         let rawLayers: [Any]
         var modelName = "model"
@@ -84,8 +86,9 @@ enum KerasModelConfig {
         var builder = SpecBuilder(layers: layers)
         builder.run()
         let named = layers.filter { $0.className != "InputLayer" }.map { ($0.name, $0.className) }
-        return KerasArchitecture(modelName: modelName, weighted: builder.weighted, spec: builder.spec,
-                                 unsupported: builder.unsupported, layers: named)
+        return KerasArchitecture(
+            modelName: modelName, weighted: builder.weighted, spec: builder.spec,
+            unsupported: builder.unsupported, layers: named)
     }
 
     /// Keras' `to_snake_case` of a class name (`Conv2D` -> `conv2d`, `BatchNormalization` ->
@@ -194,11 +197,17 @@ private struct SpecBuilder {
     /// Appends `layer` to the spec and infers the new activation shape with the spec's checks.
     mutating func append(_ layer: LayerSpec, from config: KerasLayerConfig) {
         specLayers.append(layer)
-        guard let input else { current = nil; return }
-        let partial = ArchitectureSpec(name: "custom", input: InputSpec(height: input.h, width: input.w, channels: input.c,
-                                                                        channelOrder: .rgb, scale: 1, mean: Array(repeating: 0, count: input.c),
-                                                                        std: Array(repeating: 1, count: input.c)),
-                                       layers: specLayers)
+        guard let input else {
+            current = nil
+            return
+        }
+        let partial = ArchitectureSpec(
+            name: "custom",
+            input: InputSpec(
+                height: input.h, width: input.w, channels: input.c,
+                channelOrder: .rgb, scale: 1, mean: Array(repeating: 0, count: input.c),
+                std: Array(repeating: 1, count: input.c)),
+            layers: specLayers)
         do {
             current = try partial.activationShapes().last
         } catch {
@@ -213,11 +222,18 @@ private struct SpecBuilder {
             step(layer)
         }
         guard building else { return }
-        if pendingPadding != nil { fail("ZeroPadding2D at the end of the model"); return }
-        guard let input else { fail("the config gives no input size"); return }
-        var inputSpec = InputSpec(height: input.h, width: input.w, channels: input.c, channelOrder: .rgb,
-                                  scale: 1.0 / 255.0, mean: Array(repeating: 0, count: input.c),
-                                  std: Array(repeating: 1, count: input.c))
+        if pendingPadding != nil {
+            fail("ZeroPadding2D at the end of the model")
+            return
+        }
+        guard let input else {
+            fail("the config gives no input size")
+            return
+        }
+        var inputSpec = InputSpec(
+            height: input.h, width: input.w, channels: input.c, channelOrder: .rgb,
+            scale: 1.0 / 255.0, mean: Array(repeating: 0, count: input.c),
+            std: Array(repeating: 1, count: input.c))
         var result = ArchitectureSpec(name: "custom", input: inputSpec, layers: specLayers)
         do {
             try result.validate()
@@ -226,11 +242,13 @@ private struct SpecBuilder {
             return
         }
         // Name a preset when the structure is exactly one (widths and class count from the file).
-        let convs = result.convs, denses = result.denses
+        let convs = result.convs
+        let denses = result.denses
         if convs.count == 5, denses.count == 3 {
             for preset in Presets.all {
-                let candidate = preset.spec(convWidths: convs.map(\.outChannels), fcWidths: [denses[0].outFeatures, denses[1].outFeatures],
-                                            classes: denses[2].outFeatures)
+                let candidate = preset.spec(
+                    convWidths: convs.map(\.outChannels), fcWidths: [denses[0].outFeatures, denses[1].outFeatures],
+                    classes: denses[2].outFeatures)
                 if candidate.layers == result.layers, candidate.input.height == input.h, candidate.input.width == input.w {
                     result.name = preset.name
                     inputSpec = candidate.input
@@ -250,7 +268,8 @@ private struct SpecBuilder {
         let dims = shape.dropFirst().map { ($0 as? Int) ?? -1 }
         guard dims.allSatisfy({ $0 > 0 }) else { return }
         guard Self.windowSizes(dims) else {
-            fail("layer '\(layer.name)': input shape \(dims) outside 1...\(Self.limit)"); return
+            fail("layer '\(layer.name)': input shape \(dims) outside 1...\(Self.limit)")
+            return
         }
         input = (dims[0], dims[1], dims[2])
         current = .map(channels: dims[2], height: dims[0], width: dims[1])
@@ -262,17 +281,25 @@ private struct SpecBuilder {
         var names: [String] = []
         func collect(_ value: Any) {
             if let dict = value as? [String: Any] {
-                if let history = dict["keras_history"] as? [Any], let name = history.first as? String { names.append(name); return }
+                if let history = dict["keras_history"] as? [Any], let name = history.first as? String {
+                    names.append(name)
+                    return
+                }
                 dict.values.forEach(collect)
             } else if let list = value as? [Any] {
-                if list.count >= 3, let name = list[0] as? String, list[1] is Int { names.append(name); return }
+                if list.count >= 3, let name = list[0] as? String, list[1] is Int {
+                    names.append(name)
+                    return
+                }
                 list.forEach(collect)
             }
         }
         collect(inbound)
         if index == 0 || layer.className == "InputLayer" { return }
         if names.count != 1 || names[0] != layers[index - 1].name {
-            fail("layer '\(layer.name)' takes its input from \(names.isEmpty ? "nothing" : names.joined(separator: ", ")), not only from '\(layers[index - 1].name)': only chains of layers have an architecture spec")
+            fail(
+                "layer '\(layer.name)' takes its input from \(names.isEmpty ? "nothing" : names.joined(separator: ", ")), not only from '\(layers[index - 1].name)': only chains of layers have an architecture spec"
+            )
         }
     }
 
@@ -311,16 +338,22 @@ private struct SpecBuilder {
             record(layer, .conv, roles, shapes)
             guard building else { return }
             if let dilation = c.pair("dilation_rate"), dilation != [1, 1] {
-                fail("layer '\(layer.name)' has dilation \(dilation); the architecture spec has none"); return
+                fail("layer '\(layer.name)' has dilation \(dilation); the architecture spec has none")
+                return
             }
-            guard let m = map else { fail("layer '\(layer.name)': no input size before it"); return }
+            guard let m = map else {
+                fail("layer '\(layer.name)': no input size before it")
+                return
+            }
             guard kernel.count == 2, stride.count == 2, Self.windowSizes(kernel + stride + [filters, groups]) else {
-                fail("layer '\(layer.name)': filters \(filters), kernel_size \(kernel), strides \(stride), groups \(groups): each must be in 1...\(Self.limit)"); return
+                fail("layer '\(layer.name)': filters \(filters), kernel_size \(kernel), strides \(stride), groups \(groups): each must be in 1...\(Self.limit)")
+                return
             }
             var padding = [0, 0, 0, 0]
             let extra = pendingPadding ?? [0, 0, 0, 0]
             pendingPadding = nil
-            let h = m.h + extra[0] + extra[2], w = m.w + extra[1] + extra[3]
+            let h = m.h + extra[0] + extra[2]
+            let w = m.w + extra[1] + extra[3]
             switch c["padding"] as? String ?? "valid" {
             case "valid": break
             case "same":
@@ -328,11 +361,13 @@ private struct SpecBuilder {
                 let (left, right) = tensorflowSamePadding(size: w, kernel: kernel[1], stride: stride[1])
                 padding = [top, left, bottom, right]
             case let other:
-                fail("layer '\(layer.name)' has padding '\(other)'"); return
+                fail("layer '\(layer.name)' has padding '\(other)'")
+                return
             }
             padding = zip(padding, extra).map { $0 + $1 }
-            let spec = ConvSpec(name: "conv\(convIndex)", outChannels: filters, kernel: kernel, stride: stride,
-                                padding: padding, groups: groups, bias: bias)
+            let spec = ConvSpec(
+                name: "conv\(convIndex)", outChannels: filters, kernel: kernel, stride: stride,
+                padding: padding, groups: groups, bias: bias)
             append(.conv(spec), from: layer)
             activation(c.activation(), layer: layer)
         case "Dense":
@@ -344,35 +379,53 @@ private struct SpecBuilder {
             let shapes: [[Int]]? = inFeatures.map { [[$0, units]] + (bias ? [[units]] : []) }
             record(layer, .dense, bias ? ["kernel", "bias"] : ["kernel"], shapes)
             guard building else { return }
-            guard vector != nil else { fail("Dense layer '\(layer.name)' on a feature map (no Flatten before it)"); return }
+            guard vector != nil else {
+                fail("Dense layer '\(layer.name)' on a feature map (no Flatten before it)")
+                return
+            }
             append(.dense(DenseSpec(name: "fc\(convCount + denseIndex)", outFeatures: units, bias: bias)), from: layer)
             activation(c.activation(), layer: layer)
         case "BatchNormalization":
             let channels = vector ?? map?.c
-            let center = c.bool("center") ?? true, scale = c.bool("scale") ?? true
+            let center = c.bool("center") ?? true
+            let scale = c.bool("scale") ?? true
             var roles: [String] = []
             if scale { roles.append("gamma") }
             if center { roles.append("beta") }
             roles += ["moving_mean", "moving_variance"]
             record(layer, .batchNorm, roles, channels.map { n in roles.map { _ in [n] } })
             guard building else { return }
-            guard center, scale else { fail("BatchNormalization '\(layer.name)' without center or scale"); return }
+            guard center, scale else {
+                fail("BatchNormalization '\(layer.name)' without center or scale")
+                return
+            }
             var axes: [Int] = []
             if let axis = c.int("axis") { axes = [axis] } else if let list = c["axis"] as? [Any] { axes = list.compactMap { $0 as? Int } }
             let lastAxis = vector != nil ? [-1, 1] : [-1, 3]
             guard axes.count == 1, lastAxis.contains(axes[0]) else {
-                fail("BatchNormalization '\(layer.name)' normalises axis \(axes), not the channel axis"); return
+                fail("BatchNormalization '\(layer.name)' normalises axis \(axes), not the channel axis")
+                return
             }
             let name = "bn\(lastWeightedIndex)"
-            guard usedNormNames.insert(name).inserted else { fail("two BatchNormalization layers after one weighted layer"); return }
+            guard usedNormNames.insert(name).inserted else {
+                fail("two BatchNormalization layers after one weighted layer")
+                return
+            }
             append(.batchNorm(BatchNormSpec(name: name, epsilon: c.double("epsilon") ?? 1e-3)), from: layer)
         case "MaxPooling2D", "MaxPool2D", "AveragePooling2D", "AvgPool2D":
             guard building else { return }
-            guard pendingPadding == nil else { fail("ZeroPadding2D before a pooling layer"); return }
-            guard let m = map, let size = c.pair("pool_size") else { fail("pooling layer '\(layer.name)' without input size or pool_size"); return }
+            guard pendingPadding == nil else {
+                fail("ZeroPadding2D before a pooling layer")
+                return
+            }
+            guard let m = map, let size = c.pair("pool_size") else {
+                fail("pooling layer '\(layer.name)' without input size or pool_size")
+                return
+            }
             let stride = c.pair("strides") ?? size
             guard size.count == 2, stride.count == 2, Self.windowSizes(size + stride) else {
-                fail("pooling layer '\(layer.name)': pool_size \(size) and strides \(stride) must be in 1...\(Self.limit)"); return
+                fail("pooling layer '\(layer.name)': pool_size \(size) and strides \(stride) must be in 1...\(Self.limit)")
+                return
             }
             var padding = [0, 0, 0, 0]
             if (c["padding"] as? String ?? "valid") == "same" {
@@ -386,8 +439,14 @@ private struct SpecBuilder {
             append(isMax ? .maxPool(pool) : .avgPool(pool), from: layer)
         case "GlobalAveragePooling2D", "GlobalAvgPool2D":
             guard building else { return }
-            guard map != nil else { fail("GlobalAveragePooling2D without input size"); return }
-            if c.bool("keepdims") == true { fail("GlobalAveragePooling2D with keepdims"); return }
+            guard map != nil else {
+                fail("GlobalAveragePooling2D without input size")
+                return
+            }
+            if c.bool("keepdims") == true {
+                fail("GlobalAveragePooling2D with keepdims")
+                return
+            }
             append(.adaptiveAvgPool([1, 1]), from: layer)
             append(.flatten, from: layer)
         case "ZeroPadding2D":
@@ -401,15 +460,22 @@ private struct SpecBuilder {
                     padding = [ints[0], ints[1], ints[0], ints[1]]
                 }
             }
-            guard let padding else { fail("ZeroPadding2D '\(layer.name)' with unreadable padding"); return }
+            guard let padding else {
+                fail("ZeroPadding2D '\(layer.name)' with unreadable padding")
+                return
+            }
             let previous = pendingPadding ?? [0, 0, 0, 0]
             guard padding.allSatisfy({ (0...Self.limit).contains($0) }), previous.allSatisfy({ $0 <= Self.limit }) else {
-                fail("ZeroPadding2D '\(layer.name)': padding \(padding) must be in 0...\(Self.limit)"); return
+                fail("ZeroPadding2D '\(layer.name)': padding \(padding) must be in 0...\(Self.limit)")
+                return
             }
             pendingPadding = zip(previous, padding).map { $0 + $1 }
         case "Flatten":
             guard building else { return }
-            guard map != nil else { fail("Flatten without a feature map before it"); return }
+            guard map != nil else {
+                fail("Flatten without a feature map before it")
+                return
+            }
             append(.flatten, from: layer)
         case "Dropout":
             guard building else { return }
@@ -428,7 +494,8 @@ private struct SpecBuilder {
         case "LocalResponseNormalization":
             guard building else { return }
             guard let radius = c.int("depth_radius"), let bias = c.double("bias"), let alpha = c.double("alpha"), let beta = c.double("beta") else {
-                fail("LocalResponseNormalization '\(layer.name)' without depth_radius, bias, alpha and beta"); return
+                fail("LocalResponseNormalization '\(layer.name)' without depth_radius, bias, alpha and beta")
+                return
             }
             append(.lrn(LRNSpec(tensorflowDepthRadius: radius, bias: bias, alpha: alpha, beta: beta)), from: layer)
         case "Lambda", "TFOpLambda", "SlicingOpLambda":

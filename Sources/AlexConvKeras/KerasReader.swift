@@ -53,7 +53,8 @@ public enum KerasArchiveReader: WeightFileReader {
             }
             var version: String?
             if archive["metadata.json"] != nil,
-               let object = try? JSONSerialization.jsonObject(with: Data(try archive.bytes(named: "metadata.json").bytes)) as? [String: Any] {
+                let object = try? JSONSerialization.jsonObject(with: Data(try archive.bytes(named: "metadata.json").bytes)) as? [String: Any]
+            {
                 version = object["keras_version"] as? String
             }
             let storage = try archive.bytes(of: weightsEntry)
@@ -90,14 +91,18 @@ struct KerasFileReading {
             return try readLegacy(root: file, modelConfig: modelConfig, metadata: metadata, full: false)
         }
         if modelConfig != nil {
-            throw FormatError(.malformed, file: path, location: "/model_weights",
-                              "the file has a Keras model_config but no model_weights group: it holds no weights (saved without weights?)")
+            throw FormatError(
+                .malformed, file: path, location: "/model_weights",
+                "the file has a Keras model_config but no model_weights group: it holds no weights (saved without weights?)")
         }
         if try file.kind(of: "layers") == .group || file.kind(of: "vars") == .group || file.kind(of: "_layer_checkpoint_dependencies") == .group {
             return try readKeras3(config: config, metadata: metadata)
         }
         let members = (try? file.childNames()) ?? []
-        throw FormatError(.malformed, file: path, "not a Keras weights file: no model_weights group, no layer_names attribute and no layers/<name>/vars groups (top-level members: \(members.isEmpty ? "none" : members.joined(separator: ", ")))")
+        throw FormatError(
+            .malformed, file: path,
+            "not a Keras weights file: no model_weights group, no layer_names attribute and no layers/<name>/vars groups (top-level members: \(members.isEmpty ? "none" : members.joined(separator: ", ")))"
+        )
     }
 
     // MARK: Tensors
@@ -106,8 +111,9 @@ struct KerasFileReading {
     func tensor(_ dataset: HDF5Dataset) throws -> Tensor {
         let layout = try dataset.layout()
         if let offset = layout.contiguousOffset {
-            return try Tensor(storage: storage, byteOffset: offset, dtype: layout.dtype, shape: layout.shape,
-                              byteOrder: layout.byteOrder, name: dataset.path)
+            return try Tensor(
+                storage: storage, byteOffset: offset, dtype: layout.dtype, shape: layout.shape,
+                byteOrder: layout.byteOrder, name: dataset.path)
         }
         return try dataset.readAll(layout)
     }
@@ -134,18 +140,21 @@ struct KerasFileReading {
         var found: [(layer: String, names: [String], tensors: [Tensor])] = []
         for layerName in layerNames {
             guard try root.kind(of: layerName) == .group else {
-                throw FormatError(.malformed, file: path, location: root.childPath(layerName),
-                                  "layer_names lists '\(layerName)' but the file has no group of that name")
+                throw FormatError(
+                    .malformed, file: path, location: root.childPath(layerName),
+                    "layer_names lists '\(layerName)' but the file has no group of that name")
             }
             let group = try root.group(layerName)
             guard let weightNames = try group.splitStringsAttribute("weight_names") else {
                 throw FormatError(.malformed, file: path, location: group.path, "layer group has no weight_names attribute")
             }
-            var names: [String] = [], layerTensors: [Tensor] = []
+            var names: [String] = []
+            var layerTensors: [Tensor] = []
             for weightName in weightNames {
                 guard try group.kind(of: weightName) == .dataset else {
-                    throw FormatError(.malformed, file: path, location: group.childPath(weightName),
-                                      "weight_names lists '\(weightName)' but there is no dataset of that name")
+                    throw FormatError(
+                        .malformed, file: path, location: group.childPath(weightName),
+                        "weight_names lists '\(weightName)' but there is no dataset of that name")
                 }
                 let t = try tensor(try group.dataset(weightName))
                 var name = weightName
@@ -161,8 +170,10 @@ struct KerasFileReading {
         if let architecture {
             let expected = architecture.weighted
             guard expected.count == found.count else {
-                throw FormatError(.malformed, file: path, location: root.path,
-                                  "the model config has \(expected.count) layers with weights (\(expected.map(\.name).joined(separator: ", "))), the file has weights for \(found.count) (\(found.map(\.layer).joined(separator: ", ")))")
+                throw FormatError(
+                    .malformed, file: path, location: root.path,
+                    "the model config has \(expected.count) layers with weights (\(expected.map(\.name).joined(separator: ", "))), the file has weights for \(found.count) (\(found.map(\.layer).joined(separator: ", ")))"
+                )
             }
             for (layer, want) in zip(found, expected) {
                 try check(layer: layer.layer, names: layer.names, tensors: layer.tensors, against: want, location: root.childPath(layer.layer))
@@ -184,8 +195,9 @@ struct KerasFileReading {
         let version = metadata["keras_version"] ?? "unknown"
         let style = version.hasPrefix("3") ? "Keras 3 legacy" : version.hasPrefix("1") ? "Keras 1" : "Keras 2 / tf.keras"
         let format = "h5 (\(style) \(full ? "full model" : "weights-only") HDF5)"
-        var bundle = TensorBundle(path: path, format: format, tensors: tensors, layout: .channelsLast, spec: architecture?.spec,
-                                  metadata: metadata, notes: notes, layerHints: hints)
+        var bundle = TensorBundle(
+            path: path, format: format, tensors: tensors, layout: .channelsLast, spec: architecture?.spec,
+            metadata: metadata, notes: notes, layerHints: hints)
         bundle.specProblem = specProblem
         return bundle
     }
@@ -223,8 +235,9 @@ struct KerasFileReading {
                     var items: [(String, Tensor)] = []
                     for index in 0..<members.count {
                         guard try group.kind(of: String(index)) == .dataset else {
-                            throw FormatError(.malformed, file: path, location: group.path,
-                                              "variables must be datasets named 0..\(members.count - 1); found \(members.sorted().joined(separator: ", "))")
+                            throw FormatError(
+                                .malformed, file: path, location: group.path,
+                                "variables must be datasets named 0..\(members.count - 1); found \(members.sorted().joined(separator: ", "))")
                         }
                         items.append(("\(childPath)/\(index)", try tensor(try group.dataset(String(index)))))
                     }
@@ -259,10 +272,14 @@ struct KerasFileReading {
             var remaining = ordered
             var result: [(path: String, name: String?, tensors: [(String, Tensor)])] = []
             for want in architecture.weighted {
-                let index = remaining.firstIndex { $0.name == want.name }
+                let index =
+                    remaining.firstIndex { $0.name == want.name }
                     ?? remaining.firstIndex { $0.name == nil && $0.path == expectedPath[want.name] }
                 guard let index else {
-                    throw FormatError(.malformed, file: path, "config.json layer '\(want.name)' (\(want.className)) has no variables in model.weights.h5 (looked for name attribute '\(want.name)' or group \(expectedPath[want.name] ?? "?"))")
+                    throw FormatError(
+                        .malformed, file: path,
+                        "config.json layer '\(want.name)' (\(want.className)) has no variables in model.weights.h5 (looked for name attribute '\(want.name)' or group \(expectedPath[want.name] ?? "?"))"
+                    )
                 }
                 let saveable = remaining.remove(at: index)
                 try check(layer: want.name, names: saveable.tensors.map(\.0), tensors: saveable.tensors.map(\.1), against: want, location: "/" + saveable.path)
@@ -282,14 +299,16 @@ struct KerasFileReading {
         }
         let tensors = ordered.flatMap { $0.tensors.map { NamedTensor($0.0, $0.1) } }
         let hints = ordered.map { saveable in
-            LayerHint(name: saveable.name ?? saveable.path, kind: kinds[saveable.path] ?? inferKind(saveable.tensors.map(\.1)),
-                      tensorNames: saveable.tensors.map(\.0))
+            LayerHint(
+                name: saveable.name ?? saveable.path, kind: kinds[saveable.path] ?? inferKind(saveable.tensors.map(\.1)),
+                tensorNames: saveable.tensors.map(\.0))
         }
         if architecture?.spec != nil {
             notes.append("Keras files do not record preprocessing: assumed RGB input scaled to 0-1 unless a preset says otherwise")
         }
-        var bundle = TensorBundle(path: path, format: "weights.h5 (Keras 3 weights file)", tensors: tensors, layout: .channelsLast,
-                                  spec: architecture?.spec, metadata: metadata, notes: notes, layerHints: hints)
+        var bundle = TensorBundle(
+            path: path, format: "weights.h5 (Keras 3 weights file)", tensors: tensors, layout: .channelsLast,
+            spec: architecture?.spec, metadata: metadata, notes: notes, layerHints: hints)
         bundle.specProblem = specProblem
         return bundle
     }
@@ -306,19 +325,22 @@ extension KerasLayerWeights {
     /// name `file`, `location` and the tensor.
     func check(names: [String], tensors: [Tensor], file: String, location: String) throws {
         guard tensors.count == roles.count else {
-            throw FormatError(.malformed, file: file, location: location,
-                              "layer '\(name)' (\(className)) has \(tensors.count) weights (\(names.joined(separator: ", "))), its config needs \(roles.count): \(roles.joined(separator: ", "))")
+            throw FormatError(
+                .malformed, file: file, location: location,
+                "layer '\(name)' (\(className)) has \(tensors.count) weights (\(names.joined(separator: ", "))), its config needs \(roles.count): \(roles.joined(separator: ", "))")
         }
         for (index, t) in tensors.enumerated() {
             let role = roles[index]
             let expectedRank = kind == .batchNorm || role == "bias" ? 1 : kind == .conv ? 4 : 2
             guard t.rank == expectedRank else {
-                throw FormatError(.malformed, file: file, location: location,
-                                  "\(names[index]): \(className) \(role) needs rank \(expectedRank)\(kind == .conv && role == "kernel" ? " (kh, kw, in/groups, out)" : ""), found shape \(t.shape)")
+                throw FormatError(
+                    .malformed, file: file, location: location,
+                    "\(names[index]): \(className) \(role) needs rank \(expectedRank)\(kind == .conv && role == "kernel" ? " (kh, kw, in/groups, out)" : ""), found shape \(t.shape)")
             }
             if let shapes, t.shape != shapes[index] {
-                throw FormatError(.malformed, file: file, location: location,
-                                  "\(names[index]): \(className) '\(name)' \(role) should have shape \(shapes[index]) per the model config, found \(t.shape)")
+                throw FormatError(
+                    .malformed, file: file, location: location,
+                    "\(names[index]): \(className) '\(name)' \(role) should have shape \(shapes[index]) per the model config, found \(t.shape)")
             }
         }
     }

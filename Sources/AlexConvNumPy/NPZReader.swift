@@ -1,7 +1,7 @@
-import Foundation
 import AlexConvCore
 import AlexConvPickle
 import AlexConvZip
+import Foundation
 
 // MARK: - .npz reader
 

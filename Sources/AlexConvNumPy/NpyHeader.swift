@@ -1,5 +1,5 @@
-import Foundation
 import AlexConvCore
+import Foundation
 
 // MARK: - Element type
 
@@ -16,11 +16,16 @@ public enum NpyElementType: Equatable, Sendable {
         var order: Tensor.ByteOrder = .little
         switch first {
         case "<", "=": code.removeFirst()
-        case ">": code.removeFirst(); order = .big
+        case ">":
+            code.removeFirst()
+            order = .big
         case "|": code.removeFirst()
         default: break
         }
-        if code == "O" || code == "O8" || code == "O4" { self = .object; return }
+        if code == "O" || code == "O8" || code == "O4" {
+            self = .object
+            return
+        }
         if code == "?" { code = "b1" }
         guard let dtype = DType(numpyCode: code) else {
             throw FormatError(.unsupported, location: "npy header", "descr '\(descr)' is not supported (expected float16/32/64, int8-64, uint8 or bool)")
@@ -133,8 +138,9 @@ public struct NpyHeader: Equatable, Sendable {
             shape.append(size)
         }
         _ = try checkedElementCount(shape, what: "npy shape")
-        return NpyHeader(version: (major, minor), elementType: try NpyElementType(descr: descr), fortranOrder: fortran,
-                         shape: shape, dataOffset: headerStart + headerLength)
+        return NpyHeader(
+            version: (major, minor), elementType: try NpyElementType(descr: descr), fortranOrder: fortran,
+            shape: shape, dataOffset: headerStart + headerLength)
     }
 
     // MARK: Writing

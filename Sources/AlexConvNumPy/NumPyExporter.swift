@@ -1,7 +1,7 @@
-import Foundation
 import AlexConvCore
 import AlexConvPickle
 import AlexConvZip
+import Foundation
 
 // MARK: - Exporter
 
@@ -83,10 +83,13 @@ public enum NumPyExporter: ModelExporter {
                 if conv.bias { tensors.append(("b", try model.tensor("\(conv.name).bias"))) }
                 layers.append(ChannelsLastLayer(name: conv.name, tensors: tensors))
             case .batchNorm(let norm):
-                layers.append(ChannelsLastLayer(name: norm.name, tensors: [
-                    ("gamma", try model.tensor("\(norm.name).weight")), ("beta", try model.tensor("\(norm.name).bias")),
-                    ("mean", try model.tensor("\(norm.name).running_mean")), ("variance", try model.tensor("\(norm.name).running_var")),
-                ]))
+                layers.append(
+                    ChannelsLastLayer(
+                        name: norm.name,
+                        tensors: [
+                            ("gamma", try model.tensor("\(norm.name).weight")), ("beta", try model.tensor("\(norm.name).bias")),
+                            ("mean", try model.tensor("\(norm.name).running_mean")), ("variance", try model.tensor("\(norm.name).running_var")),
+                        ]))
             case .dense(let dense):
                 let weight = try model.tensor("\(dense.name).weight")
                 guard weight.rank == 2 else { throw ModelError(tensor: "\(dense.name).weight", "expected rank 2, found \(weight.shape)") }
@@ -124,7 +127,10 @@ public enum NumPyExporter: ModelExporter {
         var dtypeMemo: [String: Int] = [:]
 
         func emitDType(_ code: String, endian: String, flags: Int) {
-            if let index = dtypeMemo[code] { pickle.get(index); return }
+            if let index = dtypeMemo[code] {
+                pickle.get(index)
+                return
+            }
             pickle.get(dtypeGlobal)
             pickle.string(code)
             pickle.bool(false)
@@ -132,8 +138,14 @@ public enum NumPyExporter: ModelExporter {
             pickle.tuple(ofLast: 3)
             pickle.reduce()
             pickle.tuple {
-                pickle.int(3); pickle.string(endian); pickle.none(); pickle.none(); pickle.none()
-                pickle.int(-1); pickle.int(-1); pickle.int(flags)
+                pickle.int(3)
+                pickle.string(endian)
+                pickle.none()
+                pickle.none()
+                pickle.none()
+                pickle.int(-1)
+                pickle.int(-1)
+                pickle.int(flags)
             }
             pickle.build()
             dtypeMemo[code] = pickle.memoize()

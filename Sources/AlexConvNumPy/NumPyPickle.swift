@@ -1,6 +1,6 @@
-import Foundation
 import AlexConvCore
 import AlexConvPickle
+import Foundation
 
 // MARK: - Allow-list
 
@@ -53,8 +53,9 @@ enum NumPyPickleDecoder {
                 return size
             }
             let fortran = object.arguments[3].text == "F"
-            return try numeric(try elementType(object.arguments[1], name: name), shape: shape, fortran: fortran,
-                               data: object.arguments[0], name: name)
+            return try numeric(
+                try elementType(object.arguments[1], name: name), shape: shape, fortran: fortran,
+                data: object.arguments[0], name: name)
         default:
             return nil
         }
@@ -107,8 +108,9 @@ enum NumPyPickleDecoder {
         guard bytes.count == expected else {
             throw decodeError(name, "shape \(shape) of \(dtype.name) needs \(expected) bytes, the pickle holds \(bytes.count)")
         }
-        let tensor = try Tensor(storage: bytes.storage, byteOffset: bytes.offset, dtype: dtype, shape: shape,
-                                strides: fortran ? fortranStrides(shape) : nil, byteOrder: order, name: name)
+        let tensor = try Tensor(
+            storage: bytes.storage, byteOffset: bytes.offset, dtype: dtype, shape: shape,
+            strides: fortran ? fortranStrides(shape) : nil, byteOrder: order, name: name)
         return .numeric(tensor)
     }
 

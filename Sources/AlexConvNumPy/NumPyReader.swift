@@ -1,6 +1,6 @@
-import Foundation
 import AlexConvCore
 import AlexConvPickle
+import Foundation
 
 // MARK: - .npy reader
 
@@ -32,23 +32,29 @@ public enum NumPyReader: WeightFileReader {
         switch header.elementType {
         case .numeric:
             let tensor = try array(storage: storage, header: header, name: stem)
-            return TensorBundle(path: path, format: "npy (array)", tensors: [NamedTensor(stem, tensor)],
-                                metadata: ["npy.version": "\(header.version.major).\(header.version.minor)",
-                                           "npy.descr": header.elementType.descr])
+            return TensorBundle(
+                path: path, format: "npy (array)", tensors: [NamedTensor(stem, tensor)],
+                metadata: [
+                    "npy.version": "\(header.version.major).\(header.version.minor)",
+                    "npy.descr": header.elementType.descr,
+                ])
         case .object:
             let result = try PickleReader.read(storage: storage, offset: header.dataOffset, allowedGlobals: NumPyPickleGlobals.allowed)
             let top = try objectArrayContents(result.value, header: header)
             var collected = TensorCollector()
             try collected.walk(top, prefix: "")
-            var metadata = ["npy.version": "\(header.version.major).\(header.version.minor)",
-                            "pickle.protocol": "\(result.protocolVersion)"]
+            var metadata = [
+                "npy.version": "\(header.version.major).\(header.version.minor)",
+                "pickle.protocol": "\(result.protocolVersion)",
+            ]
             if collected.sawPythonTwoStrings { metadata["pickle.python2"] = "true" }
             guard !collected.tensors.isEmpty else {
                 throw FormatError(.malformed, location: "pickled object", "holds no numeric arrays (found \(top.kindName))")
             }
-            return TensorBundle(path: path, format: "npy (pickled \(collected.style.description))", tensors: collected.tensors,
-                                layout: .channelsLast, metadata: metadata, notes: collected.notes,
-                                layerHints: collected.layerHints.isEmpty ? nil : collected.layerHints)
+            return TensorBundle(
+                path: path, format: "npy (pickled \(collected.style.description))", tensors: collected.tensors,
+                layout: .channelsLast, metadata: metadata, notes: collected.notes,
+                layerHints: collected.layerHints.isEmpty ? nil : collected.layerHints)
         }
     }
 
@@ -70,15 +76,17 @@ public enum NumPyReader: WeightFileReader {
     public static func readArray(storage: ByteStorage, name: String = "array") throws -> Tensor {
         let header = try NpyHeader.parse(storage.bytes)
         guard case .numeric(let dtype, _) = header.elementType else {
-            throw FormatError(.unsupported, location: "npy header",
-                              "descr '|O' holds Python objects (a pickle); expected a plain numeric array")
+            throw FormatError(
+                .unsupported, location: "npy header",
+                "descr '|O' holds Python objects (a pickle); expected a plain numeric array")
         }
         let tensor = try array(storage: storage, header: header, name: name)
         let needed = tensor.count * dtype.size  // checked by `array`
         let available = storage.bytes.count - header.dataOffset
         guard available == needed else {
-            throw FormatError(.malformed, location: name,
-                              "shape \(header.shape) of \(dtype.name) needs \(needed) data bytes, the file has \(available) (\(available - needed) bytes after the data)")
+            throw FormatError(
+                .malformed, location: name,
+                "shape \(header.shape) of \(dtype.name) needs \(needed) data bytes, the file has \(available) (\(available - needed) bytes after the data)")
         }
         return tensor
     }
@@ -93,9 +101,10 @@ public enum NumPyReader: WeightFileReader {
         guard available >= needed else {
             throw FormatError(.truncated, location: name, "shape \(header.shape) of \(dtype.name) needs \(needed) data bytes, the file has \(Swift.max(available, 0))")
         }
-        return try Tensor(storage: storage, byteOffset: header.dataOffset, dtype: dtype, shape: header.shape,
-                          strides: header.fortranOrder ? NumPyPickleDecoder.fortranStrides(header.shape) : nil,
-                          byteOrder: order, name: name)
+        return try Tensor(
+            storage: storage, byteOffset: header.dataOffset, dtype: dtype, shape: header.shape,
+            strides: header.fortranOrder ? NumPyPickleDecoder.fortranStrides(header.shape) : nil,
+            byteOrder: order, name: name)
     }
 
     /// What the pickled object array holds: its single element when 0-d (a dict), else the array itself.

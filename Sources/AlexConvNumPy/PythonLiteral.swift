@@ -1,5 +1,5 @@
-import Foundation
 import AlexConvCore
+import Foundation
 
 // MARK: - Python literals
 
@@ -104,10 +104,15 @@ struct PythonLiteralParser {
                 case .dict(var entries, let pendingKey):
                     if let key = pendingKey {
                         entries.append((key, value))
-                        if next == UInt8(ascii: ",") { index += 1; frames.append(.dict(entries, pendingKey: nil)) } else if next == UInt8(ascii: "}") {
+                        if next == UInt8(ascii: ",") {
+                            index += 1
+                            frames.append(.dict(entries, pendingKey: nil))
+                        } else if next == UInt8(ascii: "}") {
                             index += 1
                             completed = .dict(entries)
-                        } else { throw failure("expected ',' or '}' in a dict") }
+                        } else {
+                            throw failure("expected ',' or '}' in a dict")
+                        }
                     } else {
                         guard next == UInt8(ascii: ":") else { throw failure("expected ':' after a dict key") }
                         index += 1
@@ -115,17 +120,27 @@ struct PythonLiteralParser {
                     }
                 case .tuple(var items, _):
                     items.append(value)
-                    if next == UInt8(ascii: ",") { index += 1; frames.append(.tuple(items, sawComma: true)) } else if next == UInt8(ascii: ")") {
+                    if next == UInt8(ascii: ",") {
+                        index += 1
+                        frames.append(.tuple(items, sawComma: true))
+                    } else if next == UInt8(ascii: ")") {
                         index += 1
                         // `(5)` is just 5 in Python; a one-element tuple needs its comma.
                         completed = items.count == 1 ? (items[0]) : .tuple(items)
-                    } else { throw failure("expected ',' or ')' in a tuple") }
+                    } else {
+                        throw failure("expected ',' or ')' in a tuple")
+                    }
                 case .list(var items):
                     items.append(value)
-                    if next == UInt8(ascii: ",") { index += 1; frames.append(.list(items)) } else if next == UInt8(ascii: "]") {
+                    if next == UInt8(ascii: ",") {
+                        index += 1
+                        frames.append(.list(items))
+                    } else if next == UInt8(ascii: "]") {
                         index += 1
                         completed = .list(items)
-                    } else { throw failure("expected ',' or ']' in a list") }
+                    } else {
+                        throw failure("expected ',' or ']' in a list")
+                    }
                 }
             }
         }
@@ -154,11 +169,19 @@ struct PythonLiteralParser {
         index += 1
         var scalars = String.UnicodeScalarView()
         var utf8: [UInt8] = []
-        func flush() { if !utf8.isEmpty { scalars.append(contentsOf: String(decoding: utf8, as: UTF8.self).unicodeScalars); utf8 = [] } }
+        func flush() {
+            if !utf8.isEmpty {
+                scalars.append(contentsOf: String(decoding: utf8, as: UTF8.self).unicodeScalars)
+                utf8 = []
+            }
+        }
         while index < text.count {
             let byte = text[index]
             index += 1
-            if byte == quote { flush(); return String(scalars) }
+            if byte == quote {
+                flush()
+                return String(scalars)
+            }
             if byte == UInt8(ascii: "\\") {
                 guard index < text.count else { break }
                 let escape = text[index]

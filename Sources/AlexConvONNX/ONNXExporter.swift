@@ -1,5 +1,5 @@
-import Foundation
 import AlexConvCore
+import Foundation
 import SwiftProtobuf
 
 /// Writes a canonical `Model` as a runnable ONNX graph (`--format onnx`).
@@ -142,10 +142,12 @@ private struct GraphBuilder {
                 block += 1
                 var inputs = [current, try initializer("\(c.name).weight")]
                 if c.bias { inputs.append(try initializer("\(c.name).bias")) }
-                emit("Conv", inputs, output: c.name, attributes: [
-                    .ints("kernel_shape", c.kernel), .ints("strides", c.stride), .ints("pads", c.padding),
-                    .ints("dilations", [1, 1]), .int("group", c.groups),
-                ])
+                emit(
+                    "Conv", inputs, output: c.name,
+                    attributes: [
+                        .ints("kernel_shape", c.kernel), .ints("strides", c.stride), .ints("pads", c.padding),
+                        .ints("dilations", [1, 1]), .int("group", c.groups),
+                    ])
             case .relu:
                 emit("Relu", [current], output: "\(current)_relu")
             case .lrn(let l):
@@ -154,15 +156,19 @@ private struct GraphBuilder {
                 let inputs = try [current] + ["weight", "bias", "running_mean", "running_var"].map { try initializer("\(b.name).\($0)") }
                 emit("BatchNormalization", inputs, output: b.name, attributes: [.float("epsilon", b.epsilon)])
             case .maxPool(let p):
-                emit("MaxPool", [current], output: "pool\(block)", attributes: [
-                    .ints("kernel_shape", p.kernel), .ints("strides", p.stride), .ints("pads", p.padding),
-                    .int("ceil_mode", p.ceilMode ? 1 : 0),
-                ])
+                emit(
+                    "MaxPool", [current], output: "pool\(block)",
+                    attributes: [
+                        .ints("kernel_shape", p.kernel), .ints("strides", p.stride), .ints("pads", p.padding),
+                        .int("ceil_mode", p.ceilMode ? 1 : 0),
+                    ])
             case .avgPool(let p):
-                emit("AveragePool", [current], output: "avgpool\(block)", attributes: [
-                    .ints("kernel_shape", p.kernel), .ints("strides", p.stride), .ints("pads", p.padding),
-                    .int("ceil_mode", p.ceilMode ? 1 : 0), .int("count_include_pad", p.countIncludePad ? 1 : 0),
-                ])
+                emit(
+                    "AveragePool", [current], output: "avgpool\(block)",
+                    attributes: [
+                        .ints("kernel_shape", p.kernel), .ints("strides", p.stride), .ints("pads", p.padding),
+                        .int("ceil_mode", p.ceilMode ? 1 : 0), .int("count_include_pad", p.countIncludePad ? 1 : 0),
+                    ])
             case .adaptiveAvgPool(let size):
                 try adaptiveAveragePool(to: size, from: previous, layer: index)
             case .flatten:
@@ -172,9 +178,11 @@ private struct GraphBuilder {
             case .dense(let d):
                 var inputs = [current, try initializer("\(d.name).weight")]
                 if d.bias { inputs.append(try initializer("\(d.name).bias")) }
-                emit("Gemm", inputs, output: d.name, attributes: [
-                    .float("alpha", 1), .float("beta", 1), .int("transA", 0), .int("transB", 1),
-                ])
+                emit(
+                    "Gemm", inputs, output: d.name,
+                    attributes: [
+                        .float("alpha", 1), .float("beta", 1), .int("transA", 0), .int("transB", 1),
+                    ])
             case .dropout:
                 break  // identity at inference; the rate stays in the recorded spec
             case .softmax:
@@ -201,9 +209,11 @@ private struct GraphBuilder {
         let name = uniqueName("norm\(block)")
         usedNames.remove(name)
         guard l.size % 2 == 0, case .map(let channels, _, _) = shape else {
-            emit("LRN", [current], output: name, attributes: [
-                .int("size", l.size), .float("alpha", l.alpha), .float("beta", l.beta), .float("bias", l.k),
-            ])
+            emit(
+                "LRN", [current], output: name,
+                attributes: [
+                    .int("size", l.size), .float("alpha", l.alpha), .float("beta", l.beta), .float("bias", l.k),
+                ])
             return
         }
         let x = current
@@ -212,14 +222,18 @@ private struct GraphBuilder {
         for o in 0..<channels {
             for i in max(0, o - l.size / 2)...min(channels - 1, o + (l.size - 1) / 2) { band[o * channels + i] = scale }
         }
-        let window = uniqueName("\(name)_window"), bias = uniqueName("\(name)_k"), beta = uniqueName("\(name)_beta")
+        let window = uniqueName("\(name)_window")
+        let bias = uniqueName("\(name)_k")
+        let beta = uniqueName("\(name)_beta")
         initializers.append(ONNXTensors.proto(name: window, tensor: Tensor(band, shape: [channels, channels, 1, 1])))
         initializers.append(ONNXTensors.proto(name: bias, tensor: Tensor([Float](repeating: Float(l.k), count: channels), shape: [channels])))
         initializers.append(ONNXTensors.proto(name: beta, tensor: Tensor([Float(l.beta)], shape: [])))
         emit("Mul", [x, x], output: "\(name)_squares")
-        emit("Conv", [current, window, bias], output: "\(name)_sums", attributes: [
-            .ints("kernel_shape", [1, 1]), .ints("strides", [1, 1]), .ints("pads", [0, 0, 0, 0]), .int("group", 1),
-        ])
+        emit(
+            "Conv", [current, window, bias], output: "\(name)_sums",
+            attributes: [
+                .ints("kernel_shape", [1, 1]), .ints("strides", [1, 1]), .ints("pads", [0, 0, 0, 0]), .int("group", 1),
+            ])
         emit("Pow", [current, beta], output: "\(name)_denominator")
         emit("Div", [x, current], output: name)
     }
@@ -242,15 +256,18 @@ private struct GraphBuilder {
         }
         if h % size[0] == 0, w % size[1] == 0 {
             let kernel = [h / size[0], w / size[1]]
-            emit("AveragePool", [current], output: name, attributes: [
-                .ints("kernel_shape", kernel), .ints("strides", kernel), .ints("pads", [0, 0, 0, 0]),
-                .int("ceil_mode", 0), .int("count_include_pad", 0),
-            ])
+            emit(
+                "AveragePool", [current], output: name,
+                attributes: [
+                    .ints("kernel_shape", kernel), .ints("strides", kernel), .ints("pads", [0, 0, 0, 0]),
+                    .int("ceil_mode", 0), .int("count_include_pad", 0),
+                ])
             return
         }
         let widthMatrix = Tensor(AdaptivePooling.matrix(from: w, to: size[1]), shape: [size[1], w]).transposed([1, 0])
         let heightMatrix = Tensor(AdaptivePooling.matrix(from: h, to: size[0]), shape: [size[0], h])
-        let widthName = uniqueName("\(name)_width_matrix"), heightName = uniqueName("\(name)_height_matrix")
+        let widthName = uniqueName("\(name)_width_matrix")
+        let heightName = uniqueName("\(name)_height_matrix")
         initializers.append(ONNXTensors.proto(name: widthName, tensor: widthMatrix))
         initializers.append(ONNXTensors.proto(name: heightName, tensor: heightMatrix))
         emit("MatMul", [current, widthName], output: "\(name)_width")
@@ -274,7 +291,8 @@ private struct GraphBuilder {
     }
 
     private mutating func uniqueName(_ base: String) -> String {
-        var name = base, suffix = 2
+        var name = base
+        var suffix = 2
         while usedNames.contains(name) {
             name = "\(base)_\(suffix)"
             suffix += 1

@@ -1,5 +1,5 @@
-import Foundation
 import AlexConvCore
+import Foundation
 
 /// What the importer makes of an ONNX graph: the layer chain as a spec, and the weights under
 /// canonical names (conv1..convN, bnK, fc(N+1)...) in canonical layout.
@@ -115,8 +115,9 @@ struct ONNXGraphImporter {
 
         if let recorded = try recordedSpec() {
             if (try? recorded.expectedTensors().map { "\($0.name)\($0.shape)" }) == (try spec.expectedTensors().map { "\($0.name)\($0.shape)" }),
-               recorded.input.height == spec.input.height, recorded.input.width == spec.input.width,
-               recorded.input.channels == spec.input.channels {
+                recorded.input.height == spec.input.height, recorded.input.width == spec.input.width,
+                recorded.input.channels == spec.input.channels
+            {
                 spec = recorded
                 notes.removeAll { $0.hasPrefix(Self.guessedPreprocessingNote) }
                 notes.append("architecture and preprocessing read from metadata_props '\(CanonicalFile.specKey)' (\(recorded.name)); the graph agrees with it")
@@ -154,8 +155,9 @@ struct ONNXGraphImporter {
                 case .dimValue(let v)?: found = "\(v)"
                 case nil: found = "unknown"
                 }
-                throw FormatError(.malformed, location: location,
-                                  "dimension \(axis) is \(found); alexconv needs fixed channels, height and width (name an architecture spec with the input size)")
+                throw FormatError(
+                    .malformed, location: location,
+                    "dimension \(axis) is \(found); alexconv needs fixed channels, height and width (name an architecture spec with the input size)")
             }
             fixed.append(Int(value))
         }
@@ -176,8 +178,9 @@ struct ONNXGraphImporter {
             return Presets.imagenetInput(height: height, width: width)
         }
         notes.append("\(Self.guessedPreprocessingNote); assumed none (scale 1, mean 0, std 1)")
-        return InputSpec(height: height, width: width, channels: channels, channelOrder: .rgb, scale: 1,
-                         mean: Array(repeating: 0, count: channels), std: Array(repeating: 1, count: channels), resize: nil)
+        return InputSpec(
+            height: height, width: width, channels: channels, channelOrder: .rgb, scale: 1,
+            mean: Array(repeating: 0, count: channels), std: Array(repeating: 1, count: channels), resize: nil)
     }
 
     private func recordedSpec() throws -> ArchitectureSpec? {
@@ -202,7 +205,8 @@ struct ONNXGraphImporter {
         }
         let label = nodeLabel(node)
         guard node.domain.isEmpty || node.domain == "ai.onnx" else {
-            throw FormatError(.unsupported, location: label, "unsupported operator '\(node.domain)::\(node.opType)' (custom domain); alexconv imports \(Self.supportedOperators.joined(separator: ", "))")
+            throw FormatError(
+                .unsupported, location: label, "unsupported operator '\(node.domain)::\(node.opType)' (custom domain); alexconv imports \(Self.supportedOperators.joined(separator: ", "))")
         }
         if node.opType == "Shape" {
             for output in node.output where !output.isEmpty { shapeValues.insert(output) }
@@ -221,8 +225,9 @@ struct ONNXGraphImporter {
         }
         guard chainInputs.allSatisfy({ $0 == current }) else {
             let stale = chainInputs.first { $0 != current } ?? ""
-            throw FormatError(.unsupported, location: label,
-                              "reads '\(stale)', which an earlier node already consumed: the graph branches, and alexconv imports a single chain of layers")
+            throw FormatError(
+                .unsupported, location: label,
+                "reads '\(stale)', which an earlier node already consumed: the graph branches, and alexconv imports a single chain of layers")
         }
         guard node.opType == "Add" || inputs.first == current else {
             throw FormatError(.malformed, location: label, "takes the activations '\(current)' as a parameter input, not as its data input")
@@ -315,7 +320,8 @@ struct ONNXGraphImporter {
 
     /// Kernel, stride and [top, left, bottom, right] padding of a 2-D window operator.
     private func window(_ attributes: NodeAttributes, kernel defaultKernel: [Int]?, height: Int, width: Int)
-        throws -> (kernel: [Int], stride: [Int], padding: [Int]) {
+        throws -> (kernel: [Int], stride: [Int], padding: [Int])
+    {
         let label = attributes.label
         guard let kernel = try attributes.ints("kernel_shape") ?? defaultKernel else {
             throw FormatError(.malformed, location: label, "has no kernel_shape attribute")
@@ -323,8 +329,9 @@ struct ONNXGraphImporter {
         let stride = try attributes.ints("strides") ?? [1, 1]
         let dilations = try attributes.ints("dilations") ?? [1, 1]
         guard kernel.count == 2, stride.count == 2,
-              kernel.allSatisfy({ $0 > 0 && $0 <= ONNXLimits.maxExtent }),
-              stride.allSatisfy({ $0 > 0 && $0 <= ONNXLimits.maxExtent }) else {
+            kernel.allSatisfy({ $0 > 0 && $0 <= ONNXLimits.maxExtent }),
+            stride.allSatisfy({ $0 > 0 && $0 <= ONNXLimits.maxExtent })
+        else {
             throw FormatError(.malformed, location: label, "kernel_shape \(kernel) and strides \(stride) must be two positive values each (2-D windows only)")
         }
         guard dilations == [1, 1] else {
@@ -341,7 +348,8 @@ struct ONNXGraphImporter {
         case "VALID":
             padding = [0, 0, 0, 0]
         case "SAME_UPPER", "SAME_LOWER":
-            var begin = [0, 0], end = [0, 0]
+            var begin = [0, 0]
+            var end = [0, 0]
             for (axis, size) in [height, width].enumerated() {
                 let out = (size + stride[axis] - 1) / stride[axis]
                 let total = Swift.max(0, (out - 1) * stride[axis] + kernel[axis] - size)
@@ -377,9 +385,11 @@ struct ONNXGraphImporter {
         }
         let groups = try attributes.int("group") ?? 1
         guard groups > 0, groups <= channels, channels % groups == 0, w.shape[0] % groups == 0,
-              w.shape[1] * groups == channels else {
-            throw FormatError(.malformed, location: label,
-                              "weight '\(node.input[1])' shape \(w.shape) with group \(groups) does not take \(channels) input channels")
+            w.shape[1] * groups == channels
+        else {
+            throw FormatError(
+                .malformed, location: label,
+                "weight '\(node.input[1])' shape \(w.shape) with group \(groups) does not take \(channels) input channels")
         }
         let (kernel, stride, padding) = try window(attributes, kernel: [w.shape[2], w.shape[3]], height: height, width: width)
         guard kernel == [w.shape[2], w.shape[3]] else {
@@ -411,15 +421,18 @@ struct ONNXGraphImporter {
         guard let size = try attributes.int("size"), size > 0, size <= ONNXLimits.maxExtent else {
             throw FormatError(.malformed, location: attributes.label, "needs a positive size attribute")
         }
-        return LRNSpec(size: size, alpha: attributes.float("alpha") ?? 1e-4,
-                       beta: attributes.float("beta") ?? 0.75, k: attributes.float("bias") ?? 1)
+        return LRNSpec(
+            size: size, alpha: attributes.float("alpha") ?? 1e-4,
+            beta: attributes.float("beta") ?? 0.75, k: attributes.float("bias") ?? 1)
     }
 
     private mutating func lrn(_ attributes: NodeAttributes) throws {
         let spec = try lrnSpec(attributes)
         guard spec.size % 2 == 1 else {
-            throw FormatError(.malformed, location: attributes.label,
-                              "LRN size \(spec.size) is even: ONNX's window [c-\(spec.size / 2 - 1), c+\(spec.size / 2)] leans forward, alexconv's (PyTorch's) [c-\(spec.size / 2), c+\(spec.size / 2 - 1)] backward, so it cannot be imported as it is")
+            throw FormatError(
+                .malformed, location: attributes.label,
+                "LRN size \(spec.size) is even: ONNX's window [c-\(spec.size / 2 - 1), c+\(spec.size / 2)] leans forward, alexconv's (PyTorch's) [c-\(spec.size / 2), c+\(spec.size / 2 - 1)] backward, so it cannot be imported as it is"
+            )
         }
         append(.lrn(spec))
     }
@@ -444,7 +457,8 @@ struct ONNXGraphImporter {
         let values = w.doubles()
         let scale = values[0]
         guard scale > 0 else { return nil }
-        var before = 0, after = 0
+        var before = 0
+        var after = 0
         for o in 0..<channels {
             let row = values[(o * channels)..<((o + 1) * channels)]
             guard let first = row.firstIndex(where: { $0 != 0 }), let last = row.lastIndex(where: { $0 != 0 }) else { return nil }
@@ -482,8 +496,9 @@ struct ONNXGraphImporter {
     private mutating func adaptiveWidth(_ node: Onnx_NodeProto, _ label: String) throws {
         let (channels, height, width) = try requireMap(label)
         guard node.input.count == 2, let b = constants[node.input[1]], b.dims.count == 2, b.dims[0] == Int64(width),
-              let output = Int(exactly: b.dims[1]), output > 0, output <= width,
-              try isAdaptiveMatrix(node.input[1], from: width, to: output, transposed: true, of: label) else {
+            let output = Int(exactly: b.dims[1]), output > 0, output <= width,
+            try isAdaptiveMatrix(node.input[1], from: width, to: output, transposed: true, of: label)
+        else {
             throw FormatError(.unsupported, location: label, "multiplies a \(shape) feature map; alexconv imports MatMul on a feature map only as adaptive average pooling (its averaging matrices)")
         }
         pending = .adaptiveWidth(output: output)
@@ -498,7 +513,7 @@ struct ONNXGraphImporter {
         switch state {
         case .lrnSquares(let x, let channels):
             guard node.opType == "Conv", inputs.first == current, inputs.count >= 2,
-                  let lrn = try lrnWindow(weight: inputs[1], bias: inputs.count >= 3 ? inputs[2] : nil, channels: channels, of: label)
+                let lrn = try lrnWindow(weight: inputs[1], bias: inputs.count >= 3 ? inputs[2] : nil, channels: channels, of: label)
             else { throw broken() }
             pending = .lrnSums(input: x, lrn: lrn)
         case .lrnSums(let x, var lrn):
@@ -513,10 +528,11 @@ struct ONNXGraphImporter {
             pending = nil
         case .adaptiveWidth(let outputWidth):
             guard node.opType == "MatMul", inputs.count == 2, inputs[1] == current,
-                  case .map(let channels, let height, _) = shape,
-                  let a = constants[inputs[0]], a.dims.count == 2, a.dims[1] == Int64(height),
-                  let outputHeight = Int(exactly: a.dims[0]), outputHeight > 0, outputHeight <= height,
-                  try isAdaptiveMatrix(inputs[0], from: height, to: outputHeight, transposed: false, of: label) else { throw broken() }
+                case .map(let channels, let height, _) = shape,
+                let a = constants[inputs[0]], a.dims.count == 2, a.dims[1] == Int64(height),
+                let outputHeight = Int(exactly: a.dims[0]), outputHeight > 0, outputHeight <= height,
+                try isAdaptiveMatrix(inputs[0], from: height, to: outputHeight, transposed: false, of: label)
+            else { throw broken() }
             append(.adaptiveAvgPool([outputHeight, outputWidth]))
             shape = .map(channels: channels, height: outputHeight, width: outputWidth)
             pending = nil
@@ -604,9 +620,11 @@ struct ONNXGraphImporter {
             }
             let count = shape.count
             guard values.count == 2, [0, 1, -1].contains(values[0]) || values[0] > 0,
-                  values[1] == count || (values[1] == -1 && values[0] != -1) else {
-                throw FormatError(.unsupported, location: label,
-                                  "reshapes to \(values); alexconv supports a reshape to (batch, \(count)) that flattens the \(shape) activations")
+                values[1] == count || (values[1] == -1 && values[0] != -1)
+            else {
+                throw FormatError(
+                    .unsupported, location: label,
+                    "reshapes to \(values); alexconv supports a reshape to (batch, \(count)) that flattens the \(shape) activations")
             }
             if values[0] > 0 {
                 notes.append("\(label): reshape to \(values) fixes the batch size; alexconv runs it for any batch")
@@ -684,7 +702,8 @@ struct ONNXGraphImporter {
     /// Add after MatMul: the dense layer's bias.
     private mutating func add(_ node: Onnx_NodeProto, _ label: String) throws {
         guard let index = matMulDense, case .dense(var d) = layers[index], !d.bias,
-              let biasName = node.input.first(where: { $0 != current }), constants[biasName] != nil else {
+            let biasName = node.input.first(where: { $0 != current }), constants[biasName] != nil
+        else {
             throw FormatError(.unsupported, location: label, "unsupported operator 'Add' here; alexconv imports Add only as the bias of the MatMul before it")
         }
         let b = try weight(biasName, role: "bias", of: label)

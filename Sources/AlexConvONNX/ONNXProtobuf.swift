@@ -1,5 +1,5 @@
-import Foundation
 import AlexConvCore
+import Foundation
 import SwiftProtobuf
 
 /// Limits the ONNX reader enforces on sizes that come from a file.
@@ -84,8 +84,9 @@ enum ONNXTensors {
         let location = "initializer '\(name)'"
         if proto.dataLocation == .external || !proto.externalData.isEmpty {
             let file = proto.externalData.first { $0.key == "location" }?.value ?? "?"
-            throw FormatError(.unsupported, location: location,
-                              "stores its data in the external file '\(file)'; alexconv reads self-contained ONNX files only (re-save with onnx.save_model(model, path, save_as_external_data=False))")
+            throw FormatError(
+                .unsupported, location: location,
+                "stores its data in the external file '\(file)'; alexconv reads self-contained ONNX files only (re-save with onnx.save_model(model, path, save_as_external_data=False))")
         }
         if proto.hasSegment {
             throw FormatError(.unsupported, location: location, "is split into segments, which alexconv does not read")
@@ -108,8 +109,9 @@ enum ONNXTensors {
 
         if proto.hasRawData {
             guard proto.rawData.count == byteCount else {
-                throw FormatError(.malformed, location: location,
-                                  "raw_data holds \(proto.rawData.count) bytes, but dims \(shape) of \(dtype.name) need \(byteCount)")
+                throw FormatError(
+                    .malformed, location: location,
+                    "raw_data holds \(proto.rawData.count) bytes, but dims \(shape) of \(dtype.name) need \(byteCount)")
             }
             let (storage, buffer) = ByteStorage.zeroed(count: byteCount)
             proto.rawData.withUnsafeBytes { buffer.copyMemory(from: $0) }
@@ -118,8 +120,9 @@ enum ONNXTensors {
 
         func typedField<T>(_ values: [T], field: String) throws -> [T] {
             guard values.count == count else {
-                throw FormatError(.malformed, location: location,
-                                  "\(field) holds \(values.count) values, but dims \(shape) need \(count)")
+                throw FormatError(
+                    .malformed, location: location,
+                    "\(field) holds \(values.count) values, but dims \(shape) need \(count)")
             }
             return values
         }
@@ -163,7 +166,8 @@ enum AdaptivePooling {
     static func matrix(from size: Int, to output: Int) -> [Float] {
         var m = [Float](repeating: 0, count: output * size)
         for i in 0..<output {
-            let start = i * size / output, end = ((i + 1) * size + output - 1) / output
+            let start = i * size / output
+            let end = ((i + 1) * size + output - 1) / output
             let weight = 1 / Float(end - start)
             for j in start..<end { m[i * size + j] = weight }
         }

@@ -1,5 +1,5 @@
-import Foundation
 import AlexConvCore
+import Foundation
 
 /// Reads an ONNX model (`.onnx`) into a `TensorBundle` whose tensors already have canonical names
 /// and channels-first layout: conv `convK.weight` (out, in/groups, kh, kw), dense `fcK.weight`

@@ -1,5 +1,5 @@
-import Foundation
 import AlexConvCore
+import Foundation
 
 // MARK: - Limits
 
@@ -43,8 +43,10 @@ public struct PickleResult: @unchecked Sendable {
 /// Python 3 protocol-2 pickles spell bytes that way.
 public enum PickleReader {
     /// Reads the pickle starting at `offset` of `storage`; bytes values view `storage` without copying.
-    public static func read(storage: ByteStorage, offset: Int = 0, allowedGlobals: Set<String>,
-                            limits: PickleLimits = .standard) throws -> PickleResult {
+    public static func read(
+        storage: ByteStorage, offset: Int = 0, allowedGlobals: Set<String>,
+        limits: PickleLimits = .standard
+    ) throws -> PickleResult {
         var input = ByteCursor(storage.bytes, label: "pickle")
         try input.seek(to: offset, what: "pickle start")
         var machine = PickleMachine(storage: storage, input: input, allowedGlobals: allowedGlobals, limits: limits)
@@ -234,8 +236,9 @@ struct PickleMachine {
                 throw FormatError(.truncated, location: "pickle", "truncated: input ended at byte \(opcodeOffset) before STOP")
             }
             guard let op = PickleOpcode(rawValue: byte) else {
-                throw FormatError(.unsupported, location: "pickle",
-                                  "unknown or unsupported opcode 0x\(String(byte, radix: 16, uppercase: true)) at byte \(opcodeOffset)")
+                throw FormatError(
+                    .unsupported, location: "pickle",
+                    "unknown or unsupported opcode 0x\(String(byte, radix: 16, uppercase: true)) at byte \(opcodeOffset)")
             }
             opcode = op
             do {
@@ -279,7 +282,11 @@ struct PickleMachine {
         case .newFalse: try push(.bool(false))
         case .int:
             let text = try readLineText()
-            if text == "00" { try push(.bool(false)) } else if text == "01" { try push(.bool(true)) } else {
+            if text == "00" {
+                try push(.bool(false))
+            } else if text == "01" {
+                try push(.bool(true))
+            } else {
                 try push(try parseInteger(text))
             }
         case .long:
@@ -484,7 +491,10 @@ struct PickleMachine {
                 magnitude[index] = UInt8(value & 0xFF)
                 carry = value >> 8
             }
-            while carry > 0 { magnitude.append(UInt8(carry & 0xFF)); carry >>= 8 }
+            while carry > 0 {
+                magnitude.append(UInt8(carry & 0xFF))
+                carry >>= 8
+            }
         }
         magnitude.append(0)  // room for the sign bit
         if negative {
@@ -502,7 +512,8 @@ struct PickleMachine {
     func minimalTwosComplement(_ raw: [UInt8]) -> [UInt8] {
         var bytes = raw
         while bytes.count > 1 {
-            let last = bytes[bytes.count - 1], previous = bytes[bytes.count - 2]
+            let last = bytes[bytes.count - 1]
+            let previous = bytes[bytes.count - 2]
             if (last == 0 && previous & 0x80 == 0) || (last == 0xFF && previous & 0x80 != 0) { bytes.removeLast() } else { break }
         }
         return bytes
@@ -516,7 +527,10 @@ struct PickleMachine {
     mutating func pushLong(length: Int) throws {
         guard length <= limits.maxBigIntBytes else { throw limitError("integer of \(length) bytes exceeds \(limits.maxBigIntBytes) (limit)") }
         let raw = minimalTwosComplement(Array(try readBytes(length)))
-        if length == 0 { try push(.int(0)); return }
+        if length == 0 {
+            try push(.int(0))
+            return
+        }
         if raw.count <= 8 {
             var value: UInt64 = 0
             for (index, byte) in raw.enumerated() { value |= UInt64(byte) << (8 * UInt64(index)) }
@@ -545,8 +559,9 @@ struct PickleMachine {
     func allowedGlobal(module: String, name: String) throws -> PickleGlobal {
         let global = PickleGlobal(module: module, name: name)
         guard allowedGlobals.contains(global.description) else {
-            throw FormatError(.refused,
-                              "refused pickle global '\(global)': only the globals weight files use are allowed, and nothing in a pickle is ever executed")
+            throw FormatError(
+                .refused,
+                "refused pickle global '\(global)': only the globals weight files use are allowed, and nothing in a pickle is ever executed")
         }
         return global
     }
@@ -597,12 +612,15 @@ struct PickleMachine {
         guard case .tuple(let items) = arguments.value else {
             throw error("\(opcode.pythonName) arguments must be a tuple, found \(arguments.value.kindName)")
         }
-        try construct(callable: callable, argumentItems: items.map { Entry(value: $0, depth: 0) }, construction: construction,
-                      argumentDepth: arguments.depth, keywords: keywords)
+        try construct(
+            callable: callable, argumentItems: items.map { Entry(value: $0, depth: 0) }, construction: construction,
+            argumentDepth: arguments.depth, keywords: keywords)
     }
 
-    mutating func construct(callable: Entry, argumentItems: [Entry], construction: PickleObject.Construction,
-                            argumentDepth: Int? = nil, keywords: Entry? = nil) throws {
+    mutating func construct(
+        callable: Entry, argumentItems: [Entry], construction: PickleObject.Construction,
+        argumentDepth: Int? = nil, keywords: Entry? = nil
+    ) throws {
         guard case .global(let global) = callable.value else {
             throw error("\(opcode.pythonName) callable must be an allowed global, found \(callable.value.kindName) (call chains are refused)")
         }
@@ -611,8 +629,9 @@ struct PickleMachine {
             try push(.bytes(data))
             return
         }
-        let object = PickleObject(callable: global, construction: construction, arguments: arguments,
-                                  keywordArguments: keywords?.value)
+        let object = PickleObject(
+            callable: global, construction: construction, arguments: arguments,
+            keywordArguments: keywords?.value)
         var depth = try nest(argumentItems)
         if let argumentDepth { depth = Swift.max(depth, argumentDepth + 1) }
         if let keywords { depth = Swift.max(depth, try nest([keywords])) }
@@ -687,26 +706,29 @@ struct PickleMachine {
         while index < body.endIndex {
             let byte = body[index]
             index += 1
-            guard byte == 0x5C else { out.append(byte); continue }
+            guard byte == 0x5C else {
+                out.append(byte)
+                continue
+            }
             guard index < body.endIndex else { throw error("STRING ends in a lone backslash") }
             let escape = body[index]
             index += 1
             switch escape {
-            case 0x6E: out.append(0x0A)      // \n
-            case 0x74: out.append(0x09)      // \t
-            case 0x72: out.append(0x0D)      // \r
-            case 0x61: out.append(0x07)      // \a
-            case 0x62: out.append(0x08)      // \b
-            case 0x66: out.append(0x0C)      // \f
-            case 0x76: out.append(0x0B)      // \v
-            case 0x0A: break                 // line continuation
-            case 0x78:                       // \xhh
+            case 0x6E: out.append(0x0A)  // \n
+            case 0x74: out.append(0x09)  // \t
+            case 0x72: out.append(0x0D)  // \r
+            case 0x61: out.append(0x07)  // \a
+            case 0x62: out.append(0x08)  // \b
+            case 0x66: out.append(0x0C)  // \f
+            case 0x76: out.append(0x0B)  // \v
+            case 0x0A: break  // line continuation
+            case 0x78:  // \xhh
                 guard index + 1 < body.endIndex, let high = hexValue(body[index]), let low = hexValue(body[index + 1]) else {
                     throw error("STRING has a bad \\x escape")
                 }
                 out.append(high << 4 | low)
                 index += 2
-            case 0x30...0x37:                // \ooo
+            case 0x30...0x37:  // \ooo
                 var value = Int(escape - 0x30)
                 var digits = 1
                 while digits < 3, index < body.endIndex, (0x30...0x37).contains(body[index]) {
@@ -716,7 +738,9 @@ struct PickleMachine {
                 }
                 out.append(UInt8(truncatingIfNeeded: value))
             case 0x5C, 0x27, 0x22: out.append(escape)
-            default: out.append(0x5C); out.append(escape)  // unknown escapes stay as written
+            default:
+                out.append(0x5C)
+                out.append(escape)  // unknown escapes stay as written
             }
         }
         return out
@@ -732,8 +756,9 @@ struct PickleMachine {
             if byte == 0x5C, index + 1 < raw.count, raw[index + 1] == 0x75 || raw[index + 1] == 0x55 {
                 let digits = raw[index + 1] == 0x75 ? 4 : 8
                 guard index + 2 + digits <= raw.count,
-                      let code = UInt32(String(decoding: raw[(index + 2)..<(index + 2 + digits)], as: UTF8.self), radix: 16),
-                      let scalar = Unicode.Scalar(code) else {
+                    let code = UInt32(String(decoding: raw[(index + 2)..<(index + 2 + digits)], as: UTF8.self), radix: 16),
+                    let scalar = Unicode.Scalar(code)
+                else {
                     throw error("UNICODE has a bad \\u escape")
                 }
                 scalars.append(scalar)

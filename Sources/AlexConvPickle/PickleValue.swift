@@ -1,5 +1,5 @@
-import Foundation
 import AlexConvCore
+import Foundation
 
 // MARK: - Values
 
@@ -225,7 +225,8 @@ extension PickleValue {
     public var dictEntries: [(key: PickleValue, value: PickleValue)]? {
         switch self {
         case .dict(let dict): return dict.entries
-        case .object(let object) where object.appended.isEmpty
+        case .object(let object)
+        where object.appended.isEmpty
             && (!object.items.isEmpty || object.callable.name.lowercased().hasSuffix("dict")):
             return object.items
         default: return nil

@@ -1,5 +1,5 @@
-import Foundation
 import AlexConvCore
+import Foundation
 
 // MARK: - Writer
 
@@ -78,7 +78,8 @@ public final class PickleWriter {
             // Minimal two's complement, little-endian.
             var bytes: [UInt8] = withUnsafeBytes(of: Int64(value).littleEndian) { Array($0) }
             while bytes.count > 1 {
-                let last = bytes[bytes.count - 1], previous = bytes[bytes.count - 2]
+                let last = bytes[bytes.count - 1]
+                let previous = bytes[bytes.count - 2]
                 if (last == 0 && previous & 0x80 == 0) || (last == 0xFF && previous & 0x80 != 0) { bytes.removeLast() } else { break }
             }
             emit(.long1, UInt8(bytes.count))

@@ -1,7 +1,7 @@
-import Foundation
 import AlexConvCore
 import AlexConvPickle
 import AlexConvZip
+import Foundation
 
 // MARK: - Reader
 
@@ -32,7 +32,8 @@ public enum TorchArchiveReader: WeightFileReader {
         if [".pth", ".pt", ".bin", ".ckpt", ".tar"].contains(where: { lower.hasSuffix($0) }) { return true }
         let header = ByteCursor(prefix, label: "zip local header")
         guard let nameLength = try? header.integer(UInt16.self, at: 26, what: "name length"),
-              let nameBytes = try? header.slice(at: 30, count: Int(nameLength), what: "name") else { return false }
+            let nameBytes = try? header.slice(at: 30, count: Int(nameLength), what: "name")
+        else { return false }
         let name = String(decoding: nameBytes, as: UTF8.self)
         return name.hasSuffix("/data.pkl") || name == "data.pkl"
     }
@@ -61,10 +62,12 @@ public enum TorchArchiveReader: WeightFileReader {
             }
             var notes = loaded.notes
             var metadata = loaded.metadata
-            let stateDict = try TorchCheckpoint.stateDict(in: loaded.root, resolver: loaded.resolver, notes: &notes,
-                                                          metadata: &metadata)
-            return TensorBundle(path: path, format: loaded.format, tensors: stateDict, layout: .channelsFirst,
-                                metadata: metadata, notes: notes)
+            let stateDict = try TorchCheckpoint.stateDict(
+                in: loaded.root, resolver: loaded.resolver, notes: &notes,
+                metadata: &metadata)
+            return TensorBundle(
+                path: path, format: loaded.format, tensors: stateDict, layout: .channelsFirst,
+                metadata: metadata, notes: notes)
         }
     }
 
@@ -116,13 +119,15 @@ public enum TorchArchiveReader: WeightFileReader {
             let bytes = try archive.bytes(of: entry)
             let needed = try checkedMultiply(numel, dtype.size, what: "tensor '\(tensorName)' storage '\(key)'")
             guard bytes.bytes.count >= needed else {
-                throw FormatError(.malformed, location: "tensor '\(tensorName)'",
-                                  "storage entry '\(name)' has \(bytes.bytes.count) bytes, its pickle declares \(numel) \(dtype.name) elements (\(needed) bytes)")
+                throw FormatError(
+                    .malformed, location: "tensor '\(tensorName)'",
+                    "storage entry '\(name)' has \(bytes.bytes.count) bytes, its pickle declares \(numel) \(dtype.name) elements (\(needed) bytes)")
             }
             return bytes
         }
-        return LoadedPickle(root: result.value, resolver: resolver, format: "pth (torch.save zip archive)",
-                            metadata: metadata, notes: [])
+        return LoadedPickle(
+            root: result.value, resolver: resolver, format: "pth (torch.save zip archive)",
+            metadata: metadata, notes: [])
     }
 
     /// Reads one pickle, adding torch-specific advice to a refused global.
@@ -152,7 +157,8 @@ public enum TorchArchiveReader: WeightFileReader {
         let sysInfo = try pickle(storage, offset: version.endOffset, entry: "sys_info")
         var byteOrder = Tensor.ByteOrder.little
         if let info = sysInfo.value.dictEntries,
-           let little = info.first(where: { $0.key.text == "little_endian" })?.value.bool, !little {
+            let little = info.first(where: { $0.key.text == "little_endian" })?.value.bool, !little
+        {
             byteOrder = .big
         }
         let object = try pickle(storage, offset: sysInfo.endOffset, entry: "data")
@@ -189,8 +195,9 @@ public enum TorchArchiveReader: WeightFileReader {
             }
             let needed = try checkedMultiply(numel, dtype.size, what: "tensor '\(tensorName)' storage '\(key)'")
             guard bytes.bytes.count >= needed else {
-                throw FormatError(.malformed, location: "tensor '\(tensorName)'",
-                                  "storage '\(key)' has \(bytes.bytes.count) bytes, its pickle declares \(numel) \(dtype.name) elements (\(needed) bytes)")
+                throw FormatError(
+                    .malformed, location: "tensor '\(tensorName)'",
+                    "storage '\(key)' has \(bytes.bytes.count) bytes, its pickle declares \(numel) \(dtype.name) elements (\(needed) bytes)")
             }
             return bytes
         }
@@ -198,8 +205,9 @@ public enum TorchArchiveReader: WeightFileReader {
         if position != storage.bytes.count {
             notes.append("\(storage.bytes.count - position) bytes after the last storage were ignored")
         }
-        return LoadedPickle(root: object.value, resolver: resolver, format: "pth (legacy torch.save format)",
-                            metadata: [:], notes: notes)
+        return LoadedPickle(
+            root: object.value, resolver: resolver, format: "pth (legacy torch.save format)",
+            metadata: [:], notes: notes)
     }
 
     /// Finds every legacy persistent id (6 fields) and records its root storage's dtype. Shared
@@ -221,12 +229,20 @@ public enum TorchArchiveReader: WeightFileReader {
             case .list(let list), .set(let list):
                 if firstVisit(list) { pending.append(contentsOf: list.items) }
             case .dict(let dict):
-                if firstVisit(dict) { for entry in dict.entries { pending.append(entry.key); pending.append(entry.value) } }
+                if firstVisit(dict) {
+                    for entry in dict.entries {
+                        pending.append(entry.key)
+                        pending.append(entry.value)
+                    }
+                }
             case .object(let object):
                 guard firstVisit(object) else { continue }
                 pending.append(contentsOf: object.arguments)
                 if let state = object.state { pending.append(state) }
-                for item in object.items { pending.append(item.key); pending.append(item.value) }
+                for item in object.items {
+                    pending.append(item.key)
+                    pending.append(item.value)
+                }
                 pending.append(contentsOf: object.appended)
             default: break
             }
@@ -269,7 +285,8 @@ struct StorageReference {
         self.isUntyped = type == "torch.UntypedStorage"
         if fields.count >= 6, let view = fields[5].sequence {
             guard view.count == 3, let viewKey = view[0].text, let offset = view[1].int, let size = view[2].int,
-                  offset >= 0, size >= 0 else {
+                offset >= 0, size >= 0
+            else {
                 throw FormatError(.malformed, location: location, "legacy view metadata is not (key, offset, size)")
             }
             self.view = (viewKey, offset, size)

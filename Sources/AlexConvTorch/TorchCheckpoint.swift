@@ -1,6 +1,6 @@
-import Foundation
 import AlexConvCore
 import AlexConvPickle
+import Foundation
 
 // MARK: - Checkpoint unwrapping
 
@@ -8,8 +8,10 @@ import AlexConvPickle
 enum TorchCheckpoint {
     /// The state dict's tensors in file order, `module.` prefixes stripped, with notes about
     /// what was unwrapped and what was left out.
-    static func stateDict(in root: PickleValue, resolver: StorageResolver, notes: inout [String],
-                          metadata: inout [String: String]) throws -> [NamedTensor] {
+    static func stateDict(
+        in root: PickleValue, resolver: StorageResolver, notes: inout [String],
+        metadata: inout [String: String]
+    ) throws -> [NamedTensor] {
         var current = root
         var path: [String] = []
         for _ in 0...TorchArchiveReader.maxCheckpointNesting {
@@ -29,9 +31,11 @@ enum TorchCheckpoint {
                 }
             }
             // Otherwise follow the first checkpoint key holding a dict.
-            guard let (key, value) = TorchArchiveReader.stateDictKeys.lazy.compactMap({ key in
-                keyed.first(where: { $0.0 == key && mapping($0.1) != nil })
-            }).first else {
+            guard
+                let (key, value) = TorchArchiveReader.stateDictKeys.lazy.compactMap({ key in
+                    keyed.first(where: { $0.0 == key && mapping($0.1) != nil })
+                }).first
+            else {
                 let listing = keyed.prefix(12).map { "\($0.0) (\($0.1.kindName))" }.joined(separator: ", ")
                 throw FormatError(.malformed, "no state dict found\(where_(path)): no tensors and none of the keys \(TorchArchiveReader.stateDictKeys.joined(separator: ", ")); keys: \(listing)")
             }
@@ -50,9 +54,10 @@ enum TorchCheckpoint {
     /// (torch's loader passes `_metadata` entries to modules, which ignore keys they do not know).
     static func alexconvSpec(ofStateDict value: PickleValue) -> String? {
         guard case .object(let object) = value, let state = object.state?.dictEntries,
-              let metadata = state.first(where: { $0.key.text == "_metadata" })?.value,
-              let root = mapping(metadata)?.first(where: { $0.key.text == "" })?.value,
-              let spec = mapping(root)?.first(where: { $0.key.text == CanonicalFile.specKey })?.value else { return nil }
+            let metadata = state.first(where: { $0.key.text == "_metadata" })?.value,
+            let root = mapping(metadata)?.first(where: { $0.key.text == "" })?.value,
+            let spec = mapping(root)?.first(where: { $0.key.text == CanonicalFile.specKey })?.value
+        else { return nil }
         return spec.text
     }
 
@@ -61,8 +66,10 @@ enum TorchCheckpoint {
     }
 
     /// Tensors of a state dict; `module.` (DataParallel) stripped when every tensor key has it.
-    private static func tensors(of entries: [(String, PickleValue)], path: [String], resolver: StorageResolver,
-                                notes: inout [String]) throws -> [NamedTensor] {
+    private static func tensors(
+        of entries: [(String, PickleValue)], path: [String], resolver: StorageResolver,
+        notes: inout [String]
+    ) throws -> [NamedTensor] {
         var result: [NamedTensor] = []
         var skipped: [String] = []
         for (key, value) in entries {
@@ -182,8 +189,9 @@ enum TorchCheckpoint {
             }
             let storage = try resolver.bytes(for: reference, tensorName: name)
             let byteOffset = try checkedMultiply(offset, dtype.size, what: location)
-            return try Tensor(storage: storage, byteOffset: byteOffset, dtype: dtype, shape: shape, strides: strides,
-                              byteOrder: resolver.byteOrder, name: name)
+            return try Tensor(
+                storage: storage, byteOffset: byteOffset, dtype: dtype, shape: shape, strides: strides,
+                byteOrder: resolver.byteOrder, name: name)
         default:
             throw FormatError(.unsupported, location: location, "\(function) tensors (sparse, quantized, nested, meta or device-specific) are not supported; save a dense CPU tensor")
         }
@@ -193,7 +201,8 @@ enum TorchCheckpoint {
     static func integers(_ value: PickleValue, what: String, location: String) throws -> [Int] {
         var items = value.sequence
         if items == nil, let object = value.object, object.callable.description == TorchGlobals.sizeClass,
-           let first = object.arguments.first {
+            let first = object.arguments.first
+        {
             items = first.sequence
         }
         guard let items else { throw FormatError(.malformed, location: location, "\(what) is \(value.kindName), expected a tuple of ints") }

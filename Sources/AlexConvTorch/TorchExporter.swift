@@ -1,7 +1,7 @@
-import Foundation
 import AlexConvCore
 import AlexConvPickle
 import AlexConvZip
+import Foundation
 
 // MARK: - Exporter
 
@@ -27,8 +27,9 @@ public enum TorchExporter: ModelExporter {
             throw UsageError("dtype \(dtype.name): PyTorch weights are written as float32, float16, bfloat16 or float64")
         }
         let state = try naming.stateDict(of: model)
-        try writeStateDict(state, modules: naming.modules(for: model.spec), floatType: dtype, to: path,
-                           overwrite: options.overwrite, spec: model.spec.json())
+        try writeStateDict(
+            state, modules: naming.modules(for: model.spec), floatType: dtype, to: path,
+            overwrite: options.overwrite, spec: model.spec.json())
     }
 
     // MARK: - torch.save archives
@@ -44,8 +45,10 @@ public enum TorchExporter: ModelExporter {
     /// tensors in `floatType`, others as they are; `_metadata` lists `modules` with their versions.
     /// Records as torch orders them: data.pkl, .format_version, .storage_alignment, byteorder,
     /// data/0..n, version, .data/serialization_id; each 64-byte aligned and stored.
-    public static func writeStateDict(_ tensors: [NamedTensor], modules: [TorchNaming.Module], floatType: DType = .float32,
-                                      to path: String, overwrite: Bool = true, spec: String? = nil) throws {
+    public static func writeStateDict(
+        _ tensors: [NamedTensor], modules: [TorchNaming.Module], floatType: DType = .float32,
+        to path: String, overwrite: Bool = true, spec: String? = nil
+    ) throws {
         let written = tensors.map { item -> (name: String, tensor: Tensor, dtype: DType) in
             (item.name, item.tensor, item.tensor.dtype.isFloatingPoint ? floatType : item.tensor.dtype)
         }
@@ -72,9 +75,10 @@ public enum TorchExporter: ModelExporter {
     /// The archive's top folder: the file name without its extension, as torch names it.
     static func archiveFolder(for path: String) -> String {
         let stem = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
-        let cleaned = String(stem.unicodeScalars.map { scalar -> Character in
-            CharacterSet.alphanumerics.contains(scalar) || "_-.".unicodeScalars.contains(scalar) ? Character(scalar) : "_"
-        })
+        let cleaned = String(
+            stem.unicodeScalars.map { scalar -> Character in
+                CharacterSet.alphanumerics.contains(scalar) || "_-.".unicodeScalars.contains(scalar) ? Character(scalar) : "_"
+            })
         return cleaned.isEmpty ? "archive" : cleaned
     }
 
@@ -89,8 +93,10 @@ public enum TorchExporter: ModelExporter {
     /// persistent ids, ints, strs, tuples, bools, dicts; protocol 2 like torch.save.
     /// `spec` (architecture JSON) goes into `_metadata['']['alexconv.spec']`, where torch ignores it
     /// and alexconv's reader finds it again, so a re-import keeps the exact architecture.
-    static func statePickle(_ tensors: [(name: String, shape: [Int], dtype: DType)], modules: [TorchNaming.Module],
-                            spec: String? = nil) throws -> [UInt8] {
+    static func statePickle(
+        _ tensors: [(name: String, shape: [Int], dtype: DType)], modules: [TorchNaming.Module],
+        spec: String? = nil
+    ) throws -> [UInt8] {
         let p = PickleWriter(protocolVersion: 2)
         p.global(module: "collections", name: "OrderedDict")
         let orderedDict = p.memoize()
@@ -105,14 +111,18 @@ public enum TorchExporter: ModelExporter {
                 throw ModelError(tensor: item.name, "dtype \(item.dtype.name) has no torch storage class")
             }
             p.string(item.name)
-            if let rebuild { p.get(rebuild) } else {
+            if let rebuild {
+                p.get(rebuild)
+            } else {
                 p.global(module: "torch._utils", name: "_rebuild_tensor_v2")
                 rebuild = p.memoize()
             }
             p.tuple {
                 p.tuple {
                     p.string("storage")
-                    if let memo = storageClasses[item.dtype] { p.get(memo) } else {
+                    if let memo = storageClasses[item.dtype] {
+                        p.get(memo)
+                    } else {
                         p.global(module: "torch", name: storage)
                         storageClasses[item.dtype] = p.memoize()
                     }

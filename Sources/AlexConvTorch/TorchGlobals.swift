@@ -1,5 +1,5 @@
-import Foundation
 import AlexConvCore
+import Foundation
 
 // MARK: - Allowed globals
 

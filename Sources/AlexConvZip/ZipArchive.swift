@@ -1,6 +1,6 @@
-import Foundation
 import AlexConvCore
 import CSystemZlib
+import Foundation
 
 // Why a zip reader of its own (and not ZIPFoundation): ZIPFoundation hands an entry's bytes out in
 // 16 KiB `Data` chunks through a consumer closure, keeps the entry's data offset internal and
@@ -166,8 +166,9 @@ public final class ZipArchive: @unchecked Sendable {
         let data = try bytes(of: entry)
         let actual = CRC32.checksum(data.bytes)
         if actual != entry.crc32 {
-            throw FormatError(.corrupted, file: path, location: "zip entry '\(entry.name)'",
-                              "CRC-32 mismatch: expected \(hex(entry.crc32)), found \(hex(actual))")
+            throw FormatError(
+                .corrupted, file: path, location: "zip entry '\(entry.name)'",
+                "CRC-32 mismatch: expected \(hex(entry.crc32)), found \(hex(actual))")
         }
     }
 
@@ -318,8 +319,9 @@ public final class ZipArchive: @unchecked Sendable {
             if entry.compression == .deflated {
                 inflatedTotal += entry.uncompressedSize
                 if inflatedTotal > ZipLimits.maxInflatedTotalBytes {
-                    throw FormatError(.limit, location: "zip entry '\(entry.name)'",
-                                      "compressed entries inflate to more than \(ZipLimits.maxInflatedTotalBytes) bytes in total")
+                    throw FormatError(
+                        .limit, location: "zip entry '\(entry.name)'",
+                        "compressed entries inflate to more than \(ZipLimits.maxInflatedTotalBytes) bytes in total")
                 }
             }
             entries.append(entry)
@@ -349,8 +351,10 @@ public final class ZipArchive: @unchecked Sendable {
 
     /// Reads the central directory header at `position` of `directory` (moving past it) and the
     /// entry's local header in `file`.
-    private static func readCentralHeader(in directory: ByteCursor, at position: inout Int, file: ByteCursor,
-                                          directoryStart: Int) throws -> ZipEntry {
+    private static func readCentralHeader(
+        in directory: ByteCursor, at position: inout Int, file: ByteCursor,
+        directoryStart: Int
+    ) throws -> ZipEntry {
         let start = position
         guard try directory.integer(UInt32.self, at: start, what: "signature") == Signature.centralHeader else {
             throw FormatError(.malformed, "bad central directory header signature at offset \(directoryStart + start)")
@@ -399,7 +403,8 @@ public final class ZipArchive: @unchecked Sendable {
                 throw FormatError(.limit, location: location, "inflates to \(uncompressed) bytes, more than the limit \(ZipLimits.maxInflatedEntryBytes)")
             }
             guard uncompressed <= max(compressed, 1) * UInt64(ZipLimits.maxCompressionRatio) else {
-                throw FormatError(.limit, location: location, "declares \(uncompressed) bytes from \(compressed) compressed: a ratio above \(ZipLimits.maxCompressionRatio):1 is not deflate (zip bomb?)")
+                throw FormatError(
+                    .limit, location: location, "declares \(uncompressed) bytes from \(compressed) compressed: a ratio above \(ZipLimits.maxCompressionRatio):1 is not deflate (zip bomb?)")
             }
         case .other:
             break
@@ -423,9 +428,10 @@ public final class ZipArchive: @unchecked Sendable {
             throw FormatError(.truncated, location: location, "data (bytes \(dataOffset)..<\(dataOffset + size)) runs past the entry area into the central directory at \(directoryStart)")
         }
         position = headerEnd
-        return ZipEntry(name: name, compression: compression, compressedSize: size,
-                        uncompressedSize: Int(uncompressed), crc32: crc, localHeaderOffset: local,
-                        dataOffset: dataOffset, flags: flags)
+        return ZipEntry(
+            name: name, compression: compression, compressedSize: size,
+            uncompressedSize: Int(uncompressed), crc32: crc, localHeaderOffset: local,
+            dataOffset: dataOffset, flags: flags)
     }
 
     /// A cursor over the payload of the extra field `id` within the extra block `extra`, if present.
@@ -450,8 +456,9 @@ public final class ZipArchive: @unchecked Sendable {
         for (a, b) in zip(spans, spans.dropFirst()) {
             let aEnd = a.dataOffset + a.compressedSize
             if b.localHeaderOffset < aEnd {
-                throw FormatError(.corrupted, location: "zip entry '\(b.name)'",
-                                  "overlaps zip entry '\(a.name)' (its header at \(b.localHeaderOffset) lies inside bytes \(a.localHeaderOffset)..<\(aEnd))")
+                throw FormatError(
+                    .corrupted, location: "zip entry '\(b.name)'",
+                    "overlaps zip entry '\(a.name)' (its header at \(b.localHeaderOffset) lies inside bytes \(a.localHeaderOffset)..<\(aEnd))")
             }
         }
     }

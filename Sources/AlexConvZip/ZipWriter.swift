@@ -1,5 +1,5 @@
-import Foundation
 import AlexConvCore
+import Foundation
 
 // MARK: - Writer
 
@@ -76,8 +76,10 @@ public final class ZipWriter {
         let zip64 = forceZip64 || size >= Int(ZipWriter.saturated32)
         var extra: [UInt8] = []
         if zip64 {
-            extra.appendLE(UInt16(0x0001)); extra.appendLE(UInt16(16))
-            extra.appendLE(UInt64(size)); extra.appendLE(UInt64(size))
+            extra.appendLE(UInt16(0x0001))
+            extra.appendLE(UInt16(16))
+            extra.appendLE(UInt64(size))
+            extra.appendLE(UInt64(size))
         }
         if alignment > 1 {
             let unpadded = localOffset + 30 + nameBytes.count + extra.count + 4
@@ -88,12 +90,12 @@ public final class ZipWriter {
         }
         var header: [UInt8] = []
         header.appendLE(ZipArchive.Signature.localHeader)
-        header.appendLE(UInt16(zip64 ? 45 : 20))      // version needed
-        header.appendLE(UInt16(0x0800))                  // flags: UTF-8 names
-        header.appendLE(UInt16(0))                       // stored
+        header.appendLE(UInt16(zip64 ? 45 : 20))  // version needed
+        header.appendLE(UInt16(0x0800))  // flags: UTF-8 names
+        header.appendLE(UInt16(0))  // stored
         header.appendLE(ZipWriter.dosTime)
         header.appendLE(ZipWriter.dosDate)
-        header.appendLE(UInt32(0))                       // CRC, patched after the data
+        header.appendLE(UInt32(0))  // CRC, patched after the data
         header.appendLE(zip64 ? ZipWriter.saturated32 : UInt32(size))
         header.appendLE(zip64 ? ZipWriter.saturated32 : UInt32(size))
         header.appendLE(UInt16(nameBytes.count))
@@ -129,14 +131,18 @@ public final class ZipWriter {
             var extra: [UInt8] = []
             if bigSize || bigOffset {
                 var fields: [UInt8] = []
-                if bigSize { fields.appendLE(UInt64(record.size)); fields.appendLE(UInt64(record.size)) }
+                if bigSize {
+                    fields.appendLE(UInt64(record.size))
+                    fields.appendLE(UInt64(record.size))
+                }
                 if bigOffset { fields.appendLE(UInt64(record.localOffset)) }
-                extra.appendLE(UInt16(0x0001)); extra.appendLE(UInt16(fields.count))
+                extra.appendLE(UInt16(0x0001))
+                extra.appendLE(UInt16(fields.count))
                 extra += fields
             }
             directory.appendLE(ZipArchive.Signature.centralHeader)
-            directory.appendLE(UInt16(bigSize || bigOffset ? 45 : 20)) // version made by
-            directory.appendLE(UInt16(bigSize || bigOffset ? 45 : 20)) // version needed
+            directory.appendLE(UInt16(bigSize || bigOffset ? 45 : 20))  // version made by
+            directory.appendLE(UInt16(bigSize || bigOffset ? 45 : 20))  // version needed
             directory.appendLE(UInt16(0x0800))
             directory.appendLE(UInt16(0))
             directory.appendLE(ZipWriter.dosTime)
@@ -146,32 +152,40 @@ public final class ZipWriter {
             directory.appendLE(bigSize ? ZipWriter.saturated32 : UInt32(record.size))
             directory.appendLE(UInt16(record.name.count))
             directory.appendLE(UInt16(extra.count))
-            directory.appendLE(UInt16(0))                // comment
-            directory.appendLE(UInt16(0))                // disk
-            directory.appendLE(UInt16(0))                // internal attributes
-            directory.appendLE(UInt32(0o644) << 16)      // external attributes: rw-r--r--
+            directory.appendLE(UInt16(0))  // comment
+            directory.appendLE(UInt16(0))  // disk
+            directory.appendLE(UInt16(0))  // internal attributes
+            directory.appendLE(UInt32(0o644) << 16)  // external attributes: rw-r--r--
             directory.appendLE(bigOffset ? ZipWriter.saturated32 : UInt32(record.localOffset))
             directory += record.name
             directory += extra
         }
         try file.write(directory)
         let directorySize = directory.count
-        let needsZip64 = forceZip64 || central.count >= 0xFFFF || directoryOffset >= Int(ZipWriter.saturated32)
+        let needsZip64 =
+            forceZip64 || central.count >= 0xFFFF || directoryOffset >= Int(ZipWriter.saturated32)
             || directorySize >= Int(ZipWriter.saturated32)
         var end: [UInt8] = []
         if needsZip64 {
             let recordOffset = file.offset
             end.appendLE(ZipArchive.Signature.zip64EndOfCentralDirectory)
-            end.appendLE(UInt64(44))                     // size of the rest of the record
-            end.appendLE(UInt16(45)); end.appendLE(UInt16(45))
-            end.appendLE(UInt32(0)); end.appendLE(UInt32(0))
-            end.appendLE(UInt64(central.count)); end.appendLE(UInt64(central.count))
-            end.appendLE(UInt64(directorySize)); end.appendLE(UInt64(directoryOffset))
+            end.appendLE(UInt64(44))  // size of the rest of the record
+            end.appendLE(UInt16(45))
+            end.appendLE(UInt16(45))
+            end.appendLE(UInt32(0))
+            end.appendLE(UInt32(0))
+            end.appendLE(UInt64(central.count))
+            end.appendLE(UInt64(central.count))
+            end.appendLE(UInt64(directorySize))
+            end.appendLE(UInt64(directoryOffset))
             end.appendLE(ZipArchive.Signature.zip64Locator)
-            end.appendLE(UInt32(0)); end.appendLE(UInt64(recordOffset)); end.appendLE(UInt32(1))
+            end.appendLE(UInt32(0))
+            end.appendLE(UInt64(recordOffset))
+            end.appendLE(UInt32(1))
         }
         end.appendLE(ZipArchive.Signature.endOfCentralDirectory)
-        end.appendLE(UInt16(0)); end.appendLE(UInt16(0))
+        end.appendLE(UInt16(0))
+        end.appendLE(UInt16(0))
         end.appendLE(UInt16(needsZip64 ? 0xFFFF : central.count))
         end.appendLE(UInt16(needsZip64 ? 0xFFFF : central.count))
         end.appendLE(needsZip64 ? ZipWriter.saturated32 : UInt32(directorySize))

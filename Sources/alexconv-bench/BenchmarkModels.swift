@@ -13,7 +13,9 @@ enum BenchmarkModels {
                 .bindMemory(to: Float.self, capacity: tensor.count)
             let limit = bound(shape)
             for i in 0..<tensor.count {
-                state ^= state << 13; state ^= state >> 7; state ^= state << 17
+                state ^= state << 13
+                state ^= state >> 7
+                state ^= state << 17
                 values[i] = (Float(state >> 40) / Float(1 << 24) * 2 - 1) * limit
             }
             tensors.append(NamedTensor(name, tensor))

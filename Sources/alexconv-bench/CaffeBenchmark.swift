@@ -23,12 +23,15 @@ enum CaffeBenchmark {
         let maker = try ChildProcess.run([CommandLine.arguments[0], "make-caffemodel", caffemodel])
         guard maker.status == 0 else { throw IOError(path: caffemodel, "could not write the benchmark model: \(maker.output)") }
         let fileBytes = (try FileManager.default.attributesOfItem(atPath: caffemodel)[.size] as? Int) ?? 0
-        print(String(format: "model: caffe-alexnet, %d parameters, %.1f MB of float32; caffemodel %.1f MB + deploy prototxt",
-                     parameters, Double(modelBytes) / 1e6, Double(fileBytes) / 1e6))
+        print(
+            String(
+                format: "model: caffe-alexnet, %d parameters, %.1f MB of float32; caffemodel %.1f MB + deploy prototxt",
+                parameters, Double(modelBytes) / 1e6, Double(fileBytes) / 1e6))
 
         let toCanonical = try ChildProcess.best([alexconv, "convert", caffemodel, canonical, "--force"], repeats: repeats)
         let toCaffe = try ChildProcess.best([alexconv, "export", canonical, "--format", "caffemodel", "-o", back, "--force"], repeats: repeats)
-        let original = try ModelLoader.load(path: caffemodel), roundTrip = try ModelLoader.load(path: back)
+        let original = try ModelLoader.load(path: caffemodel)
+        let roundTrip = try ModelLoader.load(path: back)
         for t in original.tensors where !(roundTrip[t.name]?.bitwiseEqual(t.tensor) ?? false) {
             throw ModelError(tensor: t.name, "caffemodel -> canonical -> caffemodel round trip is not bit-exact")
         }
@@ -55,10 +58,12 @@ enum CaffeBenchmark {
             let label = fsync ? "protobuf + numpy + fsync" : "protobuf + numpy"
             print(line("\(label) caffemodel -> canonical", pyToCanonical))
             print(line("\(label) canonical -> caffemodel", pyToCaffe))
-            print(String(format: "  ratios alexconv/%@: wall %.3fx and %.3fx (target <= 0.2x); peak RSS %.2fx and %.2fx",
-                         label, toCanonical.seconds / pyToCanonical.seconds, toCaffe.seconds / pyToCaffe.seconds,
-                         Double(toCanonical.peakRSSBytes) / Double(pyToCanonical.peakRSSBytes),
-                         Double(toCaffe.peakRSSBytes) / Double(pyToCaffe.peakRSSBytes)))
+            print(
+                String(
+                    format: "  ratios alexconv/%@: wall %.3fx and %.3fx (target <= 0.2x); peak RSS %.2fx and %.2fx",
+                    label, toCanonical.seconds / pyToCanonical.seconds, toCaffe.seconds / pyToCaffe.seconds,
+                    Double(toCanonical.peakRSSBytes) / Double(pyToCanonical.peakRSSBytes),
+                    Double(toCaffe.peakRSSBytes) / Double(pyToCaffe.peakRSSBytes)))
         }
         for name in ["py.safetensors", "py.caffemodel"] { try? FileManager.default.removeItem(atPath: directory + "/" + name) }
     }

@@ -25,7 +25,7 @@ enum ContainerBenchmark {
             opcodes += 1
             for i in batch..<min(items, batch + 1000) {
                 switch i % 4 {
-                case 0: pickle += [0x4B, UInt8(truncatingIfNeeded: i)]                      // BININT1
+                case 0: pickle += [0x4B, UInt8(truncatingIfNeeded: i)]  // BININT1
                 case 1: pickle += [0x4D, UInt8(truncatingIfNeeded: i), UInt8(truncatingIfNeeded: i >> 8)]  // BININT2
                 case 2: pickle += [0x4A] + withUnsafeBytes(of: Int32(truncatingIfNeeded: i).littleEndian, Array.init)  // BININT
                 default: pickle += [0x8C, 4] + Array("k\(i % 1000)".utf8.prefix(4)).padded(to: 4) + [0x71, UInt8(truncatingIfNeeded: i % 200)]  // SHORT_BINUNICODE, BINPUT
@@ -42,8 +42,10 @@ enum ContainerBenchmark {
             let result = try PickleReader.read(storage: storage, allowedGlobals: [])
             guard result.value.sequence?.count == items else { throw IOError(path: "pickle", "wrong item count") }
         }
-        lines.append(String(format: "  pickle: %d opcodes (%.1f MB) in %.3f s = %.1f M opcodes/s",
-                            opcodes, Double(pickle.count) / 1e6, pickleSeconds, Double(opcodes) / pickleSeconds / 1e6))
+        lines.append(
+            String(
+                format: "  pickle: %d opcodes (%.1f MB) in %.3f s = %.1f M opcodes/s",
+                opcodes, Double(pickle.count) / 1e6, pickleSeconds, Double(opcodes) / pickleSeconds / 1e6))
 
         // An archive of 50,000 stored entries of 64 bytes each.
         let entries = 50_000
@@ -62,8 +64,10 @@ enum ContainerBenchmark {
             for entry in archive.entries { total += try archive.bytes(of: entry).bytes.count }
             guard total == entries * 64 else { throw IOError(path: path, "wrong byte count") }
         }
-        lines.append(String(format: "  zip: %d entries (%.1f MB) read in %.3f s = %.2f us per entry",
-                            entries, Double(zipStorage.bytes.count) / 1e6, zipSeconds, zipSeconds / Double(entries) * 1e6))
+        lines.append(
+            String(
+                format: "  zip: %d entries (%.1f MB) read in %.3f s = %.2f us per entry",
+                entries, Double(zipStorage.bytes.count) / 1e6, zipSeconds, zipSeconds / Double(entries) * 1e6))
         return lines.joined(separator: "\n")
     }
 
@@ -79,6 +83,6 @@ enum ContainerBenchmark {
     }
 }
 
-private extension Array where Element == UInt8 {
-    func padded(to count: Int) -> [UInt8] { self + [UInt8](repeating: 0x5F, count: Swift.max(0, count - self.count)) }
+extension Array where Element == UInt8 {
+    fileprivate func padded(to count: Int) -> [UInt8] { self + [UInt8](repeating: 0x5F, count: Swift.max(0, count - self.count)) }
 }

@@ -37,20 +37,28 @@ enum EvaluateBenchmark {
             if best == nil || result.rates.seconds < best!.seconds { best = result.rates }
         }
         let ours = best!
-        var lines = ["evaluate: \(set.images.count) images (the fixture photographs \(photographs.joined(separator: ", ")) repeated), full-size torchvision AlexNet 224, batch 32, \(threads) thread(s), best of 2"]
+        var lines = [
+            "evaluate: \(set.images.count) images (the fixture photographs \(photographs.joined(separator: ", ")) repeated), full-size torchvision AlexNet 224, batch 32, \(threads) thread(s), best of 2"
+        ]
         lines.append("kernels: \(ForwardKernels.automatic.summary(threads: threads))")
-        lines.append(String(format: "alexconv:              %7.1f images/s overall; forward pass %7.1f images/s; decoding + preprocessing %7.1f images/s (%d threads, bound by %@)",
-                            ours.imagesPerSecond, ours.forwardImagesPerSecond, ours.decodeImagesPerSecond, threads,
-                            (ours.boundBy == "decoding" ? "decoding" : "the forward pass") as NSString))
+        lines.append(
+            String(
+                format: "alexconv:              %7.1f images/s overall; forward pass %7.1f images/s; decoding + preprocessing %7.1f images/s (%d threads, bound by %@)",
+                ours.imagesPerSecond, ours.forwardImagesPerSecond, ours.decodeImagesPerSecond, threads,
+                (ours.boundBy == "decoding" ? "decoding" : "the forward pass") as NSString))
         guard let python, let peer = runPeer(python: python, images: images, threads: threads) else {
             lines.append("Python peer not run (set ALEXCONV_PYTHON to a python with torch and torchvision)")
             return lines.joined(separator: "\n")
         }
         let theirs = (peer["imagesPerSecond"] as? Double) ?? 0
-        lines.append(String(format: "torchvision + PyTorch: %7.1f images/s overall; forward pass %7.1f images/s; DataLoader alone %7.1f images/s (%d workers)",
-                            theirs, (peer["forwardImagesPerSecond"] as? Double) ?? 0, (peer["decodeImagesPerSecond"] as? Double) ?? 0, threads))
-        lines.append(String(format: "ratio: alexconv %.2fx the Python way's images/s (torch %@, torchvision %@)", ours.imagesPerSecond / max(theirs, 1e-9),
-                            (peer["torch"] as? String ?? "?") as NSString, (peer["torchvision"] as? String ?? "?") as NSString))
+        lines.append(
+            String(
+                format: "torchvision + PyTorch: %7.1f images/s overall; forward pass %7.1f images/s; DataLoader alone %7.1f images/s (%d workers)",
+                theirs, (peer["forwardImagesPerSecond"] as? Double) ?? 0, (peer["decodeImagesPerSecond"] as? Double) ?? 0, threads))
+        lines.append(
+            String(
+                format: "ratio: alexconv %.2fx the Python way's images/s (torch %@, torchvision %@)", ours.imagesPerSecond / max(theirs, 1e-9),
+                (peer["torch"] as? String ?? "?") as NSString, (peer["torchvision"] as? String ?? "?") as NSString))
         return lines.joined(separator: "\n")
     }
 

@@ -1,6 +1,6 @@
-import Foundation
 import AlexConvCore
 import AlexConvForward
+import Foundation
 
 // MARK: - Forward-pass benchmark
 
@@ -62,7 +62,8 @@ enum ForwardBenchmark {
 
     /// Median seconds per call of `body` over `iterations` runs after two warm-ups.
     static func medianSeconds(iterations: Int, _ body: () throws -> Void) rethrows -> Double {
-        try body(); try body()
+        try body()
+        try body()
         var times: [Double] = []
         for _ in 0..<max(1, iterations) {
             let start = DispatchTime.now().uptimeNanoseconds
@@ -89,27 +90,42 @@ enum ForwardBenchmark {
         let flopsPerImage = try flops(model.spec)
         let weightBytes = Double(try model.spec.expectedTensors().reduce(0) { $0 + $1.shape.reduce(1, *) }) * 4
         let denseBytes = Double(try model.spec.expectedTensors().filter { $0.name.hasPrefix("fc") }.reduce(0) { $0 + $1.shape.reduce(1, *) }) * 4
-        var ours: [Int: Double] = [:], theirs: [Int: Double] = [:]
+        // Batch by batch, alexconv and the peers back to back, so a ratio compares the same minute of
+        // a machine whose load may change.
+        var ours: [Int: Double] = [:]
+        var theirs: [Int: Double] = [:]
+        var peers: [String: Any]?
         for batch in options.batches {
             let x = input(batch: batch)
             ours[batch] = try medianSeconds(iterations: options.iterations) { _ = try network.run(x) }
             if let reference { theirs[batch] = try medianSeconds(iterations: options.iterations) { _ = try reference.run(x) } }
+            guard let python = options.python, let report = runPeers(python: python, script: options.peersScript, batches: [batch], options: options) else { continue }
+            var merged = peers ?? [:]
+            for (name, value) in report {
+                guard let entries = value as? [String: Any] else { continue }
+                merged[name] = ((merged[name] as? [String: Any]) ?? [:]).merging(entries) { $1 }
+            }
+            peers = merged
         }
-        let peers = options.python.flatMap { runPeers(python: $0, script: options.peersScript, options: options) }
         let bandwidth = streamingReadBandwidth(bytes: 256 << 20, threads: options.threads)
         let peak = fmaPeak(threads: options.threads)
 
-        var lines = ["forward pass: torchvision AlexNet (61.1M parameters, \(String(format: "%.2f", flopsPerImage / 1e9)) GFLOP per image), \(options.threads) thread(s), median of \(options.iterations)"]
+        var lines = [
+            "forward pass: torchvision AlexNet (61.1M parameters, \(String(format: "%.2f", flopsPerImage / 1e9)) GFLOP per image), \(options.threads) thread(s), median of \(options.iterations)"
+        ]
         lines.append("kernels: \(network.kernels.summary(threads: options.threads))")
         for batch in Set([1, options.batches.max() ?? 1]).sorted() {
             let layers = try network.implementations(batch: batch).filter { $0.layer.hasPrefix("conv") || $0.layer.hasPrefix("fc") }
             lines.append("  batch \(batch): " + layers.map { "\($0.layer) \($0.kernels.last ?? "?")" }.joined(separator: ", "))
         }
         if reference != nil { lines.append("reference: \(ForwardKernels.reference.summary(threads: options.threads))") }
-        lines.append(String(format: "memory bandwidth: %.1f GB/s (streaming read of 256 MiB, %d threads) -> batch 1 reads %.0f MB of weights (%.0f MB fc6-8): >= %.1f ms",
-                            bandwidth / 1e9, options.threads, weightBytes / 1e6, denseBytes / 1e6, weightBytes / bandwidth * 1e3))
-        lines.append(String(format: "FMA peak: %.0f GFLOP/s (", peak.flops / 1e9) + peak.explanation
-                     + String(format: ") -> %.1f ms per image at full FMA throughput", flopsPerImage / peak.flops * 1e3))
+        lines.append(
+            String(
+                format: "memory bandwidth: %.1f GB/s (streaming read of 256 MiB, %d threads) -> batch 1 reads %.0f MB of weights (%.0f MB fc6-8): >= %.1f ms",
+                bandwidth / 1e9, options.threads, weightBytes / 1e6, denseBytes / 1e6, weightBytes / bandwidth * 1e3))
+        lines.append(
+            String(format: "FMA peak: %.0f GFLOP/s (", peak.flops / 1e9) + peak.explanation
+                + String(format: ") -> %.1f ms per image at full FMA throughput", flopsPerImage / peak.flops * 1e3))
         var header = "batch  alexconv ms    img/s  GFLOP/s  floor ms"
         if reference != nil { header += "  | reference ms  ratio" }
         header += "  | torch ms  ratio  | onnxruntime ms  ratio"
@@ -117,8 +133,9 @@ enum ForwardBenchmark {
         for batch in options.batches {
             let t = ours[batch]!
             let floor = max(weightBytes / bandwidth, flopsPerImage * Double(batch) / peak.flops)
-            var line = String(format: "%5d  %11.1f  %7.1f  %7.1f  %8.1f", batch, t * 1e3, Double(batch) / t,
-                              flopsPerImage * Double(batch) / t / 1e9, floor * 1e3)
+            var line = String(
+                format: "%5d  %11.1f  %7.1f  %7.1f  %8.1f", batch, t * 1e3, Double(batch) / t,
+                flopsPerImage * Double(batch) / t / 1e9, floor * 1e3)
             if let r = theirs[batch] { line += String(format: "  | %12.1f  %5.2fx", r * 1e3, r / t) }
             for peer in ["torch", "onnxruntime"] {
                 if let p = (peers?[peer] as? [String: Any])?["\(batch)"] as? Double {
@@ -154,14 +171,19 @@ enum ForwardBenchmark {
         var best = Double.infinity
         let sums = UnsafeMutablePointer<Float>.allocate(capacity: pieces)
         defer { sums.deallocate() }
-        let base = UncheckedPointer(buffer), out = UncheckedPointer(sums)
+        let base = UncheckedPointer(buffer)
+        let out = UncheckedPointer(sums)
         for pass in 0..<6 {
             let start = DispatchTime.now().uptimeNanoseconds
             DispatchQueue.concurrentPerform(iterations: pieces) { piece in
                 let vectors = count / 16
-                let lo = vectors * piece / pieces, hi = vectors * (piece + 1) / pieces
+                let lo = vectors * piece / pieces
+                let hi = vectors * (piece + 1) / pieces
                 let raw = UnsafeRawPointer(base.pointer)
-                var a = SIMD16<Float>(), b = SIMD16<Float>(), c = SIMD16<Float>(), d = SIMD16<Float>()
+                var a = SIMD16<Float>()
+                var b = SIMD16<Float>()
+                var c = SIMD16<Float>()
+                var d = SIMD16<Float>()
                 var v = lo
                 while v + 4 <= hi {
                     a += raw.load(fromByteOffset: v * 64, as: SIMD16<Float>.self)
@@ -191,8 +213,11 @@ enum ForwardBenchmark {
         let ghz = measuredClockGHz()
         let nominal = cpuMHz().map { String(format: ", /proc/cpuinfo says %.2f", $0 / 1000) } ?? ""
         let flops = Double(threads) * 2 * Double(lanes) * 2 * ghz * 1e9
-        return (flops, "\(threads) cores x 2 FMA/cycle x \(lanes) lanes (\(isa)) x 2 flop x "
-                       + String(format: "%.2f GHz measured", ghz) + nominal)
+        return (
+            flops,
+            "\(threads) cores x 2 FMA/cycle x \(lanes) lanes (\(isa)) x 2 flop x "
+                + String(format: "%.2f GHz measured", ghz) + nominal
+        )
     }
 
     /// The core clock in GHz: a chain of dependent one-cycle integer operations (two per step: an
@@ -235,12 +260,14 @@ enum ForwardBenchmark {
     }
 
     /// The peers' JSON report, or nil when the script cannot run.
-    static func runPeers(python: String, script: String, options: Options) -> [String: Any]? {
+    static func runPeers(python: String, script: String, batches: [Int], options: Options) -> [String: Any]? {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [python, script, "--threads", "\(options.threads)",
-                             "--batches", options.batches.map(String.init).joined(separator: ","),
-                             "--iterations", "\(options.iterations)"]
+        process.arguments = [
+            python, script, "--threads", "\(options.threads)",
+            "--batches", batches.map(String.init).joined(separator: ","),
+            "--iterations", "\(options.iterations)",
+        ]
         // The peers keep their own threading defaults: no wait policy alexconv set for itself.
         var environment = ProcessInfo.processInfo.environment
         if environment.removeValue(forKey: "ALEXCONV_SET_OMP_WAIT_POLICY") != nil { environment["OMP_WAIT_POLICY"] = nil }

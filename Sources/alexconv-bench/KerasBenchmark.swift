@@ -19,7 +19,8 @@ public enum KerasBenchmark {
             guard made.status == 0 else { return "  peer could not write the model: \(made.output.suffix(300))" }
         }
         let size = (try FileManager.default.attributesOfItem(atPath: source)[.size] as? Int) ?? 0
-        var best = Double.infinity, bestRead = Double.infinity
+        var best = Double.infinity
+        var bestRead = Double.infinity
         for _ in 0..<repetitions {
             let start = Date()
             let bundle = try KerasH5Reader.read(path: source)
@@ -29,14 +30,19 @@ public enum KerasBenchmark {
             best = min(best, Date().timeIntervalSince(start))
             bestRead = min(bestRead, read)
         }
-        var lines = [String(format: "keras-bn AlexNet .h5 (%.1f MB) -> canonical -> .h5", Double(size) / 1e6),
-                     String(format: "  alexconv: %.3f s (read + recognise %.3f s), best of %d", best, bestRead, repetitions)]
+        var lines = [
+            String(format: "keras-bn AlexNet .h5 (%.1f MB) -> canonical -> .h5", Double(size) / 1e6),
+            String(format: "  alexconv: %.3f s (read + recognise %.3f s), best of %d", best, bestRead, repetitions),
+        ]
         let peer = try ChildProcess.run([python, peerScript, "convert", source, directory + "/keras_out.h5"])
         if let line = peer.output.split(separator: "\n").last(where: { $0.hasPrefix("{") }),
-           let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Double],
-           let keras = object["keras_seconds"], let h5py = object["h5py_seconds"] {
-            lines.append(String(format: "  Keras 3 load_model + save: %.3f s; h5py read + write: %.3f s (imports %.1f s not counted)",
-                                keras, h5py, object["import_seconds"] ?? 0))
+            let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Double],
+            let keras = object["keras_seconds"], let h5py = object["h5py_seconds"]
+        {
+            lines.append(
+                String(
+                    format: "  Keras 3 load_model + save: %.3f s; h5py read + write: %.3f s (imports %.1f s not counted)",
+                    keras, h5py, object["import_seconds"] ?? 0))
             lines.append(String(format: "  alexconv / keras %.2fx, alexconv / h5py %.2fx (target <= 0.5x)", best / keras, best / h5py))
         } else {
             lines.append("  peer failed: \(peer.output.suffix(300))")

@@ -27,7 +27,8 @@ enum NumPyBenchmark {
         let toCanonical = try ChildProcess.best([alexconv, "convert", npy, canonical, "--force"], repeats: repeats)
         let toNpy = try ChildProcess.best([alexconv, "export", canonical, "--format", "npy", "-o", back, "--force"], repeats: repeats)
         // The round trip must be exact before its speed means anything.
-        let original = try ModelLoader.load(path: npy), roundTrip = try ModelLoader.load(path: back)
+        let original = try ModelLoader.load(path: npy)
+        let roundTrip = try ModelLoader.load(path: back)
         for t in original.tensors where !(roundTrip[t.name]?.bitwiseEqual(t.tensor) ?? false) {
             throw ModelError(tensor: t.name, "npy -> canonical -> npy round trip is not bit-exact")
         }
@@ -50,10 +51,12 @@ enum NumPyBenchmark {
             let label = fsync ? "numpy + fsync" : "numpy"
             print(line("\(label) npy -> canonical", pyToCanonical))
             print(line("\(label) canonical -> npy", pyToNpy))
-            print(String(format: "  ratios alexconv/%@: wall %.3fx and %.3fx (target <= 0.2x); peak RSS %.2fx and %.2fx",
-                         label, toCanonical.seconds / pyToCanonical.seconds, toNpy.seconds / pyToNpy.seconds,
-                         Double(toCanonical.peakRSSBytes) / Double(pyToCanonical.peakRSSBytes),
-                         Double(toNpy.peakRSSBytes) / Double(pyToNpy.peakRSSBytes)))
+            print(
+                String(
+                    format: "  ratios alexconv/%@: wall %.3fx and %.3fx (target <= 0.2x); peak RSS %.2fx and %.2fx",
+                    label, toCanonical.seconds / pyToCanonical.seconds, toNpy.seconds / pyToNpy.seconds,
+                    Double(toCanonical.peakRSSBytes) / Double(pyToCanonical.peakRSSBytes),
+                    Double(toNpy.peakRSSBytes) / Double(pyToNpy.peakRSSBytes)))
         }
         for name in ["py.safetensors", "py.npy"] { try? FileManager.default.removeItem(atPath: directory + "/" + name) }
     }

@@ -43,11 +43,13 @@ enum TensorFlowBenchmark {
                 for _ in 0..<max(repeats, 1) {
                     let pyOut = location.path + "/python.safetensors"
                     defer { try? FileManager.default.removeItem(atPath: pyOut) }
-                    let r = try ChildProcess.run([python, "Benchmarks/tensorflow_peer.py", prefix, pyOut],
-                                                 environment: ["ALEXCONV_BENCH_FSYNC": location.fsync ? "1" : "0"])
+                    let r = try ChildProcess.run(
+                        [python, "Benchmarks/tensorflow_peer.py", prefix, pyOut],
+                        environment: ["ALEXCONV_BENCH_FSYNC": location.fsync ? "1" : "0"])
                     guard r.status == 0, let line = r.output.split(separator: "\n").last(where: { $0.hasPrefix("{") }),
-                          let json = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-                          let seconds = json["seconds"] as? Double else {
+                        let json = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                        let seconds = json["seconds"] as? Double
+                    else {
                         print("  python peer failed: \(r.output.suffix(300))")
                         break
                     }
@@ -68,16 +70,22 @@ enum TensorFlowBenchmark {
             }
             try? FileManager.default.removeItem(atPath: result.output)
             print("  output on \(result.location):")
-            print(String(format: "    alexconv import: %.3f s, peak RSS %@ (%.2fx the model; target <= 1.25x); bit-exact",
-                         result.ours.seconds, mb(result.ours.peakRSSBytes), Double(result.ours.peakRSSBytes) / Double(modelBytes)))
+            print(
+                String(
+                    format: "    alexconv import: %.3f s, peak RSS %@ (%.2fx the model; target <= 1.25x); bit-exact",
+                    result.ours.seconds, mb(result.ours.peakRSSBytes), Double(result.ours.peakRSSBytes) / Double(modelBytes)))
             guard let py = peers[result.location] else {
                 print("    python: skipped (set ALEXCONV_PYTHON to a Python with tensorflow and safetensors)")
                 continue
             }
-            print(String(format: "    tf.train.load_checkpoint + numpy + save_file%@: %.3f s (whole process %.3f s, import tensorflow %.2f s), peak RSS %@ (%@ after import)",
-                         location.fsync ? " + fsync" : "", py.seconds, py.whole, py.importSeconds, mb(py.peak), mb(py.base)))
-            print(String(format: "    alexconv / python: wall %.2fx (target <= 0.2x), %.2fx of the whole Python process; peak RSS %.2fx",
-                         result.ours.seconds / py.seconds, result.ours.seconds / py.whole, Double(result.ours.peakRSSBytes) / Double(py.peak)))
+            print(
+                String(
+                    format: "    tf.train.load_checkpoint + numpy + save_file%@: %.3f s (whole process %.3f s, import tensorflow %.2f s), peak RSS %@ (%@ after import)",
+                    location.fsync ? " + fsync" : "", py.seconds, py.whole, py.importSeconds, mb(py.peak), mb(py.base)))
+            print(
+                String(
+                    format: "    alexconv / python: wall %.2fx (target <= 0.2x), %.2fx of the whole Python process; peak RSS %.2fx",
+                    result.ours.seconds / py.seconds, result.ours.seconds / py.whole, Double(result.ours.peakRSSBytes) / Double(py.peak)))
         }
         try? FileManager.default.removeItem(atPath: prefix + ".index")
         try? FileManager.default.removeItem(atPath: prefix + ".data-00000-of-00001")

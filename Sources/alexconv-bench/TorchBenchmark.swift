@@ -1,6 +1,6 @@
-import Foundation
 import AlexConvCore
 import AlexConvTorch
+import Foundation
 
 // MARK: - pth -> safetensors benchmark (issue 5)
 
@@ -43,20 +43,25 @@ public enum TorchBenchmark {
             var lines = ["pth -> safetensors, torchvision AlexNet (\(mb(modelBytes)) of float32 tensors)"]
             for m in measurements {
                 lines.append("  output on \(m.location):")
-                lines.append(String(format: "    alexconv: %.3f s, peak RSS %@ (%@ above a %@ baseline) = %.2fx the model (target <= 1.25x)",
-                                    m.seconds, mb(m.peakRSSBytes), mb(m.peakRSSBytes - m.baselineRSSBytes),
-                                    mb(m.baselineRSSBytes), Double(m.peakRSSBytes) / Double(modelBytes)))
+                lines.append(
+                    String(
+                        format: "    alexconv: %.3f s, peak RSS %@ (%@ above a %@ baseline) = %.2fx the model (target <= 1.25x)",
+                        m.seconds, mb(m.peakRSSBytes), mb(m.peakRSSBytes - m.baselineRSSBytes),
+                        mb(m.baselineRSSBytes), Double(m.peakRSSBytes) / Double(modelBytes)))
                 if let py = m.pythonSeconds, let peak = m.pythonPeakRSSBytes, let base = m.pythonBaselineRSSBytes {
-                    lines.append(String(format: "    torch.load + save_file: %.3f s, peak RSS %@ (%@ above %@ after import torch)",
-                                        py, mb(peak), mb(peak - base), mb(base)))
+                    lines.append(
+                        String(
+                            format: "    torch.load + save_file: %.3f s, peak RSS %@ (%@ above %@ after import torch)",
+                            py, mb(peak), mb(peak - base), mb(base)))
                     var ratio = String(format: "    alexconv / python: wall time %.2fx", m.seconds / py)
                     if let synced = m.pythonSecondsWithFsync {
                         lines.append(String(format: "    torch.load + save_file + fsync: %.3f s", synced))
                         ratio += String(format: " (%.2fx against save_file + fsync)", m.seconds / synced)
                     }
-                    ratio += String(format: ", target <= 0.2x; peak RSS %.2fx (%.2fx above baselines)",
-                                    Double(m.peakRSSBytes) / Double(peak),
-                                    Double(m.peakRSSBytes - m.baselineRSSBytes) / Double(max(peak - base, 1)))
+                    ratio += String(
+                        format: ", target <= 0.2x; peak RSS %.2fx (%.2fx above baselines)",
+                        Double(m.peakRSSBytes) / Double(peak),
+                        Double(m.peakRSSBytes - m.baselineRSSBytes) / Double(max(peak - base, 1)))
                     lines.append(ratio)
                 }
             }
@@ -67,8 +72,10 @@ public enum TorchBenchmark {
 
     /// Runs the benchmark with the .pth in `directory` (a temporary one when nil). `python` runs
     /// the peer script `peerScript` (nil: skip the peer, with a notice in the summary).
-    public static func run(directory: String? = nil, python: String? = defaultPython(),
-                           peerScript: String = "Benchmarks/torch_peer.py", repetitions: Int = 3) throws -> Result {
+    public static func run(
+        directory: String? = nil, python: String? = defaultPython(),
+        peerScript: String = "Benchmarks/torch_peer.py", repetitions: Int = 3
+    ) throws -> Result {
         let dir = directory ?? (NSTemporaryDirectory() + "alexconv-torch-bench-\(UUID().uuidString)")
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { if directory == nil { try? FileManager.default.removeItem(atPath: dir) } }
@@ -96,7 +103,11 @@ public enum TorchBenchmark {
                 let bundle = try TorchArchiveReader.read(path: pth)
                 try Safetensors.write(bundle.tensors, to: out)
                 let seconds = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
-                if seconds < m.seconds { m.seconds = seconds; m.peakRSSBytes = peakRSS(); m.baselineRSSBytes = before }
+                if seconds < m.seconds {
+                    m.seconds = seconds
+                    m.peakRSSBytes = peakRSS()
+                    m.baselineRSSBytes = before
+                }
                 try? FileManager.default.removeItem(atPath: out)
             }
             // Python: torch.load + safetensors.torch.save_file, best of two runs (and with fsync on disk).
@@ -163,8 +174,10 @@ public enum TorchBenchmark {
     static func peakRSS() -> Int { statusField("VmHWM") }
 
     /// Runs the Python peer: load + save seconds, peak RSS, RSS after `import torch`.
-    static func runPeer(python: String, script: String, input: String, output: String,
-                        fsync: Bool) -> (seconds: Double, peak: Int, baseline: Int)? {
+    static func runPeer(
+        python: String, script: String, input: String, output: String,
+        fsync: Bool
+    ) -> (seconds: Double, peak: Int, baseline: Int)? {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: python.contains("/") ? python : "/usr/bin/env")
         process.arguments = (python.contains("/") ? [] : [python]) + [script, input, output] + (fsync ? ["--fsync"] : [])
@@ -175,11 +188,12 @@ public enum TorchBenchmark {
         let data = pipe.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         guard process.terminationStatus == 0,
-              let line = String(decoding: data, as: UTF8.self).split(separator: "\n").last,
-              let json = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-              let seconds = json["seconds"] as? Double,
-              let peak = (json["peak_rss_bytes"] as? NSNumber)?.intValue,
-              let base = (json["rss_after_import_bytes"] as? NSNumber)?.intValue else { return nil }
+            let line = String(decoding: data, as: UTF8.self).split(separator: "\n").last,
+            let json = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+            let seconds = json["seconds"] as? Double,
+            let peak = (json["peak_rss_bytes"] as? NSNumber)?.intValue,
+            let base = (json["rss_after_import_bytes"] as? NSNumber)?.intValue
+        else { return nil }
         return (seconds, peak, base)
     }
 }

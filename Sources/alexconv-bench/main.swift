@@ -33,18 +33,42 @@ func section(_ title: String, _ body: () throws -> Void) {
 }
 
 if which == "make-bvlc-npy", arguments.count == 2 {
-    do { try NumPyBenchmark.makeModel(at: arguments[1]); exit(0) } catch { print("\(error)"); exit(1) }
+    do {
+        try NumPyBenchmark.makeModel(at: arguments[1])
+        exit(0)
+    } catch {
+        print("\(error)")
+        exit(1)
+    }
 }
 if which == "make-caffemodel", arguments.count == 2 {
-    do { try CaffeBenchmark.makeModel(at: arguments[1]); exit(0) } catch { print("\(error)"); exit(1) }
+    do {
+        try CaffeBenchmark.makeModel(at: arguments[1])
+        exit(0)
+    } catch {
+        print("\(error)")
+        exit(1)
+    }
 }
 if which == "decode-whole-caffemodel", arguments.count == 2 {
-    do { print(try CaffeReader.decodeWithoutScanning(path: arguments[1])); exit(0) } catch { print("\(error)"); exit(1) }
+    do {
+        print(try CaffeReader.decodeWithoutScanning(path: arguments[1]))
+        exit(0)
+    } catch {
+        print("\(error)")
+        exit(1)
+    }
 }
 
 let known = ["numpy", "torch", "forward", "keras", "containers", "caffe", "tensorflow", "evaluate", "all"]
 if which == "make-bvlc-checkpoint", arguments.count == 2 {
-    do { try TensorFlowBenchmark.makeModel(at: arguments[1]); exit(0) } catch { print("\(error)"); exit(1) }
+    do {
+        try TensorFlowBenchmark.makeModel(at: arguments[1])
+        exit(0)
+    } catch {
+        print("\(error)")
+        exit(1)
+    }
 }
 guard known.contains(which) else {
     FileHandle.standardError.write(Data("usage: alexconv-bench [\(known.joined(separator: "|"))]\n".utf8))

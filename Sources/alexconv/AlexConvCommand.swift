@@ -9,11 +9,11 @@ struct AlexConvCommand: ParsableCommand {
         commandName: "alexconv",
         abstract: "Convert AlexNet-family weights between npy, npz, Keras HDF5, PyTorch, safetensors and ONNX, and verify predictions survived.",
         discussion: """
-        Every command that takes a MODEL accepts any readable weight file; it is imported on the fly.
-        Exit codes: 0 success, 1 verification failed, 2 usage error, 3 unreadable or invalid input.
-        Progress lines appear on stderr for work longer than a second when stderr is a terminal;
-        --quiet (before or after the command name) turns them off.
-        """,
+            Every command that takes a MODEL accepts any readable weight file; it is imported on the fly.
+            Exit codes: 0 success, 1 verification failed, 2 usage error, 3 unreadable or invalid input.
+            Progress lines appear on stderr for work longer than a second when stderr is a terminal;
+            --quiet (before or after the command name) turns them off.
+            """,
         version: "0.1.0\nforward pass: \(ForwardKernels.automatic.summary())",
         subcommands: AlexConvCommand.allSubcommands)
 

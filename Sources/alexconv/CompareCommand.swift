@@ -7,10 +7,10 @@ struct CompareCommand: ParsableCommand {
         commandName: "compare",
         abstract: "Run two models on the same images: top-1 agreement, top-5 overlap, largest probability difference, the images whose top-1 differs.",
         discussion: """
-        No labels needed: every image under --images (recursively) is used. Each model gets the \
-        preprocessing it records (one decode per image). Exit 1 when the top-1 agreement is below \
-        --min-agreement (default 100: a conversion must change no prediction).
-        """)
+            No labels needed: every image under --images (recursively) is used. Each model gets the \
+            preprocessing it records (one decode per image). Exit 1 when the top-1 agreement is below \
+            --min-agreement (default 100: a conversion must change no prediction).
+            """)
 
     @Argument(help: "Model A (the reference).")
     var a: String
@@ -74,8 +74,9 @@ struct CompareCommand: ParsableCommand {
         settings.minimumAgreement = minAgreement
         EvaluationInterrupt.install()
         defer { EvaluationInterrupt.uninstall() }
-        let result = try Evaluation.compare(a, b, images: images, settings: settings, arch: importOptions.arch,
-                                            map: importOptions.map, options: importOptions.readerOptions)
+        let result = try Evaluation.compare(
+            a, b, images: images, settings: settings, arch: importOptions.arch,
+            map: importOptions.map, options: importOptions.readerOptions)
         if let report {
             try writeAtomically(to: report, overwrite: force) { try $0.write(result.html()) }
         }
@@ -84,8 +85,10 @@ struct CompareCommand: ParsableCommand {
             throw EvaluationInterrupted("interrupted after \(result.compared + result.unreadable.count) of \(result.planned) images")
         }
         if !result.agree {
-            throw VerificationFailure(String(format: "models disagree: top-1 agreement %.2f%% (%d of %d images differ), below %.2f%%",
-                                             result.top1Agreement, result.flipped.count, result.compared, minAgreement))
+            throw VerificationFailure(
+                String(
+                    format: "models disagree: top-1 agreement %.2f%% (%d of %d images differ), below %.2f%%",
+                    result.top1Agreement, result.flipped.count, result.compared, minAgreement))
         }
     }
 }

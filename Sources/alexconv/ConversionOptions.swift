@@ -60,8 +60,9 @@ struct WriteOptions: ParsableArguments {
     }
 
     func request(format: ExportFormat?, output: String?, protecting inputs: [String] = []) -> ExportRequest {
-        var request = ExportRequest(format: format?.name, output: output, towers: towers, channels: channels,
-                                    naming: naming, dtype: dtype?.dtype, force: force)
+        var request = ExportRequest(
+            format: format?.name, output: output, towers: towers, channels: channels,
+            naming: naming, dtype: dtype?.dtype, force: force)
         request.protectedInputs = inputs
         return request
     }

@@ -20,8 +20,11 @@ struct ConvertCommand: ParsableCommand {
 
     func run() throws {
         let model = try ModelLoader.load(path: input, arch: importOptions.arch, map: importOptions.map, options: importOptions.readerOptions)
-        let written = try Conversion.export(model, inputPath: input, request: writeOptions.request(format: format, output: output,
-                                                                                                      protecting: importOptions.files + importOptions.inputFiles(of: input)))
+        let written = try Conversion.export(
+            model, inputPath: input,
+            request: writeOptions.request(
+                format: format, output: output,
+                protecting: importOptions.files + importOptions.inputFiles(of: input)))
         for note in written.notes { printError("note: \(note)") }
         print("\(written.path): \(written.format), \(model.spec.name)")
     }

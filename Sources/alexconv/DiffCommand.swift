@@ -6,10 +6,10 @@ struct DiffCommand: ParsableCommand {
         commandName: "diff",
         abstract: "Compare two models tensor by tensor after canonicalisation and, with --input, layer by layer.",
         discussion: """
-        Prints max abs / rel error per canonical tensor. With --input (a preprocessed float32 NCHW batch), \
-        runs both models and names the first layer whose activations diverge beyond tolerance. \
-        Exit 1 when the models differ beyond tolerance (with --input: when any layer's activations do).
-        """)
+            Prints max abs / rel error per canonical tensor. With --input (a preprocessed float32 NCHW batch), \
+            runs both models and names the first layer whose activations diverge beyond tolerance. \
+            Exit 1 when the models differ beyond tolerance (with --input: when any layer's activations do).
+            """)
 
     @Argument(help: "Model A (the reference).")
     var a: String
@@ -49,8 +49,9 @@ struct DiffCommand: ParsableCommand {
             try OutputRule.check(report, inputs: inputs, overwrite: force)
         }
         forwardOptions.apply()
-        let diff = try ForwardTasks.diff(a, b, input: input, tolerance: Tolerance(atol: atol, rtol: rtol),
-                                         arch: importOptions.arch, map: importOptions.map, options: importOptions.readerOptions)
+        let diff = try ForwardTasks.diff(
+            a, b, input: input, tolerance: Tolerance(atol: atol, rtol: rtol),
+            arch: importOptions.arch, map: importOptions.map, options: importOptions.readerOptions)
         if let report {
             try writeAtomically(to: report, overwrite: force) { try $0.write(diff.html(a: a, b: b)) }
         }

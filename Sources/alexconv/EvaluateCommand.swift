@@ -7,14 +7,14 @@ struct EvaluateCommand: ParsableCommand {
         commandName: "evaluate",
         abstract: "Top-1 / top-5 accuracy on a labelled image folder; exit 1 when an expectation is missed.",
         discussion: """
-        Labels come from --labels (Caffe val.txt `FILE LABEL` lines, or a CSV of file,label; paths \
-        relative to --images) or from the folders: ImageNet synset folders (n01440764/...) for \
-        1000-class models, else torchvision ImageFolder (one folder per class, sorted). Images are \
-        preprocessed exactly as the model's spec records it (--resize overrides the resize \
-        convention), decoded on --threads threads while the forward pass runs. Unreadable images \
-        are counted and named, not fatal unless --strict. Ctrl-C prints the partial result (exit \
-        130); with --resume FILE the next run continues where this one stopped.
-        """)
+            Labels come from --labels (Caffe val.txt `FILE LABEL` lines, or a CSV of file,label; paths \
+            relative to --images) or from the folders: ImageNet synset folders (n01440764/...) for \
+            1000-class models, else torchvision ImageFolder (one folder per class, sorted). Images are \
+            preprocessed exactly as the model's spec records it (--resize overrides the resize \
+            convention), decoded on --threads threads while the forward pass runs. Unreadable images \
+            are counted and named, not fatal unless --strict. Ctrl-C prints the partial result (exit \
+            130); with --resume FILE the next run continues where this one stopped.
+            """)
 
     @Argument(help: "The model (any readable weight file).")
     var model: String
@@ -105,8 +105,9 @@ struct EvaluateCommand: ParsableCommand {
         settings.tolerance = tolerance
         EvaluationInterrupt.install()
         defer { EvaluationInterrupt.uninstall() }
-        let result = try Evaluation.evaluate(model: model, images: images, settings: settings, arch: importOptions.arch,
-                                             map: importOptions.map, options: importOptions.readerOptions)
+        let result = try Evaluation.evaluate(
+            model: model, images: images, settings: settings, arch: importOptions.arch,
+            map: importOptions.map, options: importOptions.readerOptions)
         if let junit, !result.interrupted {
             try writeAtomically(to: junit, overwrite: force) { try $0.write(result.junit) }
         }

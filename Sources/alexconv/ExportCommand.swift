@@ -29,8 +29,11 @@ struct ExportCommand: ParsableCommand {
             printError("alexconv: exporting \(path) (the newest canonical model here)")
         }
         let loaded = try ModelLoader.load(path: path, arch: importOptions.arch, map: importOptions.map, options: importOptions.readerOptions)
-        let written = try Conversion.export(loaded, inputPath: path, request: writeOptions.request(format: format, output: output,
-                                                                                                      protecting: importOptions.files + importOptions.inputFiles(of: path)))
+        let written = try Conversion.export(
+            loaded, inputPath: path,
+            request: writeOptions.request(
+                format: format, output: output,
+                protecting: importOptions.files + importOptions.inputFiles(of: path)))
         for note in written.notes { printError("note: \(note)") }
         print("\(written.path): \(written.format), \(loaded.spec.name)")
     }

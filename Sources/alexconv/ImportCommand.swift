@@ -21,8 +21,9 @@ struct ImportCommand: ParsableCommand {
     var force = false
 
     func run() throws {
-        let (_, recognition) = try ModelLoader.recognize(path: file, arch: importOptions.arch, map: importOptions.map,
-                                                         options: importOptions.readerOptions)
+        let (_, recognition) = try ModelLoader.recognize(
+            path: file, arch: importOptions.arch, map: importOptions.map,
+            options: importOptions.readerOptions)
         let output = output ?? Conversion.defaultImportOutput(for: file)
         try Conversion.checkOutput(output, inputs: [file] + importOptions.files + importOptions.inputFiles(of: file), force: force)
         let model = recognition.model

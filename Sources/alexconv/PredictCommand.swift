@@ -30,8 +30,9 @@ struct PredictCommand: ParsableCommand {
 
     func run() throws {
         forwardOptions.apply()
-        let predictions = try ForwardTasks.predict(model: model, images: images, top: top,
-                                                   arch: importOptions.arch, map: importOptions.map, options: importOptions.readerOptions)
+        let predictions = try ForwardTasks.predict(
+            model: model, images: images, top: top,
+            arch: importOptions.arch, map: importOptions.map, options: importOptions.readerOptions)
         print(json ? ForwardTasks.json(predictions) : ForwardTasks.text(predictions))
     }
 }

@@ -6,9 +6,9 @@ struct RunCommand: ParsableCommand {
         commandName: "run",
         abstract: "Run the forward pass on an already preprocessed float32 batch and write the output as .npy.",
         discussion: """
-        The input is fed straight to conv1: no resizing or normalisation. The output is the model's \
-        last layer (logits, or probabilities where the model ends in softmax), float32 (N, classes).
-        """)
+            The input is fed straight to conv1: no resizing or normalisation. The output is the model's \
+            last layer (logits, or probabilities where the model ends in softmax), float32 (N, classes).
+            """)
 
     @Argument(help: "The model (any readable weight file).")
     var model: String
@@ -34,10 +34,11 @@ struct RunCommand: ParsableCommand {
 
     func run() throws {
         forwardOptions.apply()
-        let shape = try ForwardTasks.run(model: model, input: input, output: output,
-                                         layout: layout, logits: logits,
-                                         arch: importOptions.arch, map: importOptions.map, overwrite: force,
-                                         options: importOptions.readerOptions)
+        let shape = try ForwardTasks.run(
+            model: model, input: input, output: output,
+            layout: layout, logits: logits,
+            arch: importOptions.arch, map: importOptions.map, overwrite: force,
+            options: importOptions.readerOptions)
         print("wrote \(output): float32 \(shape)")
     }
 }

@@ -7,10 +7,10 @@ struct VerifyCommand: ParsableCommand {
         commandName: "verify",
         abstract: "Run the cases of an EXPECTED.json (images with top-k labels, tensors with goldens); exit 1 if any fails.",
         discussion: """
-        Paths in EXPECTED.json are relative to its folder. MODEL, when given, is used for every case; \
-        otherwise each case's "model" or the file's "model". A tensor case passes when every element \
-        is within atol + rtol*|expected| (index by index); an image case when the top-k labels match in order.
-        """)
+            Paths in EXPECTED.json are relative to its folder. MODEL, when given, is used for every case; \
+            otherwise each case's "model" or the file's "model". A tensor case passes when every element \
+            is within atol + rtol*|expected| (index by index); an image case when the top-k labels match in order.
+            """)
 
     @Argument(help: "The model (any readable weight file); optional when EXPECTED.json names the models.")
     var model: String?
@@ -38,8 +38,9 @@ struct VerifyCommand: ParsableCommand {
             try OutputRule.check(junit, inputs: inputs, overwrite: force)
         }
         forwardOptions.apply()
-        let report = try ForwardTasks.verify(model: model, expect: expect, arch: importOptions.arch, map: importOptions.map,
-                                             options: importOptions.readerOptions)
+        let report = try ForwardTasks.verify(
+            model: model, expect: expect, arch: importOptions.arch, map: importOptions.map,
+            options: importOptions.readerOptions)
         if let junit {
             try writeAtomically(to: junit, overwrite: force) { try $0.write(report.junit) }
         }

@@ -1,8 +1,9 @@
 import AlexConv
-@testable import AlexConvCaffe
 import Foundation
-import Testing
 import TestSupport
+import Testing
+
+@testable import AlexConvCaffe
 
 /// BVLC's real prototxts (Fixtures/caffe/bvlc, unchanged from BVLC/caffe) give the presets exactly.
 @Suite("Caffe: BVLC's own deploy and train_val prototxts")

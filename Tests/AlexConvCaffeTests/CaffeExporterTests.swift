@@ -1,9 +1,10 @@
 import AlexConv
-@testable import AlexConvCaffe
 import Foundation
 import SwiftProtobuf
-import Testing
 import TestSupport
+import Testing
+
+@testable import AlexConvCaffe
 
 @Suite("Caffe writer: caffemodel + deploy prototxt")
 struct CaffeExporterTests {
@@ -70,7 +71,10 @@ struct CaffeExporterTests {
     @Test("what Caffe cannot express is refused with the layer named")
     func refusals() throws {
         var model = TinyModels.model(Presets.caffeAlexNet)
-        guard case .conv(var c) = model.spec.layers[0] else { Issue.record("no conv"); return }
+        guard case .conv(var c) = model.spec.layers[0] else {
+            Issue.record("no conv")
+            return
+        }
         c.padding = [0, 0, 1, 1]
         model.spec.layers[0] = .conv(c)
         var text = refusal { _ = try CaffeNetPlan(model: model) }
@@ -121,7 +125,8 @@ struct CaffeExporterTests {
         #expect(throws: UsageError.self) { try Conversion.export(model, inputPath: directory + "/in.npy", request: request) }
         #expect(try String(contentsOfFile: existing, encoding: .utf8) == "keep")
         // The deploy.prototxt found beside a caffemodel counts as an input.
-        #expect(CaffeReader.inputFiles(path: CaffeFixtures.model(CaffeFixtures.caffenet), options: ReaderOptions())
+        #expect(
+            CaffeReader.inputFiles(path: CaffeFixtures.model(CaffeFixtures.caffenet), options: ReaderOptions())
                 == [CaffeFixtures.model(CaffeFixtures.caffenet), FixturePaths.path("caffe/caffenet/deploy.prototxt")])
     }
 }

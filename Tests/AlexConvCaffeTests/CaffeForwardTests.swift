@@ -1,8 +1,9 @@
 import AlexConv
-@testable import AlexConvCaffe
 import Foundation
-import Testing
 import TestSupport
+import Testing
+
+@testable import AlexConvCaffe
 
 /// alexconv's forward pass on each fixture against OpenCV dnn (the same prototxt + caffemodel) and
 /// TensorFlow ops (the same weights), index by index.
@@ -51,7 +52,8 @@ struct CaffeForwardTests {
         var swapped = model
         swapped.spec.layers = Presets.caffeAlexNet.spec(convWidths: TinyModels.convWidths, fcWidths: TinyModels.fcWidths, classes: 10).layers
         let x = try CaffeFixtures.input()
-        let a = try Network(model: model).run(x, logits: true), b = try Network(model: swapped).run(x, logits: true)
+        let a = try Network(model: model).run(x, logits: true)
+        let b = try Network(model: swapped).run(x, logits: true)
         #expect(maxAbsDiff(a.floats(), b.floats()) > 1e-2)
     }
 }

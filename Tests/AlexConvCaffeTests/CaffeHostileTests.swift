@@ -1,8 +1,9 @@
 import AlexConv
-@testable import AlexConvCaffe
 import Foundation
-import Testing
 import TestSupport
+import Testing
+
+@testable import AlexConvCaffe
 
 /// Bad Caffe input: one-line errors naming the file and the place, with the right kind; never a crash,
 /// a hang or an allocation a file merely claims.
@@ -16,12 +17,20 @@ struct CaffeHostileTests {
     static func tinyNet() -> Caffe_NetParameter {
         var net = Caffe_NetParameter()
         net.input = ["data"]
-        var shape = Caffe_BlobShape(); shape.dim = [1, 3, 8, 8]
+        var shape = Caffe_BlobShape()
+        shape.dim = [1, 3, 8, 8]
         net.inputShape = [shape]
         var conv = Caffe_LayerParameter()
-        conv.name = "conv1"; conv.type = "Convolution"; conv.bottom = ["data"]; conv.top = ["conv1"]
-        conv.convolutionParam.numOutput = 2; conv.convolutionParam.kernelSize = [1]; conv.convolutionParam.biasTerm = false
-        var blob = Caffe_BlobProto(); blob.shape.dim = [2, 3, 1, 1]; blob.data = [1, 2, 3, 4, 5, 6]
+        conv.name = "conv1"
+        conv.type = "Convolution"
+        conv.bottom = ["data"]
+        conv.top = ["conv1"]
+        conv.convolutionParam.numOutput = 2
+        conv.convolutionParam.kernelSize = [1]
+        conv.convolutionParam.biasTerm = false
+        var blob = Caffe_BlobProto()
+        blob.shape.dim = [2, 3, 1, 1]
+        blob.data = [1, 2, 3, 4, 5, 6]
         conv.blobs = [blob]
         net.layer = [conv]
         return net
@@ -49,10 +58,10 @@ struct CaffeHostileTests {
 
     @Test("wrong wire types: a layer that is a varint, a group, blob data as a varint")
     func wireTypes() throws {
-        let varintLayer: [UInt8] = [0xA0, 0x06, 0x05]       // field 100, wire type 0
+        let varintLayer: [UInt8] = [0xA0, 0x06, 0x05]  // field 100, wire type 0
         var e = try #require(formatError { try Self.read(Self.file(varintLayer)) })
         #expect(e.kind == .malformed && e.detail.contains("layer (field 100) 0 has wire type 0"))
-        let group: [UInt8] = [0x0B, 0x0C]                    // field 1, wire type 3 (start group)
+        let group: [UInt8] = [0x0B, 0x0C]  // field 1, wire type 3 (start group)
         e = try #require(formatError { try Self.read(Self.file(group)) })
         #expect(e.kind == .malformed && e.detail.contains("wire type 3"))
         // A blob whose data (field 5) is a varint.
@@ -175,7 +184,8 @@ struct CaffeHostileTests {
         #expect(e.kind == .unsupported && e.detail.contains("V1 layer type 99"), "\(e)")
         // include and exclude together.
         var withBoth = Self.tinyNet()
-        var rule = Caffe_NetStateRule(); rule.phase = .test
+        var rule = Caffe_NetStateRule()
+        rule.phase = .test
         withBoth.layer[0].include = [rule]
         withBoth.layer[0].exclude = [rule]
         e = try #require(formatError { try Self.read(Self.file(try serialized(withBoth))) })
@@ -211,11 +221,14 @@ struct CaffeHostileTests {
             let e = try #require(formatError { try Self.read(model, ReaderOptions(mean: path)) })
             #expect(e.kind == kind && e.file == path, "\(name): \(e)")
         }
-        var blob = Caffe_BlobProto(); blob.shape.dim = [1, 1, 256, 256]; blob.data = [Float](repeating: 1, count: 256 * 256)
+        var blob = Caffe_BlobProto()
+        blob.shape.dim = [1, 1, 256, 256]
+        blob.data = [Float](repeating: 1, count: 256 * 256)
         var path = CaffeFixtures.write(try serialized(blob), named: "gray.binaryproto")
         var e = try #require(formatError { try Self.read(model, ReaderOptions(mean: path)) })
         #expect(e.detail.contains("1 channels; the net takes 3") && e.file == path)
-        blob.shape.dim = [3, 100, 100]; blob.data = [Float](repeating: 1, count: 30_000)
+        blob.shape.dim = [3, 100, 100]
+        blob.data = [Float](repeating: 1, count: 30_000)
         path = CaffeFixtures.write(try serialized(blob), named: "small.binaryproto")
         e = try #require(formatError { try Self.read(model, ReaderOptions(mean: path)) })
         #expect(e.detail.contains("smaller than the net's 227x227 input"))

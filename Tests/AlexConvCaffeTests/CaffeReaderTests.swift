@@ -1,10 +1,11 @@
 import AlexConv
-@testable import AlexConvCaffe
 import AlexConvImages
 import Foundation
 import SwiftProtobuf
-import Testing
 import TestSupport
+import Testing
+
+@testable import AlexConvCaffe
 
 @Suite("Caffe reader: caffemodels written by Python protobuf from caffe.proto")
 struct CaffeReaderTests {
@@ -128,8 +129,10 @@ struct CaffeReaderTests {
         let plane = 256 * 256
         #expect(Array(rgb.spec.input.meanImage!.values[0..<plane]) == Array(image.values[(2 * plane)..<(3 * plane)]))
 
-        let perChannel = try Self.model(CaffeFixtures.model(CaffeFixtures.caffenet),
-                                        options: ReaderOptions(mean: CaffeFixtures.mean, meanPerChannel: true)).1
+        let perChannel = try Self.model(
+            CaffeFixtures.model(CaffeFixtures.caffenet),
+            options: ReaderOptions(mean: CaffeFixtures.mean, meanPerChannel: true)
+        ).1
         #expect(perChannel.spec.input.meanImage == nil)
         #expect(perChannel.spec.input.mean == image.channelAverages)
     }
@@ -162,12 +165,19 @@ struct CaffeReaderTests {
     func unpackedFloats() throws {
         var net = Caffe_NetParameter()
         net.input = ["data"]
-        var shape = Caffe_BlobShape(); shape.dim = [1, 1, 4, 4]
+        var shape = Caffe_BlobShape()
+        shape.dim = [1, 1, 4, 4]
         net.inputShape = [shape]
         var conv = Caffe_LayerParameter()
-        conv.name = "c"; conv.type = "Convolution"; conv.bottom = ["data"]; conv.top = ["c"]
-        conv.convolutionParam.numOutput = 2; conv.convolutionParam.kernelSize = [1]; conv.convolutionParam.biasTerm = false
-        var blob = Caffe_BlobProto(); blob.shape.dim = [2, 1, 1, 1]
+        conv.name = "c"
+        conv.type = "Convolution"
+        conv.bottom = ["data"]
+        conv.top = ["c"]
+        conv.convolutionParam.numOutput = 2
+        conv.convolutionParam.kernelSize = [1]
+        conv.convolutionParam.biasTerm = false
+        var blob = Caffe_BlobProto()
+        blob.shape.dim = [2, 1, 1, 1]
         conv.blobs = [blob]
         net.layer = [conv]
         var bytes = try serialized(net)

@@ -1,10 +1,11 @@
 import AlexConv
-@testable import AlexConvCaffe
 import AlexConvNumPy
 import Foundation
 import SwiftProtobuf
-import Testing
 import TestSupport
+import Testing
+
+@testable import AlexConvCaffe
 
 /// The committed Caffe fixtures (Fixtures/caffe/make_caffe_fixtures.py).
 enum CaffeFixtures {
@@ -68,11 +69,13 @@ func expectBitExact(_ actual: [NamedTensor], _ expected: [NamedTensor], sourceLo
 func expectClose(_ actual: Tensor, _ expected: Tensor, tolerance: Float, _ what: String, sourceLocation: SourceLocation = #_sourceLocation) {
     #expect(actual.shape == expected.shape, "\(what): shape \(actual.shape) vs \(expected.shape)", sourceLocation: sourceLocation)
     guard actual.shape == expected.shape else { return }
-    let a = actual.floats(), e = expected.floats()
+    let a = actual.floats()
+    let e = expected.floats()
     var worst: (Float, Int) = (0, 0)
     for i in a.indices where abs(a[i] - e[i]) > worst.0 { worst = (abs(a[i] - e[i]), i) }
-    #expect(worst.0 <= tolerance, "\(what): element \(worst.1) differs by \(worst.0) (\(a[worst.1]) vs \(e[worst.1])), tolerance \(tolerance)",
-            sourceLocation: sourceLocation)
+    #expect(
+        worst.0 <= tolerance, "\(what): element \(worst.1) differs by \(worst.0) (\(a[worst.1]) vs \(e[worst.1])), tolerance \(tolerance)",
+        sourceLocation: sourceLocation)
 }
 
 /// The `FormatError` `body` throws; records a failure when it throws nothing or something else.

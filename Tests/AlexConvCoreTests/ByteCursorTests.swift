@@ -1,4 +1,5 @@
 import Testing
+
 @testable import AlexConvCore
 
 @Suite struct ByteCursorTests {
@@ -154,7 +155,10 @@ import Testing
 
     @Test func withLocationLabelsOnlyErrorsWithoutOne() throws {
         var built = 0
-        func label() -> String { built += 1; return "zip central directory entry 7" }
+        func label() -> String {
+            built += 1
+            return "zip central directory entry 7"
+        }
         #expect(try withLocation(label()) { 42 } == 42)
         #expect(built == 0, "the label is made only for an error")
         let unlabelled = #expect(throws: FormatError.self) {
@@ -183,8 +187,9 @@ import Testing
         let whole = CRC32C.checksum(data)
         for split in [0, 1, 7, 8, 9, 500, 999, 1000] {
             let crc = data.withUnsafeBytes { raw in
-                CRC32C.update(CRC32C.update(0, UnsafeRawBufferPointer(rebasing: raw[..<split])),
-                              UnsafeRawBufferPointer(rebasing: raw[split...]))
+                CRC32C.update(
+                    CRC32C.update(0, UnsafeRawBufferPointer(rebasing: raw[..<split])),
+                    UnsafeRawBufferPointer(rebasing: raw[split...]))
             }
             #expect(crc == whole, "split at \(split)")
         }

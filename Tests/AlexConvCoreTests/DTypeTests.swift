@@ -1,11 +1,15 @@
 import Testing
+
 @testable import AlexConvCore
 
 @Suite struct DTypeTests {
     @Test func halfRoundTripIsExactForEveryHalf() {
         for bits in UInt16.min...UInt16.max {
             let f = FloatBits.halfToFloat(bits)
-            if f.isNaN { #expect(FloatBits.floatToHalf(f) & 0x7C00 == 0x7C00); continue }
+            if f.isNaN {
+                #expect(FloatBits.floatToHalf(f) & 0x7C00 == 0x7C00)
+                continue
+            }
             #expect(FloatBits.floatToHalf(f) == bits, "half bits \(bits)")
         }
     }

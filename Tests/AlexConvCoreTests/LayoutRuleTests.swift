@@ -1,4 +1,5 @@
 import Testing
+
 @testable import AlexConvCore
 
 /// Each layout rule against an index formula written out by hand, plus its inverse.
@@ -8,14 +9,24 @@ import Testing
     }
 
     @Test func hwioToOihwAndBack() {
-        let kh = 3, kw = 2, i = 4, o = 5
+        let kh = 3
+        let kw = 2
+        let i = 4
+        let o = 5
         let hwio = iota([kh, kw, i, o])
         let oihw = LayoutRules.hwioToOihw(hwio)
         #expect(oihw.shape == [o, i, kh, kw])
-        let a = hwio.floats(), b = oihw.floats()
-        for oo in 0..<o { for ii in 0..<i { for y in 0..<kh { for x in 0..<kw {
-            #expect(b[((oo * i + ii) * kh + y) * kw + x] == a[((y * kw + x) * i + ii) * o + oo])
-        } } } }
+        let a = hwio.floats()
+        let b = oihw.floats()
+        for oo in 0..<o {
+            for ii in 0..<i {
+                for y in 0..<kh {
+                    for x in 0..<kw {
+                        #expect(b[((oo * i + ii) * kh + y) * kw + x] == a[((y * kw + x) * i + ii) * o + oo])
+                    }
+                }
+            }
+        }
         #expect(LayoutRules.oihwToHwio(oihw).bitwiseEqual(hwio))
     }
 
@@ -30,10 +41,17 @@ import Testing
         let tf = iota([h * w * c, out])
         let canonical = LayoutRules.fc6FromChannelsLast(tf, channels: c, height: h, width: w)
         #expect(canonical.shape == [out, c * h * w])
-        let a = tf.floats(), b = canonical.floats()
-        for o in 0..<out { for cc in 0..<c { for y in 0..<h { for x in 0..<w {
-            #expect(b[o * c * h * w + (cc * h + y) * w + x] == a[((y * w + x) * c + cc) * out + o])
-        } } } }
+        let a = tf.floats()
+        let b = canonical.floats()
+        for o in 0..<out {
+            for cc in 0..<c {
+                for y in 0..<h {
+                    for x in 0..<w {
+                        #expect(b[o * c * h * w + (cc * h + y) * w + x] == a[((y * w + x) * c + cc) * out + o])
+                    }
+                }
+            }
+        }
         #expect(LayoutRules.fc6ToChannelsLast(canonical, channels: c, height: h, width: w).bitwiseEqual(tf))
         let hwcColumns = LayoutRules.fc6ColumnsCHWtoHWC(canonical, channels: c, height: h, width: w)
         #expect(LayoutRules.fc6ColumnsHWCtoCHW(hwcColumns, channels: c, height: h, width: w).bitwiseEqual(canonical))
@@ -45,10 +63,13 @@ import Testing
         let grouped = iota([4, 3, 1, 1], from: 1)
         let dense = LayoutRules.expandTowers(grouped, groups: 2)
         #expect(dense.shape == [4, 6, 1, 1])
-        #expect(dense.floats() == [1, 2, 3, 0, 0, 0,
-                                   4, 5, 6, 0, 0, 0,
-                                   0, 0, 0, 7, 8, 9,
-                                   0, 0, 0, 10, 11, 12])
+        #expect(
+            dense.floats() == [
+                1, 2, 3, 0, 0, 0,
+                4, 5, 6, 0, 0, 0,
+                0, 0, 0, 7, 8, 9,
+                0, 0, 0, 10, 11, 12,
+            ])
     }
 
     @Test func collapseTowersInvertsExpandExactly() throws {
@@ -60,7 +81,7 @@ import Testing
     @Test func collapseTowersRefusesNonZeroOffBlocksAndNamesTheLargest() {
         var values = [Float](repeating: 0, count: 4 * 6)
         values[0] = 1
-        values[5] = 0.25   // output 0 (group 0) reading input 5 (group 1)
+        values[5] = 0.25  // output 0 (group 0) reading input 5 (group 1)
         values[6 * 3 + 1] = -0.5  // output 3 (group 1) reading input 1 (group 0)
         let dense = Tensor(values, shape: [4, 6, 1, 1])
         do {

@@ -1,6 +1,7 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
+
 @testable import AlexConvCore
 
 @Suite struct RecognizerTests {
@@ -14,8 +15,10 @@ import TestSupport
         }
         for (i, dense) in model.spec.denses.enumerated() {
             let w = model["\(dense.name).weight"]!
-            let tf = i == 0 ? LayoutRules.fc6ToChannelsLast(w, channels: map.channels, height: map.height, width: map.width)
-                            : LayoutRules.transposeDense(w)
+            let tf =
+                i == 0
+                ? LayoutRules.fc6ToChannelsLast(w, channels: map.channels, height: map.height, width: map.width)
+                : LayoutRules.transposeDense(w)
             tensors.append(NamedTensor("\(dense.name)/0", tf.contiguous()))
             tensors.append(NamedTensor("\(dense.name)/1", model["\(dense.name).bias"]!))
         }
@@ -30,8 +33,9 @@ import TestSupport
     }
 
     @Test func theFilesOwnArchitectureProblemLeadsTheErrorWhenNoPresetFits() throws {
-        var bundle = TensorBundle(path: "m.keras", format: "keras", tensors: [NamedTensor("dense/kernel", Tensor([Float](repeating: 0, count: 6), shape: [2, 3]))],
-                                  layout: .channelsLast)
+        var bundle = TensorBundle(
+            path: "m.keras", format: "keras", tensors: [NamedTensor("dense/kernel", Tensor([Float](repeating: 0, count: 6), shape: [2, 3]))],
+            layout: .channelsLast)
         bundle.specProblem = "layer 'scale_input' is a Lambda layer"
         do {
             _ = try Recognizer.recognize(bundle)

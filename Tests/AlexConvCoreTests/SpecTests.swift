@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import AlexConvCore
 
 @Suite struct SpecTests {
@@ -9,8 +10,8 @@ import Testing
 
     @Test func publishedParameterCounts() throws {
         #expect(try parameters(Presets.torchvision.spec()) == 61_100_840)  // torchvision docs
-        #expect(try parameters(Presets.kerasBN.spec()) == 62_383_848)      // seed 000's model.summary()
-        #expect(try parameters(Presets.caffeAlexNet.spec()) == 60_965_224) // bvlc_alexnet
+        #expect(try parameters(Presets.kerasBN.spec()) == 62_383_848)  // seed 000's model.summary()
+        #expect(try parameters(Presets.caffeAlexNet.spec()) == 60_965_224)  // bvlc_alexnet
     }
 
     @Test func everyPresetValidatesAndEndsIn6x6() throws {
@@ -55,10 +56,20 @@ import Testing
             variants.append((what, spec))
         }
         func editConv(_ edit: @escaping (inout ConvSpec) -> Void) -> (inout ArchitectureSpec) -> Void {
-            { spec in if case .conv(var c) = spec.layers[conv] { edit(&c); spec.layers[conv] = .conv(c) } }
+            { spec in
+                if case .conv(var c) = spec.layers[conv] {
+                    edit(&c)
+                    spec.layers[conv] = .conv(c)
+                }
+            }
         }
         func editPool(_ edit: @escaping (inout PoolSpec) -> Void) -> (inout ArchitectureSpec) -> Void {
-            { spec in if case .maxPool(var p) = spec.layers[pool] { edit(&p); spec.layers[pool] = .maxPool(p) } }
+            { spec in
+                if case .maxPool(var p) = spec.layers[pool] {
+                    edit(&p)
+                    spec.layers[pool] = .maxPool(p)
+                }
+            }
         }
         variant("conv stride 0", editConv { $0.stride = [0, 1] })
         variant("conv kernel of one value", editConv { $0.kernel = [3] })
@@ -68,7 +79,14 @@ import Testing
         variant("pool stride 0", editPool { $0.stride = [2, 0] })
         variant("pool without padding", editPool { $0.padding = [] })
         variant("adaptive pool size []", { $0.layers[adaptive] = .adaptiveAvgPool([]) })
-        variant("dense -1 outputs", { spec in if case .dense(var d) = spec.layers[dense] { d.outFeatures = -1; spec.layers[dense] = .dense(d) } })
+        variant(
+            "dense -1 outputs",
+            { spec in
+                if case .dense(var d) = spec.layers[dense] {
+                    d.outFeatures = -1
+                    spec.layers[dense] = .dense(d)
+                }
+            })
         variant("input width 0", { $0.input.width = 0 })
         variant("input height Int.max", { $0.input.height = Int.max })
         for (what, spec) in variants {

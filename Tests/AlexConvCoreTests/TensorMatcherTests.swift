@@ -1,5 +1,6 @@
-import Testing
 import TestSupport
+import Testing
+
 @testable import AlexConvCore
 
 @Suite struct TensorMatcherTests {
@@ -26,9 +27,10 @@ import TestSupport
             #expect(mismatch.missing.map(\.shape) == [[24], [10, 32]])
             #expect(mismatch.unexpected == ["conv9.bias", "extra.weight"])
             #expect(mismatch.wrongShapes == [.init(name: "fc6.weight", sourceName: "dense_1/kernel:0", expected: [32, 16 * 6 * 6], found: [2, 3])])
-            #expect(error.description == "5 tensors do not fit architecture caffe-alexnet: missing conv3.bias (24), fc8.weight (10, 32); "
-                + "wrong shape fc6.weight (file: 'dense_1/kernel:0'): expected (32, 576), found (2, 3); "
-                + "unexpected conv9.bias, extra.weight (no place in the architecture)")
+            #expect(
+                error.description == "5 tensors do not fit architecture caffe-alexnet: missing conv3.bias (24), fc8.weight (10, 32); "
+                    + "wrong shape fc6.weight (file: 'dense_1/kernel:0'): expected (32, 576), found (2, 3); "
+                    + "unexpected conv9.bias, extra.weight (no place in the architecture)")
             #expect(!error.description.contains("\n"))
         } catch {
             Issue.record("unexpected \(error)")
@@ -45,8 +47,9 @@ import TestSupport
         } catch let error as ModelError {
             #expect(error.mismatch?.missing.map(\.name) == ["conv1.bias", "conv2.bias"])
         }
-        let bundle = TensorBundle(path: "m.alexnet.safetensors", format: "safetensors", tensors: broken.tensors,
-                                  metadata: [CanonicalFile.specKey: try model.spec.json(), CanonicalFile.versionKey: "1"])
+        let bundle = TensorBundle(
+            path: "m.alexnet.safetensors", format: "safetensors", tensors: broken.tensors,
+            metadata: [CanonicalFile.specKey: try model.spec.json(), CanonicalFile.versionKey: "1"])
         do {
             _ = try CanonicalFile.model(from: bundle)
             Issue.record("incomplete canonical file accepted")

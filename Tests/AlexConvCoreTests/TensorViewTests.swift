@@ -1,4 +1,5 @@
 import Testing
+
 @testable import AlexConvCore
 
 @Suite struct TensorViewTests {
@@ -11,9 +12,13 @@ import Testing
         let p = t.transposed([2, 0, 1])
         #expect(p.shape == [4, 2, 3])
         let v = p.floats()
-        for a in 0..<4 { for b in 0..<2 { for c in 0..<3 {
-            #expect(v[(a * 2 + b) * 3 + c] == Float((b * 3 + c) * 4 + a))
-        } } }
+        for a in 0..<4 {
+            for b in 0..<2 {
+                for c in 0..<3 {
+                    #expect(v[(a * 2 + b) * 3 + c] == Float((b * 3 + c) * 4 + a))
+                }
+            }
+        }
     }
 
     @Test func largeTransposeUsesTilesAndStaysExact() {

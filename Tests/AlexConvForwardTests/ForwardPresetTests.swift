@@ -1,8 +1,8 @@
-import Foundation
-import Testing
 import AlexConvCore
 import AlexConvForward
+import Foundation
 import TestSupport
+import Testing
 
 /// Every preset's tiny fixture model against the framework's own output (PyTorch; TensorFlow ops
 /// too for the Caffe and Keras presets), index by index, on every kernel set this build has.
@@ -57,8 +57,9 @@ struct ForwardPresetTests {
         }
         // A batch larger than one chunk (tile) runs in pieces and still matches item by item.
         let spec = model.spec
-        let big = ForwardFixtures.deterministicInput(Network.maxChunk + 2, spec.input.channels, spec.input.height, spec.input.width,
-                                                     step: ForwardFixtures.step(name))
+        let big = ForwardFixtures.deterministicInput(
+            Network.maxChunk + 2, spec.input.channels, spec.input.height, spec.input.width,
+            step: ForwardFixtures.step(name))
         let bigOut = try network.run(big).floats()
         let last = try network.run(big.sliced(axis: 0, (Network.maxChunk + 1)..<(Network.maxChunk + 2))).floats()
         #expect(maxAbsDiff(Array(bigOut.suffix(rows)), last) <= 1e-6 * max(1, last.map(abs).max()!))
@@ -89,7 +90,10 @@ struct ForwardNegativeTests {
     @Test(arguments: ["torchvision", "keras-bn"])
     func flattenInHWCOrderIsCaught(_ name: String) throws {
         var model = try ForwardFixtures.model(name)
-        guard let map = try model.spec.flattenedMap() else { Issue.record("no flatten"); return }
+        guard let map = try model.spec.flattenedMap() else {
+            Issue.record("no flatten")
+            return
+        }
         // fc6 weight read as if its columns ran over (H, W, C): what a missing permutation does.
         let w = try model.tensor("fc6.weight")
         let out = w.shape[0]

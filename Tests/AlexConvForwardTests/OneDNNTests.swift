@@ -1,8 +1,8 @@
-import Foundation
-import Testing
 import AlexConvCore
 import AlexConvForward
+import Foundation
 import TestSupport
+import Testing
 
 /// oneDNN's kernels against the reference path (im2col / Winograd + BLAS), layer by layer.
 @Suite("oneDNN kernels against the reference path", .enabled(if: ForwardKernels.oneDNNAvailable))
@@ -41,8 +41,9 @@ struct OneDNNTests {
         // More items than one tile: a full tile and a remainder plan, activations collected from both.
         let model = try ForwardFixtures.model(name)
         let spec = model.spec
-        let x = ForwardFixtures.deterministicInput(Network.maxChunk + 3, spec.input.channels, spec.input.height, spec.input.width,
-                                                   seed: 11, step: ForwardFixtures.step(name))
+        let x = ForwardFixtures.deterministicInput(
+            Network.maxChunk + 3, spec.input.channels, spec.input.height, spec.input.width,
+            seed: 11, step: ForwardFixtures.step(name))
         try compareLayerByLayer(model, x, label: "\(name) x\(Network.maxChunk + 3)")
     }
 
@@ -157,8 +158,12 @@ extension LayerSpec {
     /// This pooling layer with another kernel (other layers unchanged).
     func withPoolKernel(_ kernel: [Int]) -> LayerSpec {
         switch self {
-        case .avgPool(var p): p.kernel = kernel; return .avgPool(p)
-        case .maxPool(var p): p.kernel = kernel; return .maxPool(p)
+        case .avgPool(var p):
+            p.kernel = kernel
+            return .avgPool(p)
+        case .maxPool(var p):
+            p.kernel = kernel
+            return .maxPool(p)
         default: return self
         }
     }

@@ -1,7 +1,7 @@
-import Foundation
-import Testing
 import AlexConvCore
+import Foundation
 import TestSupport
+import Testing
 
 /// The tiny fixture models' specs: every preset at conv widths [8, 16, 24, 24, 16], fc [32, 32], 10 classes.
 enum TinySpecs {

@@ -1,8 +1,9 @@
 import AlexConvCore
-@testable import AlexConvHDF5
 import Foundation
-import Testing
 import TestSupport
+import Testing
+
+@testable import AlexConvHDF5
 
 /// Fixtures/hdf5/expected.json: strings h5py read back (`read`), and attributes alexconv must refuse (`refuse`).
 private struct LayoutExpectations: Decodable {
@@ -61,8 +62,9 @@ struct HDF5StringAttributeTests {
         let bytes = try HDF5Precheck(storage: storage, file: name)
         let probe = try HDF5File.open(path: FixturePaths.path("hdf5/" + name))
         let address = try probe.headerAddress()
-        let message = try #require(try bytes.checkedAttributes(objectAddress: address, location: "/")
-            .first { storage.bytes[$0.name].elementsEqual("names".utf8) })
+        let message = try #require(
+            try bytes.checkedAttributes(objectAddress: address, location: "/")
+                .first { storage.bytes[$0.name].elementsEqual("names".utf8) })
         let offsetSize = bytes.offsetSize
         func little(_ value: UInt64, width: Int) -> [UInt8] { (0..<width).map { UInt8(truncatingIfNeeded: value >> (8 * UInt64($0))) } }
         // Element 0 ("conv1"): (length, address, index) at message.data.
@@ -82,8 +84,10 @@ struct HDF5StringAttributeTests {
             ("address of the superblock", at + 4, little(0, width: offsetSize), "has length 5 but no heap object"),
             ("address of an object header", at + 4, little(address, width: offsetSize), "no GCOL signature"),
             // libhdf5 1.10 copies elements x size bytes from the message whatever its size (H5Aexists does).
-            ("more elements than the message holds", message.dataspace.lowerBound + (original[message.dataspace.lowerBound] == 1 ? 8 : 4),
-             little(1000, width: bytes.lengthSize), "1000 elements of \(4 + offsetSize + 4) bytes do not fit"),
+            (
+                "more elements than the message holds", message.dataspace.lowerBound + (original[message.dataspace.lowerBound] == 1 ? 8 : 4),
+                little(1000, width: bytes.lengthSize), "1000 elements of \(4 + offsetSize + 4) bytes do not fit"
+            ),
         ]
         for (what, offset, patch, expected) in damages {
             var damaged = original
@@ -143,31 +147,54 @@ func lookup3(_ bytes: ArraySlice<UInt8>) -> UInt32 {
     let k = Array(bytes)
     var length = k.count
     var a = 0xDEAD_BEEF &+ UInt32(truncatingIfNeeded: length)
-    var b = a, c = a
+    var b = a
+    var c = a
     func word(_ at: Int, _ count: Int) -> UInt32 {
         (0..<count).reduce(UInt32(0)) { $0 | UInt32(k[at + $1]) << (8 * UInt32($1)) }
     }
     var at = 0
     while length > 12 {
-        a &+= word(at, 4); b &+= word(at + 4, 4); c &+= word(at + 8, 4)
-        a &-= c; a ^= rot(c, 4); c &+= b
-        b &-= a; b ^= rot(a, 6); a &+= c
-        c &-= b; c ^= rot(b, 8); b &+= a
-        a &-= c; a ^= rot(c, 16); c &+= b
-        b &-= a; b ^= rot(a, 19); a &+= c
-        c &-= b; c ^= rot(b, 4); b &+= a
-        length -= 12; at += 12
+        a &+= word(at, 4)
+        b &+= word(at + 4, 4)
+        c &+= word(at + 8, 4)
+        a &-= c
+        a ^= rot(c, 4)
+        c &+= b
+        b &-= a
+        b ^= rot(a, 6)
+        a &+= c
+        c &-= b
+        c ^= rot(b, 8)
+        b &+= a
+        a &-= c
+        a ^= rot(c, 16)
+        c &+= b
+        b &-= a
+        b ^= rot(a, 19)
+        a &+= c
+        c &-= b
+        c ^= rot(b, 4)
+        b &+= a
+        length -= 12
+        at += 12
     }
     if length == 0 { return c }
     a &+= word(at, min(length, 4))
     if length > 4 { b &+= word(at + 4, min(length - 4, 4)) }
     if length > 8 { c &+= word(at + 8, length - 8) }
-    c ^= b; c &-= rot(b, 14)
-    a ^= c; a &-= rot(c, 11)
-    b ^= a; b &-= rot(a, 25)
-    c ^= b; c &-= rot(b, 16)
-    a ^= c; a &-= rot(c, 4)
-    b ^= a; b &-= rot(a, 14)
-    c ^= b; c &-= rot(b, 24)
+    c ^= b
+    c &-= rot(b, 14)
+    a ^= c
+    a &-= rot(c, 11)
+    b ^= a
+    b &-= rot(a, 25)
+    c ^= b
+    c &-= rot(b, 16)
+    a ^= c
+    a &-= rot(c, 4)
+    b ^= a
+    b &-= rot(a, 14)
+    c ^= b
+    c &-= rot(b, 24)
     return c
 }

@@ -1,9 +1,9 @@
-import Foundation
-import Testing
 import AlexConvCore
 import AlexConvImages
 import AlexConvNumPy
+import Foundation
 import TestSupport
+import Testing
 
 @Suite("Images: decoding and preprocessing")
 struct ImageTests {
@@ -75,9 +75,11 @@ struct ImageTests {
         let x = try ImagePreprocessor.tensor(for: try ImageDecoder.decode(path: FixturePaths.path("images/\(image)")), input: input)
         #expect(x.shape == [1, 3, input.height, input.width])
         let golden = try NumPyReader.readArray(path: FixturePaths.path("forward/\(image).\(preset).sample.npy"))
-        let rows = (input.height + 6) / 7, cols = (input.width + 6) / 7
+        let rows = (input.height + 6) / 7
+        let cols = (input.width + 6) / 7
         #expect(golden.shape == [1, 3, rows, cols])
-        let values = x.floats(), expected = golden.floats()
+        let values = x.floats()
+        let expected = golden.floats()
         var worst: Float = 0
         for c in 0..<3 {
             for r in 0..<rows {

@@ -1,9 +1,10 @@
-import Foundation
-import Testing
-import TestSupport
-@testable import AlexConvKeras
-@testable import AlexConvHDF5
 import AlexConvCore
+import Foundation
+import TestSupport
+import Testing
+
+@testable import AlexConvHDF5
+@testable import AlexConvKeras
 
 /// The model_config of a real tf.keras file with values a corrupt or hostile file may carry: every
 /// number goes through the spec's checked validation, so each gives a reason naming the layer
@@ -39,16 +40,18 @@ struct KerasConfigHostileTests {
         #expect(architecture.spec != nil && architecture.unsupported == nil, "\(architecture.unsupported ?? "")")
     }
 
-    @Test("hostile values", arguments: [
-        ("max_pooling2d", "strides", "[0, 0]", "max_pooling2d"),
-        ("max_pooling2d_1", "pool_size", "[0, 3]", "max_pooling2d_1"),
-        ("max_pooling2d_2", "strides", "[9223372036854775807, 2]", "max_pooling2d_2"),
-        ("conv2d", "strides", "[0, 4]", "conv2d"),
-        ("conv2d_1", "kernel_size", "[9223372036854775807, 5]", "conv2d_1"),
-        ("conv2d_2", "filters", "9223372036854775807", "conv2d_2"),
-        ("input_1", "batch_input_shape", "[null, 1099511627776, 1099511627776, 3]", "input_1"),
-        ("dense", "units", "0", "dense"),
-    ])
+    @Test(
+        "hostile values",
+        arguments: [
+            ("max_pooling2d", "strides", "[0, 0]", "max_pooling2d"),
+            ("max_pooling2d_1", "pool_size", "[0, 3]", "max_pooling2d_1"),
+            ("max_pooling2d_2", "strides", "[9223372036854775807, 2]", "max_pooling2d_2"),
+            ("conv2d", "strides", "[0, 4]", "conv2d"),
+            ("conv2d_1", "kernel_size", "[9223372036854775807, 5]", "conv2d_1"),
+            ("conv2d_2", "filters", "9223372036854775807", "conv2d_2"),
+            ("input_1", "batch_input_shape", "[null, 1099511627776, 1099511627776, 3]", "input_1"),
+            ("dense", "units", "0", "dense"),
+        ])
     func hostile(layer: String, key: String, json: String, named: String) throws {
         let value = try JSONSerialization.jsonObject(with: Data(json.utf8), options: .fragmentsAllowed)
         let architecture = try Self.architecture(editing: layer) { $0[key] = value }

@@ -1,9 +1,10 @@
 import AlexConvCore
 import AlexConvHDF5
-@testable import AlexConvKeras
 import Foundation
-import Testing
 import TestSupport
+import Testing
+
+@testable import AlexConvKeras
 
 /// The canonical model of a Keras fixture (spec from its config).
 func kerasModel(_ file: String) throws -> Model {
@@ -118,7 +119,7 @@ func expectSameModel(_ a: Model, _ b: Model, _ label: String) {
 func syntheticModel(_ spec: ArchitectureSpec, seed: UInt64 = 7) throws -> Model {
     var state = seed
     func next() -> Float {
-        state = state &* 6364136223846793005 &+ 1442695040888963407
+        state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
         return Float(Int64(bitPattern: state >> 11) % 2001 - 1000) / 20000
     }
     let tensors = try spec.expectedTensors().map { name, shape in

@@ -1,8 +1,9 @@
 import AlexConvCore
-@testable import AlexConvKeras
 import Foundation
-import Testing
 import TestSupport
+import Testing
+
+@testable import AlexConvKeras
 
 /// Writes the files Interop/keras/check_keras.py loads with Keras: for each case the canonical model
 /// (`<case>.alexnet.safetensors`, the reference PyTorch runs) and alexconv's `<case>.h5`,

@@ -1,16 +1,21 @@
 import AlexConvCore
 import AlexConvHDF5
-@testable import AlexConvKeras
 import Foundation
-import Testing
 import TestSupport
+import Testing
+
+@testable import AlexConvKeras
 
 // MARK: - Helpers
 
 func kerasFixture(_ name: String) -> String { FixturePaths.path("keras/" + name) }
 
 /// expected.json: per file, per HDF5 dataset path: shape, sum and first element (from h5py).
-struct ExpectedTensor: Decodable { let shape: [Int]; let sum: Double; let first: Double }
+struct ExpectedTensor: Decodable {
+    let shape: [Int]
+    let sum: Double
+    let first: Double
+}
 struct ExpectedFile: Decodable { let tensors: [String: [String: ExpectedTensor]] }
 
 let expectedTensors: [String: [String: ExpectedTensor]] = {
@@ -36,9 +41,11 @@ func datasetPath(_ bundle: TensorBundle, _ name: String, full: Bool) -> String {
 // MARK: - Reading fixtures written by Keras
 
 @Suite struct KerasReaderTests {
-    @Test(arguments: [("keras3_bn.h5", true), ("tfkeras_bn.h5", true), ("tfkeras_bn_weights.h5", false),
-                      ("keras3_bn.weights.h5", false), ("keras3_subclass.weights.h5", false),
-                      ("tfkeras_functional.h5", true), ("keras3_grouped.h5", true), ("keras2_split_attrs_weights.h5", false)])
+    @Test(arguments: [
+        ("keras3_bn.h5", true), ("tfkeras_bn.h5", true), ("tfkeras_bn_weights.h5", false),
+        ("keras3_bn.weights.h5", false), ("keras3_subclass.weights.h5", false),
+        ("tfkeras_functional.h5", true), ("keras3_grouped.h5", true), ("keras2_split_attrs_weights.h5", false),
+    ])
     func readsEveryTensorAsH5pySeesIt(file: String, full: Bool) throws {
         let bundle = try KerasH5Reader.read(path: kerasFixture(file))
         let expected = try #require(expectedTensors[file])
@@ -75,12 +82,16 @@ func datasetPath(_ bundle: TensorBundle, _ name: String, full: Bool) -> String {
     @Test func layerHintsFollowKerasOrder() throws {
         let bundle = try KerasH5Reader.read(path: kerasFixture("tfkeras_bn.h5"))
         let hints = try #require(bundle.layerHints)
-        #expect(hints.map(\.kind) == [.conv, .batchNorm, .conv, .batchNorm, .conv, .batchNorm, .conv, .batchNorm,
-                                      .conv, .batchNorm, .dense, .dense, .dense])
+        #expect(
+            hints.map(\.kind) == [
+                .conv, .batchNorm, .conv, .batchNorm, .conv, .batchNorm, .conv, .batchNorm,
+                .conv, .batchNorm, .dense, .dense, .dense,
+            ])
         #expect(hints[1].tensorNames.map { $0.split(separator: "/").last! } == ["gamma:0", "beta:0", "moving_mean:0", "moving_variance:0"])
         let weightsOnly = try KerasH5Reader.read(path: kerasFixture("keras3_subclass.weights.h5"))
         #expect(weightsOnly.spec == nil)
-        #expect(weightsOnly.layerHints?.map(\.name) == ["conv2d", "conv2d_1", "conv2d_2", "conv2d_3", "conv2d_4", "dense", "dense_1", "dense_2"]
+        #expect(
+            weightsOnly.layerHints?.map(\.name) == ["conv2d", "conv2d_1", "conv2d_2", "conv2d_3", "conv2d_4", "dense", "dense_1", "dense_2"]
                 || weightsOnly.layerHints?.map(\.kind) == [.conv, .conv, .conv, .conv, .conv, .dense, .dense, .dense])
         #expect(weightsOnly.layerHints?.map(\.kind) == [.conv, .conv, .conv, .conv, .conv, .dense, .dense, .dense])
     }

@@ -1,8 +1,9 @@
-import Foundation
-import Testing
 import AlexConvCore
-@testable import AlexConvNumPy
+import Foundation
 import TestSupport
+import Testing
+
+@testable import AlexConvNumPy
 
 @Suite("npy headers and plain arrays")
 struct NpyHeaderTests {
@@ -42,12 +43,14 @@ struct NpyHeaderTests {
         }
     }
 
-    @Test("encode writes the header bytes np.save writes", arguments: [
-        ("plain_f4", NpyElementType.numeric(.float32, .little)), ("scalar_f4", .numeric(.float32, .little)),
-        ("empty_f4", .numeric(.float32, .little)), ("half_f2", .numeric(.float16, .little)),
-        ("bytes_u1", .numeric(.uint8, .little)), ("big_endian_f8", .numeric(.float64, .big)),
-        ("fortran_f4", .numeric(.float32, .little)),
-    ])
+    @Test(
+        "encode writes the header bytes np.save writes",
+        arguments: [
+            ("plain_f4", NpyElementType.numeric(.float32, .little)), ("scalar_f4", .numeric(.float32, .little)),
+            ("empty_f4", .numeric(.float32, .little)), ("half_f2", .numeric(.float16, .little)),
+            ("bytes_u1", .numeric(.uint8, .little)), ("big_endian_f8", .numeric(.float64, .big)),
+            ("fortran_f4", .numeric(.float32, .little)),
+        ])
     func encodeMatchesNumPy(name: String, type: NpyElementType) throws {
         let storage = try ByteStorage.map(path: numpyFixture("plain/\(name).npy"))
         let header = try NpyHeader.parse(storage.bytes)
@@ -57,27 +60,32 @@ struct NpyHeaderTests {
 
     @Test("Python literal parser: Python 2 longs, nesting, trailing commas")
     func literals() throws {
-        #expect(try PythonLiteralParser.parse("{'a': (3L, 4L), \"b\": [1, (2,)], 'c': True, 'd': None, }")
-                == .dict([(.string("a"), .tuple([.int(3), .int(4)])),
-                          (.string("b"), .list([.int(1), .tuple([.int(2)])])),
-                          (.string("c"), .bool(true)), (.string("d"), .none)]))
+        #expect(
+            try PythonLiteralParser.parse("{'a': (3L, 4L), \"b\": [1, (2,)], 'c': True, 'd': None, }")
+                == .dict([
+                    (.string("a"), .tuple([.int(3), .int(4)])),
+                    (.string("b"), .list([.int(1), .tuple([.int(2)])])),
+                    (.string("c"), .bool(true)), (.string("d"), .none),
+                ]))
         #expect(try PythonLiteralParser.parse("()") == .tuple([]))
         #expect(try PythonLiteralParser.parse("(5)") == .int(5))
         #expect(try PythonLiteralParser.parse("'it\\'s'") == .string("it's"))
     }
 
-    @Test("malformed headers give FormatErrors naming what is wrong", arguments: [
-        ("{'descr': '<f4', 'fortran_order': False}", "missing key 'shape'"),
-        ("{'descr': '<c8', 'fortran_order': False, 'shape': (2,), }", "descr '<c8' is not supported"),
-        ("{'descr': '<f4', 'fortran_order': False, 'shape': (-2,), }", "non-negative"),
-        ("{'descr': '<f4', 'fortran_order': False, 'shape': (4611686018427387904, 4), }", "overflows"),
-        ("{'descr': '<f4', 'fortran_order': 0, 'shape': (2,), }", "fortran_order must be True or False"),
-        ("{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (2,), }", "structured dtypes are not supported"),
-        ("{'descr': '<f4', 'fortran_order': False, 'shape': (2,), ", "ended inside a literal"),
-        ("{'descr': '<f4' 'fortran_order': False}", "expected ',' or '}'"),
-        ("__import__('os')", "not a supported literal"),
-        (String(repeating: "(", count: 100_000), "nested more than 32 deep"),
-    ])
+    @Test(
+        "malformed headers give FormatErrors naming what is wrong",
+        arguments: [
+            ("{'descr': '<f4', 'fortran_order': False}", "missing key 'shape'"),
+            ("{'descr': '<c8', 'fortran_order': False, 'shape': (2,), }", "descr '<c8' is not supported"),
+            ("{'descr': '<f4', 'fortran_order': False, 'shape': (-2,), }", "non-negative"),
+            ("{'descr': '<f4', 'fortran_order': False, 'shape': (4611686018427387904, 4), }", "overflows"),
+            ("{'descr': '<f4', 'fortran_order': 0, 'shape': (2,), }", "fortran_order must be True or False"),
+            ("{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (2,), }", "structured dtypes are not supported"),
+            ("{'descr': '<f4', 'fortran_order': False, 'shape': (2,), ", "ended inside a literal"),
+            ("{'descr': '<f4' 'fortran_order': False}", "expected ',' or '}'"),
+            ("__import__('os')", "not a supported literal"),
+            (String(repeating: "(", count: 100_000), "nested more than 32 deep"),
+        ])
     func malformedHeader(header: String, message: String) throws {
         var bytes: [UInt8] = NpyHeader.magic + [1, 0]
         let body = Array(header.utf8) + [0x0A]
@@ -100,9 +108,11 @@ struct NpyHeaderTests {
         }
         // A header length field pointing past the end.
         var lying = Array(data)
-        lying[8] = 0xFF; lying[9] = 0xFF
-        #expect(formatError { _ = try NumPyReader.bundle(storage: ByteStorage(copying: lying), path: "l.npy") }?
-            .description.contains("truncated") == true)
+        lying[8] = 0xFF
+        lying[9] = 0xFF
+        #expect(
+            formatError { _ = try NumPyReader.bundle(storage: ByteStorage(copying: lying), path: "l.npy") }?
+                .description.contains("truncated") == true)
         // Not an npy at all.
         #expect(formatError { _ = try NumPyReader.bundle(storage: ByteStorage(copying: Array("hello".utf8)), path: "x.npy") } != nil)
     }

@@ -1,9 +1,9 @@
-import Foundation
-import Testing
 import AlexConvCore
-import AlexConvZip
 import AlexConvNumPy
+import AlexConvZip
+import Foundation
 import TestSupport
+import Testing
 
 /// Where the exporter tests leave their output for `make_numpy_fixtures.py --check-swift`.
 let swiftWrittenDirectory = NSTemporaryDirectory() + "alexconv-numpy-swift-written"

@@ -1,17 +1,19 @@
-import Foundation
-import Testing
 import AlexConvCore
-import AlexConvPickle
 import AlexConvNumPy
+import AlexConvPickle
+import Foundation
 import TestSupport
+import Testing
 
 let bvlcNames = ["conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7", "fc8"].flatMap { ["\($0)/0", "\($0)/1"] }
 
 @Suite("npy pickled dicts: bvlc and caffe-tensorflow styles")
 struct NumPyDictTests {
-    @Test("bvlc {name: [W, b]} from numpy 2, numpy 1 and Python 2", arguments: [
-        ("bvlc_np2.npy", "4"), ("bvlc_np1.npy", "3"), ("bvlc_py2.npy", "2"),
-    ])
+    @Test(
+        "bvlc {name: [W, b]} from numpy 2, numpy 1 and Python 2",
+        arguments: [
+            ("bvlc_np2.npy", "4"), ("bvlc_np1.npy", "3"), ("bvlc_py2.npy", "2"),
+        ])
     func bvlc(file: String, protocolVersion: String) throws {
         let bundle = try NumPyReader.read(path: numpyFixture(file))
         #expect(bundle.format == "npy (pickled dict, bvlc style {name: [W, b]})")
@@ -69,13 +71,27 @@ struct NumPyDictTests {
         let w = PickleWriter(protocolVersion: 3)
         w.global(module: "numpy.core.multiarray", name: "_reconstruct")
         w.global(module: "numpy", name: "ndarray")
-        w.int(0); w.tuple(ofLast: 1); try w.bytes([0x62]); w.tuple(ofLast: 3); w.reduce()
+        w.int(0)
+        w.tuple(ofLast: 1)
+        try w.bytes([0x62])
+        w.tuple(ofLast: 3)
+        w.reduce()
         w.tuple {
-            w.int(1); w.tuple { w.int(1000); w.int(1000) }
-            w.call(module: "numpy", name: "dtype") { w.string("f4"); w.bool(false); w.bool(true) }
-            w.bool(false); try? w.bytes([1, 2, 3, 4])
+            w.int(1)
+            w.tuple {
+                w.int(1000)
+                w.int(1000)
+            }
+            w.call(module: "numpy", name: "dtype") {
+                w.string("f4")
+                w.bool(false)
+                w.bool(true)
+            }
+            w.bool(false)
+            try? w.bytes([1, 2, 3, 4])
         }
-        w.build(); w.stop()
+        w.build()
+        w.stop()
         let bytes = NpyHeader.encode(elementType: .object, shape: []) + w.takeBytes()
         let error = formatError { _ = try NumPyReader.bundle(storage: ByteStorage(copying: bytes), path: "short.npy") }
         #expect(error?.description.contains("needs 4000000 bytes, the pickle holds 4") == true, "\(String(describing: error))")
@@ -123,11 +139,13 @@ struct NumPyTestFileTests {
 
     /// These object arrays hold `range`/`xrange` classes next to strings: not weights, and loading
     /// them would mean trusting a builtin. They are refused with the global named.
-    @Test("object arrays holding Python classes are refused, naming the global", arguments: [
-        ("py2-objarr.npy", "refused pickle global '__builtin__.xrange'"),
-        ("py2-np0-objarr.npy", "refused pickle global"),
-        ("py3-objarr.npy", "refused pickle global 'builtins.range'"),
-    ])
+    @Test(
+        "object arrays holding Python classes are refused, naming the global",
+        arguments: [
+            ("py2-objarr.npy", "refused pickle global '__builtin__.xrange'"),
+            ("py2-np0-objarr.npy", "refused pickle global"),
+            ("py3-objarr.npy", "refused pickle global 'builtins.range'"),
+        ])
     func objectArrays(file: String, message: String) throws {
         let error = formatError { _ = try NumPyReader.read(path: numpyFixture("numpy_tests/\(file)")) }
         #expect(error?.description.contains(message) == true, "\(String(describing: error))")

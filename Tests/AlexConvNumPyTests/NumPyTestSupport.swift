@@ -1,8 +1,8 @@
-import Foundation
-import Testing
 import AlexConvCore
 import AlexConvNumPy
+import Foundation
 import TestSupport
+import Testing
 
 /// `Fixtures/numpy/expected.json`, written by make_numpy_fixtures.py from the arrays numpy saved.
 struct ExpectedValues: Decodable {
@@ -36,8 +36,10 @@ let plainFixtureNames = [
 ]
 
 /// Checks `tensor` against the spot values numpy recorded, index by index, and its float64 sum.
-func expectSpotValues(_ tensor: Tensor?, _ spot: ExpectedValues.Spot?, _ label: String,
-                      sourceLocation: SourceLocation = #_sourceLocation) {
+func expectSpotValues(
+    _ tensor: Tensor?, _ spot: ExpectedValues.Spot?, _ label: String,
+    sourceLocation: SourceLocation = #_sourceLocation
+) {
     guard let tensor, let spot else {
         Issue.record("\(label): missing tensor or expectation", sourceLocation: sourceLocation)
         return
@@ -68,8 +70,10 @@ func canonicalModel(fromBvlc bundle: TensorBundle) throws -> Model {
     for index in 6...8 {
         let name = "fc\(index)"
         let weight = try #require(bundle["\(name)/0"])
-        let canonical = index == 6 ? LayoutRules.fc6FromChannelsLast(weight, channels: 16, height: 6, width: 6)
-                                   : LayoutRules.transposeDense(weight)
+        let canonical =
+            index == 6
+            ? LayoutRules.fc6FromChannelsLast(weight, channels: 16, height: 6, width: 6)
+            : LayoutRules.transposeDense(weight)
         tensors.append(NamedTensor("\(name).weight", canonical))
         tensors.append(NamedTensor("\(name).bias", try #require(bundle["\(name)/1"])))
     }
@@ -79,8 +83,10 @@ func canonicalModel(fromBvlc bundle: TensorBundle) throws -> Model {
 }
 
 /// Expects `bundle` to hold exactly the tensors of `reference` under `rename(name)`, bit for bit.
-func expectBitIdentical(_ bundle: TensorBundle, _ reference: TensorBundle, rename: (String) -> String = { $0 },
-                        sourceLocation: SourceLocation = #_sourceLocation) {
+func expectBitIdentical(
+    _ bundle: TensorBundle, _ reference: TensorBundle, rename: (String) -> String = { $0 },
+    sourceLocation: SourceLocation = #_sourceLocation
+) {
     #expect(bundle.tensors.count == reference.tensors.count, "tensor count", sourceLocation: sourceLocation)
     for named in reference.tensors {
         guard let tensor = bundle[rename(named.name)] else {

@@ -1,15 +1,17 @@
-import Foundation
-import Testing
 import AlexConvCore
 import AlexConvNumPy
+import Foundation
 import TestSupport
+import Testing
 
 /// The lead's Recognizer turns each NumPy bundle into the same canonical model the manual inverse
 /// layout rules give; exporting that model and recognising the result again is bit-exact.
 @Suite("NumPy bundles through the Recognizer")
 struct RecognizerRoundTripTests {
-    static let files = ["bvlc_np2.npy", "bvlc_np1.npy", "bvlc_py2.npy", "caffe_tf.npy",
-                        "tf_keys_stored.npz", "slash_keys_deflated.npz", "torch_keys_stored.npz"]
+    static let files = [
+        "bvlc_np2.npy", "bvlc_np1.npy", "bvlc_py2.npy", "caffe_tf.npy",
+        "tf_keys_stored.npz", "slash_keys_deflated.npz", "torch_keys_stored.npz",
+    ]
 
     @Test("every fixture recognises to the same canonical tensors", arguments: files)
     func recognise(file: String) throws {

@@ -1,8 +1,8 @@
-import Foundation
-import Testing
 import AlexConvCore
 import AlexConvNumPy
+import Foundation
 import TestSupport
+import Testing
 
 /// `NumPyReader.readArray` / `NumPyExporter.writeArray`: the single arrays `run`, `verify` and
 /// `diff` read and write (batches, outputs, goldens), through the same header codec as the weights.

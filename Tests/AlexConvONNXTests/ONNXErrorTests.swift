@@ -1,8 +1,9 @@
-import Foundation
-import Testing
 import AlexConvCore
-@testable import AlexConvONNX
+import Foundation
 import TestSupport
+import Testing
+
+@testable import AlexConvONNX
 
 /// Bad input: clear errors naming the file, the node or the initializer; never a crash.
 @Suite struct ONNXErrorTests {
@@ -47,7 +48,10 @@ import TestSupport
         _ = FileManager.default.createFile(atPath: directory + "/empty.onnx", contents: Data())
         #expect(errorText { _ = try ONNXReader.read(path: directory + "/empty.onnx") }.contains("empty"))
         var state: UInt32 = 12345
-        let noise = (0..<5000).map { _ -> UInt8 in state = state &* 1664525 &+ 1013904223; return UInt8(state >> 24) }
+        let noise = (0..<5000).map { _ -> UInt8 in
+            state = state &* 1_664_525 &+ 1_013_904_223
+            return UInt8(state >> 24)
+        }
         _ = FileManager.default.createFile(atPath: directory + "/noise.onnx", contents: Data(noise))
         #expect(errorText { _ = try ONNXReader.read(path: directory + "/noise.onnx") }.contains("noise.onnx"))
         // Every single-byte corruption of the header region is an error or a valid read, never a crash.

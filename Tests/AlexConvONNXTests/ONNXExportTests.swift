@@ -1,8 +1,9 @@
-import Foundation
-import Testing
 import AlexConvCore
-@testable import AlexConvONNX
+import Foundation
 import TestSupport
+import Testing
+
+@testable import AlexConvONNX
 
 @Suite struct ONNXExportTests {
     @Test(arguments: Presets.all.map(\.name))
@@ -33,10 +34,11 @@ import TestSupport
         #expect(dims[0].dimParam == "N")
         #expect(dims.dropFirst().map(\.dimValue) == [3, 227, 227])
         #expect(graph.output.map(\.name) == ["output"])
-        #expect(graph.node.map(\.opType) == [
-            "Conv", "Relu", "LRN", "MaxPool", "Conv", "Relu", "LRN", "MaxPool", "Conv", "Relu", "Conv", "Relu",
-            "Conv", "Relu", "MaxPool", "Flatten", "Gemm", "Relu", "Gemm", "Relu", "Gemm", "Softmax",
-        ])
+        #expect(
+            graph.node.map(\.opType) == [
+                "Conv", "Relu", "LRN", "MaxPool", "Conv", "Relu", "LRN", "MaxPool", "Conv", "Relu", "Conv", "Relu",
+                "Conv", "Relu", "MaxPool", "Flatten", "Gemm", "Relu", "Gemm", "Relu", "Gemm", "Softmax",
+            ])
         let conv2 = try #require(graph.node.first { $0.name == "conv2" })
         #expect(conv2.attribute.first { $0.name == "group" }?.i == 2)
         let gemm = try #require(graph.node.first { $0.opType == "Gemm" })

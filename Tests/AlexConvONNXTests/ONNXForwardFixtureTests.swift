@@ -1,8 +1,9 @@
-import Foundation
-import Testing
 import AlexConvCore
-@testable import AlexConvONNX
+import Foundation
 import TestSupport
+import Testing
+
+@testable import AlexConvONNX
 
 /// The forward engineer's canonical fixtures (Fixtures/forward: every preset plus a chain of every
 /// op variant, with PyTorch's outputs): export each as ONNX, drop the recorded spec, import the bare
@@ -17,9 +18,9 @@ import TestSupport
     /// to integers -1000...1000 times `step`.
     static func deterministicInput(count: Int, seed: UInt64, step: Float) -> [Float] {
         (0..<count).map { index in
-            var x = (UInt64(index) &* 2654435761 &+ seed) & 0xFFFF_FFFF
+            var x = (UInt64(index) &* 2_654_435_761 &+ seed) & 0xFFFF_FFFF
             x ^= x >> 15
-            x = (x &* 2246822519) & 0xFFFF_FFFF
+            x = (x &* 2_246_822_519) & 0xFFFF_FFFF
             x ^= x >> 13
             return Float(Int64(x % 2001) - 1000) * step
         }
@@ -61,10 +62,12 @@ import TestSupport
         // fc(N+1)... after the N convs.
         let (expectedLayers, renamed) = try Self.bareGraphLayers(original.spec)
         #expect(imported.spec.layers == expectedLayers)
-        expectSameTensors(imported.tensors, original.tensors.map { tensor in
-            let parts = tensor.name.split(separator: ".", maxSplits: 1).map(String.init)
-            return NamedTensor("\(renamed[parts[0]] ?? parts[0]).\(parts[1])", tensor.tensor.contiguous(as: .float32))
-        })
+        expectSameTensors(
+            imported.tensors,
+            original.tensors.map { tensor in
+                let parts = tensor.name.split(separator: ".", maxSplits: 1).map(String.init)
+                return NamedTensor("\(renamed[parts[0]] ?? parts[0]).\(parts[1])", tensor.tensor.contiguous(as: .float32))
+            })
 
         // And the spec means what PyTorch computed (first batch element of the golden).
         let input = original.spec.input

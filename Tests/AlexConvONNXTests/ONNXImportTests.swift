@@ -1,8 +1,9 @@
-import Foundation
-import Testing
 import AlexConvCore
-@testable import AlexConvONNX
+import Foundation
 import TestSupport
+import Testing
+
+@testable import AlexConvONNX
 
 /// Imports the committed fixtures (written by torch.onnx.export and onnx.helper, run by onnxruntime).
 @Suite struct ONNXImportTests {
@@ -47,10 +48,11 @@ import TestSupport
         let spec = try #require(bundle.spec)
         #expect(spec.name == "custom")
         #expect(spec.input.height == 224 && spec.input.width == 224 && spec.input.channelOrder == .rgb)
-        #expect(spec.layers.map(\.typeName) == [
-            "conv", "relu", "maxpool", "conv", "relu", "maxpool", "conv", "relu", "conv", "relu", "conv", "relu", "maxpool",
-            "avgpool", "flatten", "dense", "relu", "dense", "relu", "dense",
-        ])
+        #expect(
+            spec.layers.map(\.typeName) == [
+                "conv", "relu", "maxpool", "conv", "relu", "maxpool", "conv", "relu", "conv", "relu", "conv", "relu", "maxpool",
+                "avgpool", "flatten", "dense", "relu", "dense", "relu", "dense",
+            ])
         #expect(spec.convs.map(\.outChannels) == [8, 16, 24, 24, 16])
         #expect(spec.convs[0].padding == [2, 2, 2, 2] && spec.convs[0].stride == [4, 4])
         #expect(spec.denses.map(\.name) == ["fc6", "fc7", "fc8"])

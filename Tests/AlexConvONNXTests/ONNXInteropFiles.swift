@@ -1,8 +1,9 @@
-import Foundation
-import Testing
 import AlexConvCore
-@testable import AlexConvONNX
+import Foundation
 import TestSupport
+import Testing
+
+@testable import AlexConvONNX
 
 /// Writes the files Interop/onnx/run.sh checks with onnx.checker and onnxruntime, when
 /// ALEXCONV_ONNX_INTEROP_OUT names a directory (the exporter driven without the CLI).

@@ -1,8 +1,9 @@
-import Foundation
-import Testing
 import AlexConvCore
-@testable import AlexConvONNX
+import Foundation
 import TestSupport
+import Testing
+
+@testable import AlexConvONNX
 
 // MARK: - Minimal .npy reading (fixture inputs and outputs only: v1, little-endian, C order)
 
@@ -54,9 +55,9 @@ enum TinyModels {
     }
 
     static func model(_ spec: ArchitectureSpec, seed: UInt64 = 1) throws -> Model {
-        var state = seed &* 6364136223846793005 &+ 1442695040888963407
+        var state = seed &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
         func next() -> Float {
-            state = state &* 6364136223846793005 &+ 1442695040888963407
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
             let unit = Float(state >> 40) / Float(1 << 24)  // [0, 1)
             return (unit * 2 - 1) * 0.1
         }
@@ -80,7 +81,8 @@ func expectSameTensors(_ a: [NamedTensor], _ b: [NamedTensor], sourceLocation: S
     #expect(a.map(\.name) == b.map(\.name), sourceLocation: sourceLocation)
     for (x, y) in zip(a, b) {
         #expect(x.tensor.shape == y.tensor.shape, "\(x.name) shape", sourceLocation: sourceLocation)
-        let xb = x.tensor.floats().map(\.bitPattern), yb = y.tensor.floats().map(\.bitPattern)
+        let xb = x.tensor.floats().map(\.bitPattern)
+        let yb = y.tensor.floats().map(\.bitPattern)
         #expect(xb == yb, "\(x.name) values differ", sourceLocation: sourceLocation)
     }
 }
@@ -88,8 +90,9 @@ func expectSameTensors(_ a: [NamedTensor], _ b: [NamedTensor], sourceLocation: S
 /// The model a bundle from the ONNX reader stands for (its tensors are already canonical).
 func model(from bundle: TensorBundle) throws -> Model {
     let spec = try #require(bundle.spec)
-    let model = Model(spec: spec, tensors: bundle.tensors.map { NamedTensor($0.name, $0.tensor.contiguous(as: .float32)) },
-                      source: bundle.path)
+    let model = Model(
+        spec: spec, tensors: bundle.tensors.map { NamedTensor($0.name, $0.tensor.contiguous(as: .float32)) },
+        source: bundle.path)
     try model.validate()
     return model
 }

@@ -1,8 +1,8 @@
-import Foundation
-import Testing
 import AlexConvCore
 import AlexConvPickle
+import Foundation
 import TestSupport
+import Testing
 
 /// What numpy weight files need; everything the hostile files name is outside it.
 let weightGlobals: Set<String> = [
@@ -30,46 +30,52 @@ func refusal(fixture name: String) throws -> FormatError? {
 
 @Suite("Pickle reader: hostile input is refused, never run")
 struct HostilePickleTests {
-    @Test("refused globals are named", arguments: [
-        ("os_system", "refused pickle global 'os.system'"),
-        ("posix_system", "refused pickle global 'posix.system'"),
-        ("builtins_eval", "refused pickle global '__builtin__.eval'"),
-        ("builtins_getattr", "refused pickle global '__builtin__.getattr'"),
-        ("subprocess_popen", "refused pickle global 'subprocess.Popen'"),
-        ("inst_popen", "refused pickle global 'subprocess.Popen'"),
-    ])
+    @Test(
+        "refused globals are named",
+        arguments: [
+            ("os_system", "refused pickle global 'os.system'"),
+            ("posix_system", "refused pickle global 'posix.system'"),
+            ("builtins_eval", "refused pickle global '__builtin__.eval'"),
+            ("builtins_getattr", "refused pickle global '__builtin__.getattr'"),
+            ("subprocess_popen", "refused pickle global 'subprocess.Popen'"),
+            ("inst_popen", "refused pickle global 'subprocess.Popen'"),
+        ])
     func refusedGlobal(name: String, message: String) throws {
         let error = try #require(try refusal(fixture: name))
         #expect(error.description.contains(message), "\(error)")
     }
 
-    @Test("malformed pickles give clear errors", arguments: [
-        ("reduce_chain", "call chains are refused"),
-        ("huge_memo_index", "memo index 4294967295 was never stored"),
-        ("lying_binbytes", "claims 4294967295 bytes, only 4 left"),
-        ("lying_binunicode8", "claims 9223372036854775808 bytes"),
-        ("negative_binstring", "negative BINSTRING length -1"),
-        ("lying_frame", "claims 4294967296 bytes"),
-        ("unknown_opcode", "unknown or unsupported opcode 0xFF at byte 2"),
-        ("ext1", "unknown or unsupported opcode 0x82 at byte 2"),
-        ("self_append", "recursive structures are not supported"),
-        ("no_stop", "before STOP"),
-    ])
+    @Test(
+        "malformed pickles give clear errors",
+        arguments: [
+            ("reduce_chain", "call chains are refused"),
+            ("huge_memo_index", "memo index 4294967295 was never stored"),
+            ("lying_binbytes", "claims 4294967295 bytes, only 4 left"),
+            ("lying_binunicode8", "claims 9223372036854775808 bytes"),
+            ("negative_binstring", "negative BINSTRING length -1"),
+            ("lying_frame", "claims 4294967296 bytes"),
+            ("unknown_opcode", "unknown or unsupported opcode 0xFF at byte 2"),
+            ("ext1", "unknown or unsupported opcode 0x82 at byte 2"),
+            ("self_append", "recursive structures are not supported"),
+            ("no_stop", "before STOP"),
+        ])
     func malformed(name: String, message: String) throws {
         let error = try #require(try refusal(fixture: name))
         #expect(error.description.contains(message), "\(error)")
     }
 
-    @Test("errors are located at the opcode that raised them", arguments: [
-        // PROTO 2, BININT with 1 of its 4 argument bytes.
-        ([0x80, 0x02, 0x4A, 0x01], FormatError.Kind.truncated, "pickle opcode BININT at byte 2", "argument at byte 3 needs 4 bytes, 1 remain"),
-        // PROTO 2, NONE, SHORT_BINUNICODE claiming 200 bytes.
-        ([0x80, 0x02, 0x4E, 0x8C, 0xC8, 0x61], .truncated, "pickle opcode SHORT_BINUNICODE at byte 3", "length at byte 4 claims 200 bytes, only 1 left"),
-        // PROTO 2, APPEND on an empty stack.
-        ([0x80, 0x02, 0x61, 0x2E], .malformed, "pickle opcode APPEND at byte 2", "stack underflow"),
-        // PROTO 2, INT without its newline.
-        ([0x80, 0x02, 0x49, 0x31], .truncated, "pickle opcode INT at byte 2", "has no terminating newline"),
-    ] as [([UInt8], FormatError.Kind, String, String)])
+    @Test(
+        "errors are located at the opcode that raised them",
+        arguments: [
+            // PROTO 2, BININT with 1 of its 4 argument bytes.
+            ([0x80, 0x02, 0x4A, 0x01], FormatError.Kind.truncated, "pickle opcode BININT at byte 2", "argument at byte 3 needs 4 bytes, 1 remain"),
+            // PROTO 2, NONE, SHORT_BINUNICODE claiming 200 bytes.
+            ([0x80, 0x02, 0x4E, 0x8C, 0xC8, 0x61], .truncated, "pickle opcode SHORT_BINUNICODE at byte 3", "length at byte 4 claims 200 bytes, only 1 left"),
+            // PROTO 2, APPEND on an empty stack.
+            ([0x80, 0x02, 0x61, 0x2E], .malformed, "pickle opcode APPEND at byte 2", "stack underflow"),
+            // PROTO 2, INT without its newline.
+            ([0x80, 0x02, 0x49, 0x31], .truncated, "pickle opcode INT at byte 2", "has no terminating newline"),
+        ] as [([UInt8], FormatError.Kind, String, String)])
     func errorsNameTheOpcode(bytes: [UInt8], kind: FormatError.Kind, location: String, detail: String) throws {
         let error = try #require(refusal(bytes))
         #expect(error.kind == kind)

@@ -1,8 +1,8 @@
-import Foundation
-import Testing
 import AlexConvCore
 import AlexConvPickle
+import Foundation
 import TestSupport
+import Testing
 
 /// Globals the CPython-written samples use (sets and OrderedDict under both Python 2 and 3 names).
 let sampleGlobals: Set<String> = [
@@ -137,9 +137,12 @@ struct PickleReaderTests {
     func duplicateKeys() throws {
         let writer = PickleWriter()
         writer.dict {
-            writer.string("a"); writer.int(1)
-            writer.string("b"); writer.int(2)
-            writer.string("a"); writer.int(3)
+            writer.string("a")
+            writer.int(1)
+            writer.string("b")
+            writer.int(2)
+            writer.string("a")
+            writer.int(3)
         }
         writer.stop()
         let value = try PickleReader.read(bytes: writer.takeBytes(), allowedGlobals: []).value

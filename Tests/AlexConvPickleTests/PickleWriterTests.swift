@@ -1,8 +1,8 @@
-import Foundation
-import Testing
 import AlexConvCore
 import AlexConvPickle
+import Foundation
 import TestSupport
+import Testing
 
 /// A pickle shaped like a torch state dict, written with the builder: OrderedDict via REDUCE,
 /// SETITEMS, persistent ids, a rebuild call, BUILD with `_metadata`, memo reuse.
@@ -24,8 +24,16 @@ func writerSample(protocolVersion: Int) throws -> [UInt8] {
         }
         w.persistentID()
         w.int(0)
-        w.tuple { w.int(2); w.int(3); w.int(4) }
-        w.tuple { w.int(12); w.int(4); w.int(1) }
+        w.tuple {
+            w.int(2)
+            w.int(3)
+            w.int(4)
+        }
+        w.tuple {
+            w.int(12)
+            w.int(4)
+            w.int(1)
+        }
         w.bool(false)
         w.global(module: "collections", name: "OrderedDict")
         w.emptyTuple()
@@ -35,11 +43,27 @@ func writerSample(protocolVersion: Int) throws -> [UInt8] {
     w.string("alias")
     w.get(tensor)
     w.string("numbers")
-    w.list { w.int(0); w.int(255); w.int(256); w.int(65536); w.int(-1); w.int(1 << 40); w.int(Int.min); w.float(-2.5); w.none() }
+    w.list {
+        w.int(0)
+        w.int(255)
+        w.int(256)
+        w.int(65536)
+        w.int(-1)
+        w.int(1 << 40)
+        w.int(Int.min)
+        w.float(-2.5)
+        w.none()
+    }
     w.setItems()
     w.dict {
         w.string("_metadata")
-        w.dict { w.string(""); w.dict { w.string("version"); w.int(1) } }
+        w.dict {
+            w.string("")
+            w.dict {
+                w.string("version")
+                w.int(1)
+            }
+        }
     }
     w.build()
     w.stop()
@@ -61,7 +85,10 @@ struct PickleWriterTests {
         let rebuild = try #require(ordered.items[0].value.object)
         #expect(rebuild.callable.name == "_rebuild_tensor_v2")
         #expect(rebuild.arguments.count == 6)
-        guard case .persistentID(let id) = rebuild.arguments[0] else { Issue.record("expected a persistent id"); return }
+        guard case .persistentID(let id) = rebuild.arguments[0] else {
+            Issue.record("expected a persistent id")
+            return
+        }
         #expect(id.sequence?[0].text == "storage")
         #expect(id.sequence?[1].global?.description == "torch.FloatStorage")
         #expect(id.sequence?[4].int == 24)

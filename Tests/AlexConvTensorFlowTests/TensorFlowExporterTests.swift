@@ -1,8 +1,9 @@
 import AlexConvCore
-@testable import AlexConvTensorFlow
 import Foundation
-import Testing
 import TestSupport
+import Testing
+
+@testable import AlexConvTensorFlow
 
 /// Exports `model` as a checkpoint with `naming` into a new directory; returns the prefix.
 func exportCheckpoint(_ model: Model, naming: String? = nil, dtype: DType? = nil, label: String = "tf-export") throws -> String {
@@ -24,11 +25,14 @@ func expectSameTensors(_ a: Model, _ b: Model, _ label: String, sourceLocation: 
         let prefix = try exportCheckpoint(model)
         defer { try? FileManager.default.removeItem(atPath: (prefix as NSString).deletingLastPathComponent) }
         let bundle = try TensorFlowCheckpointReader.read(path: prefix)
-        #expect(bundle.tensors.map(\.name) == ["conv1/biases", "conv1/weights", "conv2/biases", "conv2/weights", "conv3/biases", "conv3/weights",
-                                               "conv4/biases", "conv4/weights", "conv5/biases", "conv5/weights", "fc6/biases", "fc6/weights",
-                                               "fc7/biases", "fc7/weights", "fc8/biases", "fc8/weights"])
+        #expect(
+            bundle.tensors.map(\.name) == [
+                "conv1/biases", "conv1/weights", "conv2/biases", "conv2/weights", "conv3/biases", "conv3/weights",
+                "conv4/biases", "conv4/weights", "conv5/biases", "conv5/weights", "fc6/biases", "fc6/weights",
+                "fc7/biases", "fc7/weights", "fc8/biases", "fc8/weights",
+            ])
         #expect(bundle["conv2/weights"]?.shape == [5, 5, 4, 16])  // HWIO, two towers as seed 002 keeps them
-        #expect(bundle["fc6/weights"]?.shape == [576, 32])        // (in, out), rows in (H, W, C) order
+        #expect(bundle["fc6/weights"]?.shape == [576, 32])  // (in, out), rows in (H, W, C) order
         let back = try Recognizer.recognize(bundle, choice: .preset(Presets.caffeNet)).model
         expectSameTensors(model, back, "tf1 round trip")
     }
@@ -54,7 +58,8 @@ func expectSameTensors(_ a: Model, _ b: Model, _ label: String, sourceLocation: 
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let files = try FileManager.default.contentsOfDirectory(atPath: directory).sorted()
         #expect(files == ["checkpoint", "model.ckpt.data-00000-of-00001", "model.ckpt.index"])
-        #expect(TensorFlowCheckpointExporter.outputFiles(for: "tf-checkpoint", path: prefix)
+        #expect(
+            TensorFlowCheckpointExporter.outputFiles(for: "tf-checkpoint", path: prefix)
                 == [prefix + ".index", prefix + ".data-00000-of-00001", directory + "/checkpoint"])
         let state = try String(contentsOfFile: directory + "/checkpoint", encoding: .utf8)
         #expect(state == "model_checkpoint_path: \"model.ckpt\"\nall_model_checkpoint_paths: \"model.ckpt\"\n")
@@ -129,6 +134,6 @@ func expectSameTensors(_ a: Model, _ b: Model, _ label: String, sourceLocation: 
         #expect(out == [0xF0, 0x42, 0x42, 0x42])  // ordered_code.cc's example 1
         out = []
         SliceKey.writeSignedNumIncreasing(-0x800, into: &out)
-        #expect(out == [0x38, 0x00])              // example 2
+        #expect(out == [0x38, 0x00])  // example 2
     }
 }

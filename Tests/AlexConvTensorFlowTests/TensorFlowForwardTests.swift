@@ -1,10 +1,11 @@
 import AlexConvCore
 import AlexConvForward
 import AlexConvNumPy
-@testable import AlexConvTensorFlow
 import Foundation
-import Testing
 import TestSupport
+import Testing
+
+@testable import AlexConvTensorFlow
 
 /// The fixture image as TensorFlow was fed it, in alexconv's NCHW: seed 002's TF1 graph took BGR
 /// 0-255 floats (cv2.imread order, no mean), the Keras models RGB / 255.
@@ -38,8 +39,10 @@ func relativeError(_ model: Model, input: Tensor, golden: String, logits: Bool) 
 let forwardTolerance: Float = 1e-5
 
 /// Runs `model` and compares index by index with TensorFlow's output `golden`.
-func expectSameOutput(_ model: Model, input: Tensor, golden: String, logits: Bool,
-                      sourceLocation: SourceLocation = #_sourceLocation) throws {
+func expectSameOutput(
+    _ model: Model, input: Tensor, golden: String, logits: Bool,
+    sourceLocation: SourceLocation = #_sourceLocation
+) throws {
     let error = try relativeError(model, input: input, golden: golden, logits: logits)
     #expect(error <= forwardTolerance, "\(golden): max |alexconv - tensorflow| is \(error) of the output's scale", sourceLocation: sourceLocation)
 }

@@ -1,8 +1,9 @@
 import AlexConvCore
-@testable import AlexConvTensorFlow
 import Foundation
-import Testing
 import TestSupport
+import Testing
+
+@testable import AlexConvTensorFlow
 
 // MARK: - Fixtures
 
@@ -37,8 +38,10 @@ func checkpointKey(_ name: String, in expected: [String: ExpectedCheckpointTenso
 // MARK: - Reading what TensorFlow wrote
 
 @Suite struct TensorFlowReaderTests {
-    static let checkpoints = ["tf1/model.ckpt-1000", "tf1_partitioned/model.ckpt", "tf2_sequential/alexnet",
-                              "tf2_subclass/alexnet", "savedmodel/variables/variables"]
+    static let checkpoints = [
+        "tf1/model.ckpt-1000", "tf1_partitioned/model.ckpt", "tf2_sequential/alexnet",
+        "tf2_subclass/alexnet", "savedmodel/variables/variables",
+    ]
 
     @Test(arguments: checkpoints)
     func everyWeightIsBitExactWithWhatTensorFlowReturns(prefix: String) throws {
@@ -60,9 +63,12 @@ func checkpointKey(_ name: String, in expected: [String: ExpectedCheckpointTenso
         let expected = try #require(expectedCheckpoints["tf1/model.ckpt-1000"])
         let bundle = try TensorFlowCheckpointReader.read(path: tensorflowFixture("tf1/model.ckpt-1000"))
         let names = bundle.tensors.map(\.name)
-        #expect(names == ["conv1/biases", "conv1/weights", "conv2/biases", "conv2/weights", "conv3/biases", "conv3/weights",
-                          "conv4/biases", "conv4/weights", "conv5/biases", "conv5/weights", "fc6/biases", "fc6/weights",
-                          "fc7/biases", "fc7/weights", "fc8/biases", "fc8/weights"])
+        #expect(
+            names == [
+                "conv1/biases", "conv1/weights", "conv2/biases", "conv2/weights", "conv3/biases", "conv3/weights",
+                "conv4/biases", "conv4/weights", "conv5/biases", "conv5/weights", "fc6/biases", "fc6/weights",
+                "fc7/biases", "fc7/weights", "fc8/biases", "fc8/weights",
+            ])
         // Everything TensorFlow lists is either a weight or named in a note.
         let notes = bundle.notes.joined(separator: "\n")
         for key in expected.keys where !names.contains(key) {
@@ -95,8 +101,11 @@ func checkpointKey(_ name: String, in expected: [String: ExpectedCheckpointTenso
         let hints = try #require(bundle.layerHints)
         #expect(hints.map(\.name) == (0...12).map { "layer_with_weights-\($0)" })
         #expect(hints.map(\.kind) == [.conv, .batchNorm, .conv, .batchNorm, .conv, .batchNorm, .conv, .batchNorm, .conv, .batchNorm, .dense, .dense, .dense])
-        #expect(hints[1].tensorNames == ["layer_with_weights-1/gamma", "layer_with_weights-1/beta",
-                                         "layer_with_weights-1/moving_mean", "layer_with_weights-1/moving_variance"])
+        #expect(
+            hints[1].tensorNames == [
+                "layer_with_weights-1/gamma", "layer_with_weights-1/beta",
+                "layer_with_weights-1/moving_mean", "layer_with_weights-1/moving_variance",
+            ])
         let notes = bundle.notes.joined(separator: "\n")
         #expect(notes.contains("optimizer slots") && notes.contains("optimizer/_variables/1/.ATTRIBUTES/VARIABLE_VALUE"))
         #expect(notes.contains("optimizer/_iterations"))

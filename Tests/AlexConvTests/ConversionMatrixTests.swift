@@ -1,8 +1,9 @@
-import Foundation
-import Testing
-import TestSupport
-@testable import AlexConv
 import AlexConvForward
+import Foundation
+import TestSupport
+import Testing
+
+@testable import AlexConv
 
 /// Every preset's fixture model through every export format and back: tensors bit-exact, the same
 /// architecture, and the forward pass unchanged. Formats that do not carry the architecture
@@ -34,8 +35,11 @@ import AlexConvForward
             let exporter = try FormatRegistry.exporter(for: format)
             let path = dir + "/m" + exporter.fileExtension(for: format)
             // The model's own channel order (caffemodel would write BGR otherwise).
-            try Conversion.export(model, inputPath: source, request: ExportRequest(format: format, output: path,
-                                                                                   channels: model.spec.input.channelOrder, force: true))
+            try Conversion.export(
+                model, inputPath: source,
+                request: ExportRequest(
+                    format: format, output: path,
+                    channels: model.spec.input.channelOrder, force: true))
             let back = try ModelLoader.load(path: path, arch: Self.carrySpec.contains(format) ? nil : specPath)
             if Self.carrySpec.contains(format) {
                 #expect(back.spec == model.spec, "\(preset) via \(format): spec changed")

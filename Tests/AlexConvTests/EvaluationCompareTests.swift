@@ -1,6 +1,7 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
+
 @testable import AlexConv
 
 /// `compare`: forms and lossless conversions of the digits model agree on every image; a

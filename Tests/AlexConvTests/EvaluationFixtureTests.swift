@@ -1,6 +1,7 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
+
 @testable import AlexConv
 
 /// The trained digits model of Fixtures/evaluate (make_evaluate_fixtures.py): alexconv's evaluate
@@ -24,9 +25,10 @@ struct EvaluationFixtureTests {
             }
             var accuracy: [String: (Double, Double)] = [:]
             for (name, value) in json["accuracy"] as! [String: Any] { accuracy[name] = pair(value) }
-            return Expected(images: (json["images"] as! NSNumber).intValue, accuracy: accuracy,
-                            shorterSide: pair(json["accuracy_shorter_side"]),
-                            torchTop1: (json["torch_top1"] as! [String: Any]).mapValues { ($0 as! NSNumber).intValue })
+            return Expected(
+                images: (json["images"] as! NSNumber).intValue, accuracy: accuracy,
+                shorterSide: pair(json["accuracy_shorter_side"]),
+                torchTop1: (json["torch_top1"] as! [String: Any]).mapValues { ($0 as! NSNumber).intValue })
         }()
     }
 
@@ -40,23 +42,28 @@ struct EvaluationFixtureTests {
     }
 
     /// Checks `result` against torch's class for every image and the stored accuracy.
-    static func expectReproduces(_ result: EvaluationResult, _ top1: Double, _ top5: Double, _ label: String,
-                                 sourceLocation: SourceLocation = #_sourceLocation) {
+    static func expectReproduces(
+        _ result: EvaluationResult, _ top1: Double, _ top5: Double, _ label: String,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) {
         let expected = Expected.shared
         #expect(result.evaluated == expected.images, "\(label): \(result.evaluated) images", sourceLocation: sourceLocation)
         #expect(result.unreadable.isEmpty, "\(label): \(result.unreadable)", sourceLocation: sourceLocation)
         // Counts, not rounded percentages: 269 of 300 is 89.666...%.
-        #expect(Int((result.top1 * Double(result.evaluated) / 100).rounded()) == Int((top1 * Double(expected.images) / 100).rounded()),
-                "\(label): top-1 \(result.top1), expected \(top1)", sourceLocation: sourceLocation)
-        #expect(abs(result.top1 - top1) < 1e-9 && abs(result.top5 - top5) < 1e-9,
-                "\(label): top-1 \(result.top1) top-5 \(result.top5), expected \(top1) / \(top5)", sourceLocation: sourceLocation)
+        #expect(
+            Int((result.top1 * Double(result.evaluated) / 100).rounded()) == Int((top1 * Double(expected.images) / 100).rounded()),
+            "\(label): top-1 \(result.top1), expected \(top1)", sourceLocation: sourceLocation)
+        #expect(
+            abs(result.top1 - top1) < 1e-9 && abs(result.top5 - top5) < 1e-9,
+            "\(label): top-1 \(result.top1) top-5 \(result.top5), expected \(top1) / \(top5)", sourceLocation: sourceLocation)
     }
 
     @Test("each form reproduces its own framework's accuracy, image by image", arguments: ["torch", "keras", "bvlc-npy"])
     func formReproducesFramework(_ form: String) throws {
         let expected = Expected.shared
-        let result = try Evaluation.evaluate(model: FixturePaths.path("evaluate/" + Self.forms[form]!), images: Self.digits,
-                                             settings: Self.settings())
+        let result = try Evaluation.evaluate(
+            model: FixturePaths.path("evaluate/" + Self.forms[form]!), images: Self.digits,
+            settings: Self.settings())
         #expect(result.architecture == "caffe-alexnet")
         #expect(result.preprocessing.contains("warp to 256x256"))
         Self.expectReproduces(result, expected.accuracy[form]!.top1, expected.accuracy[form]!.top5, form)

@@ -1,8 +1,9 @@
-import Foundation
-import Testing
-import TestSupport
-@testable import AlexConv
 import AlexConvImages
+import Foundation
+import TestSupport
+import Testing
+
+@testable import AlexConv
 
 /// Label sources (Caffe val.txt, CSV, synset folders, ImageFolder) and the bad inputs around them.
 @Suite("Evaluation: labels and image folders")
@@ -97,8 +98,11 @@ struct EvaluationLabelTests {
         let (root, _) = try Self.folder(["n15075141/z.png", "n01440764/b.png", "n01440764/a.png", "n01443537/sub/c.png"])
         let set = try ImageSetLoader.labelled(root: root, labels: nil, classes: 1000)
         #expect(set.source == .synsetFolders)
-        #expect(set.images == [LabelledImage(path: "n01440764/a.png", label: 0), LabelledImage(path: "n01440764/b.png", label: 0),
-                               LabelledImage(path: "n01443537/sub/c.png", label: 1), LabelledImage(path: "n15075141/z.png", label: 999)])
+        #expect(
+            set.images == [
+                LabelledImage(path: "n01440764/a.png", label: 0), LabelledImage(path: "n01440764/b.png", label: 0),
+                LabelledImage(path: "n01443537/sub/c.png", label: 1), LabelledImage(path: "n15075141/z.png", label: 999),
+            ])
         #expect(set.className(0, classes: 1000) == "tench (n01440764)")
         #expect(ImageNetClasses.synsets.count == 1000 && Set(ImageNetClasses.synsets).count == 1000 && ImageNetClasses.synsets == ImageNetClasses.synsets.sorted())
         // The same folders for a 3-class model: ImageFolder, in sorted order, with a note.

@@ -1,8 +1,9 @@
-import Foundation
-import Testing
-import TestSupport
-@testable import AlexConv
 import AlexConvImages
+import Foundation
+import TestSupport
+import Testing
+
+@testable import AlexConv
 
 /// The HTML reports are self-contained and escape every name (Interop/report renders them in Chromium).
 @Suite("Evaluation: HTML reports")

@@ -1,6 +1,7 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
+
 @testable import AlexConv
 
 /// Long-run behaviour of evaluate: resume files, the CI gate and its exit codes, reports, Ctrl-C.
@@ -16,13 +17,16 @@ struct EvaluationRunTests {
     }
 
     /// Runs the alexconv executable; (exit status or -signal, stdout, stderr).
-    static func alexconv(_ arguments: [String], in directory: String? = nil,
-                         whileRunning: ((Process, FileHandle) -> Void)? = nil) throws -> (Int32, String, String) {
+    static func alexconv(
+        _ arguments: [String], in directory: String? = nil,
+        whileRunning: ((Process, FileHandle) -> Void)? = nil
+    ) throws -> (Int32, String, String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: HostileOutputTests.executable)
         process.arguments = arguments
         if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
-        let output = Pipe(), errors = Pipe()
+        let output = Pipe()
+        let errors = Pipe()
         process.standardOutput = output
         process.standardError = errors
         try process.run()

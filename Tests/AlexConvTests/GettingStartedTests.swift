@@ -1,7 +1,7 @@
 import AlexConv
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 // The code of Sources/AlexConv/AlexConv.docc/GettingStarted.md, run on the fixtures. Plain
 // `import AlexConv` (not @testable): the article uses the library's API only. Keep the lines
@@ -26,8 +26,10 @@ struct GettingStartedTests {
         print(model.spec.name, model.parameterCount, "parameters")
         print("towers per conv:", model.towersPerConv, "input:", model.spec.input.channelOrder)
 
-        let written = try Conversion.export(model, inputPath: source, request: ExportRequest(
-            format: "pth", output: converted, towers: .one, channels: .rgb))
+        let written = try Conversion.export(
+            model, inputPath: source,
+            request: ExportRequest(
+                format: "pth", output: converted, towers: .one, channels: .rgb))
         print("wrote", written.path, "as", written.format)
         for note in written.notes { print("note:", note) }
 
@@ -69,7 +71,9 @@ struct GettingStartedTests {
         var blocks: [[String]] = []
         var current: [String]?
         for line in article.components(separatedBy: "\n") {
-            if line.hasPrefix("```swift") { current = [] } else if line.hasPrefix("```"), let block = current {
+            if line.hasPrefix("```swift") {
+                current = []
+            } else if line.hasPrefix("```"), let block = current {
                 blocks.append(block)
                 current = nil
             } else if current != nil {

@@ -1,8 +1,8 @@
 import AlexConv
 import AlexConvPickle
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 // MARK: - A minimal zip builder for forged archives
 
@@ -10,9 +10,9 @@ import TestSupport
 struct ForgedZip {
     struct Member {
         var name: String
-        var method: UInt16          // 0 stored, 8 deflated
-        var data: [UInt8]           // bytes as stored in the archive
-        var declaredSize: UInt32    // uncompressed size the headers claim
+        var method: UInt16  // 0 stored, 8 deflated
+        var data: [UInt8]  // bytes as stored in the archive
+        var declaredSize: UInt32  // uncompressed size the headers claim
         var crc: UInt32 = 0
     }
 
@@ -28,19 +28,48 @@ struct ForgedZip {
         for member in members {
             let offset = UInt32(out.count)
             let name = Array(member.name.utf8)
-            u32(0x0403_4B50, &out); u16(20, &out); u16(0, &out); u16(member.method, &out); u16(0, &out); u16(0x21, &out)
-            u32(member.crc, &out); u32(UInt32(member.data.count), &out); u32(member.declaredSize, &out)
-            u16(UInt16(name.count), &out); u16(0, &out); out += name; out += member.data
-            u32(0x0201_4B50, &central); u16(20, &central); u16(20, &central); u16(0, &central); u16(member.method, &central)
-            u16(0, &central); u16(0x21, &central); u32(member.crc, &central); u32(UInt32(member.data.count), &central)
-            u32(member.declaredSize, &central); u16(UInt16(name.count), &central); u16(0, &central); u16(0, &central)
-            u16(0, &central); u16(0, &central); u32(0, &central); u32(offset, &central); central += name
+            u32(0x0403_4B50, &out)
+            u16(20, &out)
+            u16(0, &out)
+            u16(member.method, &out)
+            u16(0, &out)
+            u16(0x21, &out)
+            u32(member.crc, &out)
+            u32(UInt32(member.data.count), &out)
+            u32(member.declaredSize, &out)
+            u16(UInt16(name.count), &out)
+            u16(0, &out)
+            out += name
+            out += member.data
+            u32(0x0201_4B50, &central)
+            u16(20, &central)
+            u16(20, &central)
+            u16(0, &central)
+            u16(member.method, &central)
+            u16(0, &central)
+            u16(0x21, &central)
+            u32(member.crc, &central)
+            u32(UInt32(member.data.count), &central)
+            u32(member.declaredSize, &central)
+            u16(UInt16(name.count), &central)
+            u16(0, &central)
+            u16(0, &central)
+            u16(0, &central)
+            u16(0, &central)
+            u32(0, &central)
+            u32(offset, &central)
+            central += name
         }
         let directoryOffset = UInt32(out.count)
         out += central
-        u32(0x0605_4B50, &out); u16(0, &out); u16(0, &out)
-        u16(claimedCount ?? UInt16(members.count), &out); u16(claimedCount ?? UInt16(members.count), &out)
-        u32(UInt32(central.count), &out); u32(directoryOffset, &out); u16(0, &out)
+        u32(0x0605_4B50, &out)
+        u16(0, &out)
+        u16(0, &out)
+        u16(claimedCount ?? UInt16(members.count), &out)
+        u16(claimedCount ?? UInt16(members.count), &out)
+        u32(UInt32(central.count), &out)
+        u32(directoryOffset, &out)
+        u16(0, &out)
         return out
     }
 
@@ -77,21 +106,23 @@ func safetensorsFile(json: String, length: UInt64? = nil, data: [UInt8] = []) ->
 
 @Suite("Hostile files: bombs and lying sizes never allocate beyond the limits")
 struct HostileBombTests {
-    @Test("npy headers with huge, negative or overflowing shapes", arguments: [
-        "{'descr': '<f4', 'fortran_order': False, 'shape': (1099511627776, 1099511627776), }",
-        "{'descr': '<f4', 'fortran_order': False, 'shape': (4611686018427387904,), }",
-        "{'descr': '<f8', 'fortran_order': False, 'shape': (99999999999999999999999999,), }",
-        "{'descr': '<f4', 'fortran_order': False, 'shape': (-1, 4), }",
-        "{'descr': '<f4', 'fortran_order': True, 'shape': (65536, 65536, 65536), }",
-        "{'descr': '<f4', 'fortran_order': False, 'shape': (" + String(repeating: "2, ", count: 70) + "), }",
-        "{'descr': '<f4', 'fortran_order': False, 'shape': " + String(repeating: "(", count: 500) + "1" + String(repeating: ",)", count: 500) + ", }",
-        "{'descr': '<U1099511627776', 'fortran_order': False, 'shape': (4,), }",
-        "{'descr': '|V9223372036854775807', 'fortran_order': False, 'shape': (2,), }",
-        "{'descr': '<f4', 'fortran_order': False, 'shape': (4,), 'descr': '<f8', }",
-        // zero elements, but strides that overflow (issue 18: trapped in contiguousStrides)
-        "{'descr': '<f4', 'fortran_order': False, 'shape': (0, 1099511627776, 1099511627776), }",
-        "{'descr': '<f4', 'fortran_order': True, 'shape': (1099511627776, 1099511627776, 0), }",
-    ])
+    @Test(
+        "npy headers with huge, negative or overflowing shapes",
+        arguments: [
+            "{'descr': '<f4', 'fortran_order': False, 'shape': (1099511627776, 1099511627776), }",
+            "{'descr': '<f4', 'fortran_order': False, 'shape': (4611686018427387904,), }",
+            "{'descr': '<f8', 'fortran_order': False, 'shape': (99999999999999999999999999,), }",
+            "{'descr': '<f4', 'fortran_order': False, 'shape': (-1, 4), }",
+            "{'descr': '<f4', 'fortran_order': True, 'shape': (65536, 65536, 65536), }",
+            "{'descr': '<f4', 'fortran_order': False, 'shape': (" + String(repeating: "2, ", count: 70) + "), }",
+            "{'descr': '<f4', 'fortran_order': False, 'shape': " + String(repeating: "(", count: 500) + "1" + String(repeating: ",)", count: 500) + ", }",
+            "{'descr': '<U1099511627776', 'fortran_order': False, 'shape': (4,), }",
+            "{'descr': '|V9223372036854775807', 'fortran_order': False, 'shape': (2,), }",
+            "{'descr': '<f4', 'fortran_order': False, 'shape': (4,), 'descr': '<f8', }",
+            // zero elements, but strides that overflow (issue 18: trapped in contiguousStrides)
+            "{'descr': '<f4', 'fortran_order': False, 'shape': (0, 1099511627776, 1099511627776), }",
+            "{'descr': '<f4', 'fortran_order': True, 'shape': (1099511627776, 1099511627776, 0), }",
+        ])
     func npyHugeShapes(header: String) throws {
         let path = HostileFiles.write(npyFile(header: header, data: [UInt8](repeating: 0, count: 64)), named: "huge_shape.npy")
         defer { HostileFiles.remove(path) }
@@ -111,25 +142,47 @@ struct HostileBombTests {
         }
     }
 
-    @Test("safetensors headers with huge shapes, offsets and lengths", arguments: [
-        (#"{"w":{"dtype":"F32","shape":[4611686018427387904,4],"data_offsets":[0,16]}}"#, nil as UInt64?),
-        (#"{"w":{"dtype":"F32","shape":[1099511627776,1099511627776],"data_offsets":[0,16]}}"#, nil),
-        (#"{"w":{"dtype":"F32","shape":[2,2],"data_offsets":[0,18446744073709551615]}}"#, nil),
-        (#"{"w":{"dtype":"F32","shape":[2,2],"data_offsets":[9223372036854775807,9223372036854775807]}}"#, nil),
-        (#"{"w":{"dtype":"F32","shape":[-2,-2],"data_offsets":[0,16]}}"#, nil),
-        (#"{"w":{"dtype":"F32","shape":[0,1099511627776,1099511627776],"data_offsets":[0,0]}}"#, nil),
-        (#"{"w":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]}}"#, UInt64(1) << 63),
-        (#"{"w":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]}}"#, UInt64(99_999_999)),
-        (#"{"w":{"dtype":"F32","shape":[2,2],"data_offsets":[8,24]}}"#, nil),
-        (#"{"w":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]},"w":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]}}"#, nil),
-        ("{\"w\":" + String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000) + "}", nil),
-    ])
+    @Test(
+        "safetensors headers with huge shapes, offsets and lengths",
+        arguments: [
+            (#"{"w":{"dtype":"F32","shape":[4611686018427387904,4],"data_offsets":[0,16]}}"#, nil as UInt64?),
+            (#"{"w":{"dtype":"F32","shape":[1099511627776,1099511627776],"data_offsets":[0,16]}}"#, nil),
+            (#"{"w":{"dtype":"F32","shape":[2,2],"data_offsets":[0,18446744073709551615]}}"#, nil),
+            (#"{"w":{"dtype":"F32","shape":[2,2],"data_offsets":[9223372036854775807,9223372036854775807]}}"#, nil),
+            (#"{"w":{"dtype":"F32","shape":[-2,-2],"data_offsets":[0,16]}}"#, nil),
+            (#"{"w":{"dtype":"F32","shape":[0,1099511627776,1099511627776],"data_offsets":[0,0]}}"#, nil),
+            (#"{"w":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]}}"#, UInt64(1) << 63),
+            (#"{"w":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]}}"#, UInt64(99_999_999)),
+            (#"{"w":{"dtype":"F32","shape":[2,2],"data_offsets":[8,24]}}"#, nil),
+            (#"{"w":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]},"w":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]}}"#, nil),
+            ("{\"w\":" + String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000) + "}", nil),
+        ])
     func safetensorsHugeHeaders(json: String, length: UInt64?) throws {
-        let path = HostileFiles.write(safetensorsFile(json: json, length: length, data: [UInt8](repeating: 0, count: 16)),
-                                      named: "huge.safetensors")
+        let path = HostileFiles.write(
+            safetensorsFile(json: json, length: length, data: [UInt8](repeating: 0, count: 16)),
+            named: "huge.safetensors")
         defer { HostileFiles.remove(path) }
         expectRefusal(path)
         HostileCaseCounter.shared.add("safetensors headers")
+    }
+
+    @Test("messages that name the real problem: a safetensors header over the limit, an image too wide to resize")
+    func namedProblems() throws {
+        let path = HostileFiles.write(safetensorsFile(json: #"{"a":1}"#, length: 200_000_000), named: "big_header.safetensors")
+        defer { HostileFiles.remove(path) }
+        expectRefusal(path, containing: "exceeds the limit")
+        // A 5000x1 image: its resize would exceed the pixel limit; the error names the file.
+        let png = FixturePaths.temporaryDirectory("wide") + "/wide.ppm"
+        defer { try? FileManager.default.removeItem(atPath: (png as NSString).deletingLastPathComponent) }
+        let ppm = Array("P6\n5000 1\n255\n".utf8) + [UInt8](repeating: 128, count: 5000 * 3)
+        try Data(ppm).write(to: URL(fileURLWithPath: png))
+        do {
+            _ = try ForwardTasks.predict(model: FixturePaths.path("forward/torchvision.alexnet.safetensors"), images: [png])
+            Issue.record("a 5000x1 image was resized")
+        } catch let error as FormatError {
+            #expect(error.description.hasPrefix(png), "\(error)")
+        }
+        HostileCaseCounter.shared.add("named problems", 2)
     }
 
     @Test("more tensors than one file may hold: refused before the header is parsed (safetensors) or the storages are built (torch pickles)")
@@ -160,17 +213,33 @@ struct HostileBombTests {
         let npy = npyFile(header: "{'descr': '<f4', 'fortran_order': False, 'shape': (4,), }", data: [UInt8](repeating: 0, count: 16))
         let cases: [(String, ForgedZip)] = [
             // 1 KB of deflate claiming 4 GiB: a ratio no deflate stream reaches
-            ("ratio.npz", ForgedZip(members: [.init(name: "conv1_W.npy", method: 8, data: [UInt8](repeating: 0, count: 1024),
-                                                    declaredSize: 0xFFFF_FFF0)])),
+            (
+                "ratio.npz",
+                ForgedZip(members: [
+                    .init(
+                        name: "conv1_W.npy", method: 8, data: [UInt8](repeating: 0, count: 1024),
+                        declaredSize: 0xFFFF_FFF0)
+                ])
+            ),
             // a deflate stream producing more than the declared size
-            ("overrun.npz", ForgedZip(members: [.init(name: "conv1_W.npy", method: 8,
-                                                      data: ForgedZip.storedDeflate(npy + [UInt8](repeating: 7, count: 4096)),
-                                                      declaredSize: UInt32(npy.count))])),
+            (
+                "overrun.npz",
+                ForgedZip(members: [
+                    .init(
+                        name: "conv1_W.npy", method: 8,
+                        data: ForgedZip.storedDeflate(npy + [UInt8](repeating: 7, count: 4096)),
+                        declaredSize: UInt32(npy.count))
+                ])
+            ),
             // a stored member shorter than the archive claims
             ("short.npz", ForgedZip(members: [.init(name: "conv1_W.npy", method: 0, data: Array(npy.prefix(40)), declaredSize: UInt32(npy.count))])),
             // an end record claiming 65535 entries over a directory of one
-            ("count.npz", ForgedZip(members: [.init(name: "conv1_W.npy", method: 0, data: npy, declaredSize: UInt32(npy.count))],
-                                    claimedCount: 0xFFFF)),
+            (
+                "count.npz",
+                ForgedZip(
+                    members: [.init(name: "conv1_W.npy", method: 0, data: npy, declaredSize: UInt32(npy.count))],
+                    claimedCount: 0xFFFF)
+            ),
             // an unknown compression method (bzip2)
             ("bzip2.npz", ForgedZip(members: [.init(name: "conv1_W.npy", method: 12, data: npy, declaredSize: UInt32(npy.count))])),
             // names that escape the archive
@@ -189,8 +258,11 @@ struct HostileBombTests {
         // 4 MiB of (garbage) deflate claiming 4 GiB + 1 MiB: a legal ratio (~1025:1), over the 4 GiB budget.
         let compressed = 4 << 20
         let claimed = UInt32(truncatingIfNeeded: (4 << 30) + (1 << 20))
-        let zip = ForgedZip(members: [.init(name: "conv1_W.npy", method: 8, data: [UInt8](repeating: 0x03, count: compressed),
-                                            declaredSize: claimed)])
+        let zip = ForgedZip(members: [
+            .init(
+                name: "conv1_W.npy", method: 8, data: [UInt8](repeating: 0x03, count: compressed),
+                declaredSize: claimed)
+        ])
         let path = HostileFiles.write(zip.bytes(), named: "budget.npz")
         defer { HostileFiles.remove(path) }
         // The 32-bit size field cannot say more than 4 GiB - 1: the zip reader or the budget refuses.
@@ -213,12 +285,14 @@ struct HostileBombTests {
     }
 
     /// Written by make_hostile_fixtures.py with zipfile/zlib and h5py: real compression bombs.
-    @Test("real bombs: deflated npz, many members, HDF5 fill-value and gzip datasets", arguments: [
-        ("hostile/npz_deflate_64mib.npz", false),        // 64 MiB inflate within the limits: then no AlexNet
-        ("hostile/npz_many_members.npz", false),         // 600 members: read, then no AlexNet
-        ("hostile/h5_unwritten_huge_dataset.h5", true),  // 32 GiB of fill values in an 8 KB file: the budget refuses
-        ("hostile/h5_gzip_bomb.h5", false),              // 64 MiB of gzip chunks: within the limits, then no AlexNet
-    ])
+    @Test(
+        "real bombs: deflated npz, many members, HDF5 fill-value and gzip datasets",
+        arguments: [
+            ("hostile/npz_deflate_64mib.npz", false),  // 64 MiB inflate within the limits: then no AlexNet
+            ("hostile/npz_many_members.npz", false),  // 600 members: read, then no AlexNet
+            ("hostile/h5_unwritten_huge_dataset.h5", true),  // 32 GiB of fill values in an 8 KB file: the budget refuses
+            ("hostile/h5_gzip_bomb.h5", false),  // 64 MiB of gzip chunks: within the limits, then no AlexNet
+        ])
     func realBombs(relative: String, mustNameLimit: Bool) throws {
         let message = expectRefusal(FixturePaths.path(relative))
         if mustNameLimit, let message { #expect(message.contains("limit"), "\(message)") }

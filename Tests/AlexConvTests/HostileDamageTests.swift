@@ -1,8 +1,8 @@
 import AlexConv
 import AlexConvImages
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 // MARK: - Truncated and bit-flipped copies of every committed fixture
 

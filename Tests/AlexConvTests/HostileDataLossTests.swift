@@ -1,7 +1,7 @@
 import AlexConv
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 // MARK: - No data loss: failed exports leave the previous file and no temporary file
 
@@ -14,8 +14,9 @@ struct HostileDataLossTests {
         ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter { $0.contains(".tmp-alexconv-") }
     }
 
-    @Test("a write failing mid-export leaves the previous file intact and no temporary file",
-          arguments: ["npy", "npz", "pth", "safetensors", "onnx", "alexnet"])
+    @Test(
+        "a write failing mid-export leaves the previous file intact and no temporary file",
+        arguments: ["npy", "npz", "pth", "safetensors", "onnx", "alexnet"])
     func failedExport(format: String) throws {
         let directory = FixturePaths.temporaryDirectory("dataloss")
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -30,8 +31,9 @@ struct HostileDataLossTests {
                     try Conversion.export(model, inputPath: directory + "/source.npy", request: request)
                 }
             }
-            #expect(FileManager.default.contents(atPath: output).map { [UInt8]($0) } == Self.previous,
-                    "\(format): the previous file changed after a failed export")
+            #expect(
+                FileManager.default.contents(atPath: output).map { [UInt8]($0) } == Self.previous,
+                "\(format): the previous file changed after a failed export")
             #expect(temporaryFiles(in: directory).isEmpty, "\(format): temporary files left: \(temporaryFiles(in: directory))")
         }
         // Without the failure the same export replaces the file.

@@ -1,9 +1,10 @@
 import AlexConv
 import Foundation
-import Testing
 import TestSupport
+import Testing
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 // MARK: - One output rule for every command that writes; temporary files never outlive a run
@@ -30,8 +31,10 @@ struct HostileOutputTests {
     }()
 
     /// Runs alexconv with `arguments` in `directory`; returns (exit status or -signal, stderr).
-    func alexconv(_ arguments: [String], in directory: String, through launcher: String? = nil,
-                  whileRunning: ((Process) -> Void)? = nil) throws -> (Int32, String) {
+    func alexconv(
+        _ arguments: [String], in directory: String, through launcher: String? = nil,
+        whileRunning: ((Process) -> Void)? = nil
+    ) throws -> (Int32, String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: launcher ?? Self.executable)
         process.arguments = launcher == nil ? arguments : Array(arguments.dropFirst())
@@ -167,8 +170,10 @@ struct HostileOutputTests {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let fifo = directory + "/model.npy"
         #expect(mkfifo(fifo, 0o600) == 0)
-        for read in [{ _ = try FormatRegistry.read(path: fifo) }, { _ = try ByteStorage.map(path: fifo) },
-                     { _ = try ArchitectureSpec.load(path: fifo) }, { _ = try readSmallFile(fifo, what: "expectations file") }] {
+        for read in [
+            { _ = try FormatRegistry.read(path: fifo) }, { _ = try ByteStorage.map(path: fifo) },
+            { _ = try ArchitectureSpec.load(path: fifo) }, { _ = try readSmallFile(fifo, what: "expectations file") },
+        ] {
             do {
                 try read()
                 Issue.record("a FIFO was read")
@@ -192,9 +197,11 @@ struct HostileOutputTests {
         try FileManager.default.copyItem(atPath: fixtures + "/forward/x227_u8.npy", toPath: input)
         let expect = fixtures + "/expected.json"
         let originals = [model, input, expect].map(contents)
-        for arguments in [["run", model, "--input", input, "--output", model],
-                          ["run", model, "--input", input, "--output", directory + "/./x.npy", "--force"],
-                          ["verify", "--expect", expect, "--junit", expect, "--force"]] {
+        for arguments in [
+            ["run", model, "--input", input, "--output", model],
+            ["run", model, "--input", input, "--output", directory + "/./x.npy", "--force"],
+            ["verify", "--expect", expect, "--junit", expect, "--force"],
+        ] {
             let (status, message) = try alexconv(arguments, in: directory)
             #expect(status == 2 && message.contains("is an input of this command"), "\(arguments): \(status) \(message)")
             HostileCaseCounter.shared.add("outputs")
@@ -220,8 +227,9 @@ struct HostileOutputTests {
         return path
     }
 
-    @Test("SIGINT, SIGTERM and SIGHUP mid-write remove the temporary file; SIGKILL's is removed by the next run",
-          arguments: [SIGINT, SIGTERM, SIGHUP, SIGKILL])
+    @Test(
+        "SIGINT, SIGTERM and SIGHUP mid-write remove the temporary file; SIGKILL's is removed by the next run",
+        arguments: [SIGINT, SIGTERM, SIGHUP, SIGKILL])
     func interruptedWrite(signal: Int32) throws {
         let directory = FixturePaths.temporaryDirectory("outputs")
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -231,7 +239,10 @@ struct HostileOutputTests {
         let (status, _) = try alexconv(["convert", model, "out.npz"], in: directory) { process in
             let deadline = Date().addingTimeInterval(60)
             while Date() < deadline && process.isRunning {
-                if !temporaryFiles(in: directory).isEmpty { sawTemporary = true; break }
+                if !temporaryFiles(in: directory).isEmpty {
+                    sawTemporary = true
+                    break
+                }
                 usleep(500)
             }
             kill(process.processIdentifier, signal)
@@ -248,8 +259,9 @@ struct HostileOutputTests {
         HostileCaseCounter.shared.add("signals")
     }
 
-    @Test("a full disk (a 40 MB file-size limit) fails every format with one line and exit 3: no crash, nothing left",
-          arguments: ["h5", "weights.h5", "keras", "npz", "pth", "onnx", "safetensors"])
+    @Test(
+        "a full disk (a 40 MB file-size limit) fails every format with one line and exit 3: no crash, nothing left",
+        arguments: ["h5", "weights.h5", "keras", "npz", "pth", "onnx", "safetensors"])
     func fullDisk(format: String) throws {
         let directory = FixturePaths.temporaryDirectory("outputs")
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -257,8 +269,11 @@ struct HostileOutputTests {
         let exporter = try FormatRegistry.exporter(for: format)
         let output = "out" + exporter.fileExtension(for: format)
         // RLIMIT_FSIZE with SIGXFSZ ignored: writes past 40 MB fail with EFBIG, as on a full disk.
-        let (status, message) = try alexconv(["/bin/sh", "-c", "trap '' XFSZ; ulimit -f 40960; exec \"$0\" \"$@\"", Self.executable,
-                                              "convert", model, output], in: directory, through: "/bin/sh")
+        let (status, message) = try alexconv(
+            [
+                "/bin/sh", "-c", "trap '' XFSZ; ulimit -f 40960; exec \"$0\" \"$@\"", Self.executable,
+                "convert", model, output,
+            ], in: directory, through: "/bin/sh")
         #expect(status == 3, "\(format): exit \(status): \(message)")
         #expect(message.split(separator: "\n").count == 1 && message.contains("File too large"), "\(format): \(message)")
         #expect(!FileManager.default.fileExists(atPath: directory + "/" + output))

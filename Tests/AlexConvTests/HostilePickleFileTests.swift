@@ -1,7 +1,7 @@
 import AlexConv
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 // MARK: - Pickles that would run code, inside every container that carries a pickle
 
@@ -20,8 +20,10 @@ struct HostilePickleFileTests {
     static var cases: [String] {
         payloads.flatMap { payload in
             [0, 2, 4].flatMap { protocolVersion in containers.map { "hostile/\(payload.name)_p\(protocolVersion)\($0)" } }
-        } + ["hostile/state_dict_with_payload_p2.npy", "hostile/state_dict_with_payload_p2.pth",
-             "hostile/state_dict_with_payload_p2_legacy.pth"]
+        } + [
+            "hostile/state_dict_with_payload_p2.npy", "hostile/state_dict_with_payload_p2.pth",
+            "hostile/state_dict_with_payload_p2_legacy.pth",
+        ]
     }
 
     @Test("refused with the global named, nothing executed", arguments: cases)
@@ -37,11 +39,13 @@ struct HostilePickleFileTests {
 
     /// The hostile pickles the pickle engineer committed (Fixtures/numpy/hostile), wrapped as the
     /// object-array .npy np.save would write, read through the registry.
-    @Test("pickle-level hostile fixtures inside an .npy", arguments: [
-        "builtins_eval", "builtins_getattr", "ext1", "huge_memo_index", "inst_popen", "lying_binbytes",
-        "lying_binunicode8", "lying_frame", "negative_binstring", "no_stop", "os_system", "posix_system",
-        "reduce_chain", "self_append", "subprocess_popen", "unknown_opcode",
-    ])
+    @Test(
+        "pickle-level hostile fixtures inside an .npy",
+        arguments: [
+            "builtins_eval", "builtins_getattr", "ext1", "huge_memo_index", "inst_popen", "lying_binbytes",
+            "lying_binunicode8", "lying_frame", "negative_binstring", "no_stop", "os_system", "posix_system",
+            "reduce_chain", "self_append", "subprocess_popen", "unknown_opcode",
+        ])
     func pickleFixtureInNpy(name: String) throws {
         let pickle = HostileFiles.bytes("numpy/hostile/\(name).pkl")
         let header = Array("{'descr': '|O', 'fortran_order': False, 'shape': (), }".utf8)

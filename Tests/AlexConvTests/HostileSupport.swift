@@ -1,7 +1,7 @@
 import AlexConv
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 // MARK: - Loading a hostile file the way the CLI does
 
@@ -22,8 +22,9 @@ func loadHostile(_ path: String, sourceLocation: SourceLocation = #_sourceLocati
         return .read
     } catch let error as any UserFacingError {
         let message = error.description
-        #expect(error.exitCode == ExitStatus.invalidInput, "\(path): exit code \(error.exitCode) for bad input: \(message)",
-                sourceLocation: sourceLocation)
+        #expect(
+            error.exitCode == ExitStatus.invalidInput, "\(path): exit code \(error.exitCode) for bad input: \(message)",
+            sourceLocation: sourceLocation)
         #expect(!message.contains("\n"), "\(path): error spans lines: \(message)", sourceLocation: sourceLocation)
         let name = URL(fileURLWithPath: path).lastPathComponent
         #expect(message.contains(name), "\(path): error does not name the file: \(message)", sourceLocation: sourceLocation)
@@ -36,8 +37,10 @@ func loadHostile(_ path: String, sourceLocation: SourceLocation = #_sourceLocati
 
 /// Loads `path` and requires a refusal whose message contains `expected` (when given).
 @discardableResult
-func expectRefusal(_ path: String, containing expected: String? = nil,
-                   sourceLocation: SourceLocation = #_sourceLocation) -> String? {
+func expectRefusal(
+    _ path: String, containing expected: String? = nil,
+    sourceLocation: SourceLocation = #_sourceLocation
+) -> String? {
     switch loadHostile(path, sourceLocation: sourceLocation) {
     case .read:
         Issue.record("\(path): hostile file was read without an error", sourceLocation: sourceLocation)

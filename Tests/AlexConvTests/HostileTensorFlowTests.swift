@@ -1,8 +1,9 @@
 import AlexConv
-@testable import AlexConvTensorFlow
 import Foundation
-import Testing
 import TestSupport
+import Testing
+
+@testable import AlexConvTensorFlow
 
 // MARK: - Damaged TensorFlow checkpoints
 
@@ -203,7 +204,10 @@ struct HostileTensorFlowTests {
         expectCheckpointRefusal(copy.prefix, .truncated, "conv1/weights")
         try copy.editEntry("conv1/weights") { $0.offset = -4 }
         expectCheckpointRefusal(copy.prefix, .malformed, "conv1/weights", "negative")
-        try copy.editEntry("conv1/weights") { $0.offset = 0; $0.shardID = 7 }
+        try copy.editEntry("conv1/weights") {
+            $0.offset = 0
+            $0.shardID = 7
+        }
         expectCheckpointRefusal(copy.prefix, .corrupted, "conv1/weights", "shard_id 7")
     }
 
@@ -245,7 +249,10 @@ struct HostileTensorFlowTests {
         expectCheckpointRefusal(copy.prefix, .malformed, "num_shards is 0")
         try copy.editHeader { $0.numShards = 1_000_000_000 }
         expectCheckpointRefusal(copy.prefix, .limit, "num_shards")
-        try copy.editHeader { $0.numShards = 1; $0.version.minConsumer = 7 }
+        try copy.editHeader {
+            $0.numShards = 1
+            $0.version.minConsumer = 7
+        }
         expectCheckpointRefusal(copy.prefix, .unsupported, "version 7")
         try copy.rewriteIndex { entries in entries.removeFirst() }
         expectCheckpointRefusal(copy.prefix, .malformed, "header")

@@ -1,8 +1,9 @@
-import Foundation
-import Testing
-import TestSupport
-@testable import AlexConv
 import AlexConvNumPy
+import Foundation
+import TestSupport
+import Testing
+
+@testable import AlexConv
 
 /// ONNX files written by torch.onnx.export and onnx.helper, imported through the CLI's loader and
 /// run by alexconv's own forward pass, match onnxruntime's outputs index by index.

@@ -1,8 +1,8 @@
-import Foundation
-import Testing
 import AlexConv
 import AlexConvNumPy
+import Foundation
 import TestSupport
+import Testing
 
 @Suite("verify: EXPECTED.json")
 struct VerifyTests {
@@ -36,7 +36,8 @@ struct VerifyTests {
     @Test func wrongGoldenFailsWithWhereAndHowMuch() throws {
         var golden = try NumPyReader.readArray(path: FixturePaths.path("forward/torchvision.x_u8.golden.npy")).floats()
         golden[7] += 0.5
-        let path = try write("""
+        let path = try write(
+            """
             {"model": "\(model)", "cases": [{"name": "shifted", "input": "\(FixturePaths.path("forward/x224_u8.npy"))", "output": "y.npy"}]}
             """, files: ["y.npy": Tensor(golden, shape: [1, 10])])
         var v = verifier()
@@ -50,7 +51,8 @@ struct VerifyTests {
     }
 
     @Test func wrongLabelsFailAndNameTheLabelsSeen() throws {
-        let path = try write("""
+        let path = try write(
+            """
             {"cases": [{"name": "cat", "model": "\(FixturePaths.path("forward/caffe-alexnet.alexnet.safetensors"))",
                         "image": "\(FixturePaths.path("images/chelsea.png"))", "top": [9, 8, 7], "topk": 2}]}
             """)
@@ -72,7 +74,10 @@ struct VerifyTests {
             ("duplicate names", #"{"model": "\#(model)", "cases": [{"name": "a", "input": "\#(x)", "output": "y.npy"}, {"name": "a", "input": "\#(x)", "output": "y.npy"}]}"#, [:]),
             ("golden shape", #"{"model": "\#(model)", "cases": [{"name": "a", "input": "\#(x)", "output": "y.npy"}]}"#, ["y.npy": Tensor.zeros([2, 10])]),
             ("missing golden", #"{"model": "\#(model)", "cases": [{"name": "a", "input": "\#(x)", "output": "nope.npy"}]}"#, [:]),
-            ("wrong input size", #"{"model": "\#(model)", "cases": [{"name": "a", "input": "x.npy", "output": "y.npy"}]}"#, ["x.npy": Tensor.zeros([1, 3, 227, 227]), "y.npy": Tensor.zeros([1, 10])]),
+            (
+                "wrong input size", #"{"model": "\#(model)", "cases": [{"name": "a", "input": "x.npy", "output": "y.npy"}]}"#,
+                ["x.npy": Tensor.zeros([1, 3, 227, 227]), "y.npy": Tensor.zeros([1, 10])]
+            ),
             ("label out of range", #"{"model": "\#(model)", "cases": [{"name": "a", "image": "\#(FixturePaths.path("images/chelsea.png"))", "top": [12]}]}"#, [:]),
             ("missing image", #"{"model": "\#(model)", "cases": [{"name": "a", "image": "none.png", "top": [1]}]}"#, [:]),
         ]
@@ -90,7 +95,8 @@ struct VerifyTests {
     }
 
     @Test func commandLineModelOverridesTheFile() throws {
-        let path = try write("""
+        let path = try write(
+            """
             {"model": "/nonexistent.safetensors", "cases": [{"name": "t", "input": "\(FixturePaths.path("forward/x224_u8.npy"))",
              "output": "\(FixturePaths.path("forward/torchvision.x_u8.golden.npy"))"}]}
             """)

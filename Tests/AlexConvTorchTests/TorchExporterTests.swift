@@ -1,9 +1,10 @@
-import Foundation
-import Testing
 import AlexConvCore
 import AlexConvPickle
 import AlexConvZip
+import Foundation
 import TestSupport
+import Testing
+
 @testable import AlexConvTorch
 
 // MARK: - Models from the fixtures' expected values
@@ -30,15 +31,23 @@ func model(_ preset: Preset, expected: String, names: [String: String]) throws -
     return model
 }
 
-let torchvisionNames = ["features.0": "conv1", "features.3": "conv2", "features.6": "conv3", "features.8": "conv4",
-                        "features.10": "conv5", "classifier.1": "fc6", "classifier.4": "fc7", "classifier.6": "fc8"]
-let lrnNames = ["features.0": "conv1", "features.4": "conv2", "features.8": "conv3", "features.10": "conv4",
-                "features.12": "conv5", "classifier.1": "fc6", "classifier.4": "fc7", "classifier.6": "fc8"]
-let alexnet8Names = ["layer1.0": "conv1", "layer2.0": "conv2", "layer3": "conv3", "layer4": "conv4",
-                     "layer5.0": "conv5", "layer6": "fc6", "layer7": "fc7", "layer8": "fc8"]
+let torchvisionNames = [
+    "features.0": "conv1", "features.3": "conv2", "features.6": "conv3", "features.8": "conv4",
+    "features.10": "conv5", "classifier.1": "fc6", "classifier.4": "fc7", "classifier.6": "fc8",
+]
+let lrnNames = [
+    "features.0": "conv1", "features.4": "conv2", "features.8": "conv3", "features.10": "conv4",
+    "features.12": "conv5", "classifier.1": "fc6", "classifier.4": "fc7", "classifier.6": "fc8",
+]
+let alexnet8Names = [
+    "layer1.0": "conv1", "layer2.0": "conv2", "layer3": "conv3", "layer4": "conv4",
+    "layer5.0": "conv5", "layer6": "fc6", "layer7": "fc7", "layer8": "fc8",
+]
 
-func exportAndRead(_ model: Model, format: String = "pth", naming: String? = nil, dtype: DType? = nil,
-                   file: String = "out") throws -> (path: String, bundle: TensorBundle) {
+func exportAndRead(
+    _ model: Model, format: String = "pth", naming: String? = nil, dtype: DType? = nil,
+    file: String = "out"
+) throws -> (path: String, bundle: TensorBundle) {
     let exporter: any ModelExporter.Type = format == "pth" ? TorchExporter.self : SafetensorsExporter.self
     let path = FixturePaths.temporaryDirectory("torch-export") + "/\(file)" + exporter.fileExtension(for: format)
     try exporter.export(model, format: format, to: path, options: ExportOptions(naming: naming, dtype: dtype))
@@ -73,9 +82,11 @@ func exportAndRead(_ model: Model, format: String = "pth", naming: String? = nil
     let caffeNames = Dictionary(uniqueKeysWithValues: ["conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7", "fc8"].map { ($0, $0) })
     let m = try model(Presets.caffeAlexNet, expected: "caffe_grouped", names: caffeNames)
     let (_, sequential) = try exportAndRead(m)
-    #expect(sequential.tensors.map(\.name).filter { $0.hasSuffix("weight") } == [
-        "features.0.weight", "features.4.weight", "features.8.weight", "features.10.weight", "features.12.weight",
-        "classifier.0.weight", "classifier.3.weight", "classifier.6.weight"])
+    #expect(
+        sequential.tensors.map(\.name).filter { $0.hasSuffix("weight") } == [
+            "features.0.weight", "features.4.weight", "features.8.weight", "features.10.weight", "features.12.weight",
+            "classifier.0.weight", "classifier.3.weight", "classifier.6.weight",
+        ])
     #expect(sequential["features.4.weight"]?.shape == [16, 4, 5, 5])
     let (_, canonical) = try exportAndRead(m, naming: "canonical")
     expectBitExact(canonical, try expectedTensors("caffe_grouped"))
@@ -88,9 +99,11 @@ func exportAndRead(_ model: Model, format: String = "pth", naming: String? = nil
     }
     let m = Model(spec: spec, tensors: tensors, source: "test")
     let (path, bundle) = try exportAndRead(m)
-    #expect(bundle.tensors.map(\.name).prefix(7) == [
-        "features.0.weight", "features.0.bias", "features.2.weight", "features.2.bias",
-        "features.2.running_mean", "features.2.running_var", "features.2.num_batches_tracked"])
+    #expect(
+        bundle.tensors.map(\.name).prefix(7) == [
+            "features.0.weight", "features.0.bias", "features.2.weight", "features.2.bias",
+            "features.2.running_mean", "features.2.running_var", "features.2.num_batches_tracked",
+        ])
     #expect(bundle["features.2.num_batches_tracked"]?.dtype == .int64)
     #expect(bundle["features.2.num_batches_tracked"]?.shape == [])
     #expect(bundle["features.2.running_var"]?.bitwiseEqual(m["bn1.running_var"]!) == true)
@@ -123,8 +136,9 @@ func exportAndRead(_ model: Model, format: String = "pth", naming: String? = nil
 // MARK: - The archive is what torch.load(weights_only=True) accepts
 
 @Test func archiveLayoutMatchesTorch() throws {
-    let (path, _) = try exportAndRead(try model(Presets.torchvision, expected: "torchvision", names: torchvisionNames),
-                                      file: "my model")
+    let (path, _) = try exportAndRead(
+        try model(Presets.torchvision, expected: "torchvision", names: torchvisionNames),
+        file: "my model")
     let archive = try ZipArchive(path: path)
     let names = archive.entries.map(\.name)
     #expect(names.prefix(4) == ["my_model/data.pkl", "my_model/.format_version", "my_model/.storage_alignment", "my_model/byteorder"])
@@ -144,10 +158,12 @@ func exportAndRead(_ model: Model, format: String = "pth", naming: String? = nil
     // Reads with only the three globals a state dict needs.
     _ = try PickleReader.read(bytes: bytes, allowedGlobals: ["collections.OrderedDict", "torch._utils._rebuild_tensor_v2", "torch.FloatStorage"])
     // Every opcode is one weights_only accepts (formats.md).
-    let allowed: Set<PickleOpcode> = [.proto, .global, .newObj, .reduce, .build, .append, .appends, .setItem, .setItems,
-                                      .mark, .tuple, .tuple1, .tuple2, .tuple3, .none, .newTrue, .newFalse, .emptyTuple,
-                                      .emptyList, .emptyDict, .binInt, .binInt1, .binInt2, .binFloat, .binUnicode,
-                                      .binPersID, .binGet, .longBinGet, .binPut, .longBinPut, .long1, .stop]
+    let allowed: Set<PickleOpcode> = [
+        .proto, .global, .newObj, .reduce, .build, .append, .appends, .setItem, .setItems,
+        .mark, .tuple, .tuple1, .tuple2, .tuple3, .none, .newTrue, .newFalse, .emptyTuple,
+        .emptyList, .emptyDict, .binInt, .binInt1, .binInt2, .binFloat, .binUnicode,
+        .binPersID, .binGet, .longBinGet, .binPut, .longBinPut, .long1, .stop,
+    ]
     var seen = Set<PickleOpcode>()
     var i = 0
     while i < bytes.count {
@@ -164,7 +180,10 @@ func exportAndRead(_ model: Model, format: String = "pth", naming: String? = nil
             i += 4 + n
         case .long1: i += 1 + Int(bytes[i])
         case .global:
-            for _ in 0..<2 { while bytes[i] != 0x0A { i += 1 }; i += 1 }
+            for _ in 0..<2 {
+                while bytes[i] != 0x0A { i += 1 }
+                i += 1
+            }
         default: break
         }
     }
@@ -184,7 +203,8 @@ func exportAndRead(_ model: Model, format: String = "pth", naming: String? = nil
         let (out, inPer, kh, kw) = (source.shape[0], source.shape[1], source.shape[2], source.shape[3])
         let written = try #require(bundle["\(layer).weight"])
         #expect(written.shape == [out, inPer * 2, kh, kw])
-        let src = source.floats(), dst = written.floats()
+        let src = source.floats()
+        let dst = written.floats()
         var expected = [Float](repeating: 0, count: out * inPer * 2 * kh * kw)
         for o in 0..<out {
             let g = o / (out / 2)

@@ -1,9 +1,10 @@
-import Foundation
-import Testing
 import AlexConvCore
 import AlexConvPickle
 import AlexConvZip
+import Foundation
 import TestSupport
+import Testing
+
 @testable import AlexConvTorch
 
 // MARK: - Building hostile archives
@@ -23,16 +24,21 @@ func archive(pickle: [UInt8], storages: [(String, [UInt8])], folder: String = "e
 }
 
 /// `{name: _rebuild_tensor_v2(storage(key, FloatStorage, numel), offset, shape, stride, False, OrderedDict())}`.
-func statePickle(name: String = "w", storageType: String = "FloatStorage", key: String = "0", numel: Int,
-                 offset: Int = 0, shape: [Int], stride: [Int]) -> [UInt8] {
+func statePickle(
+    name: String = "w", storageType: String = "FloatStorage", key: String = "0", numel: Int,
+    offset: Int = 0, shape: [Int], stride: [Int]
+) -> [UInt8] {
     let p = PickleWriter(protocolVersion: 2)
     p.emptyDict()
     p.string(name)
     p.global(module: "torch._utils", name: "_rebuild_tensor_v2")
     p.tuple {
         p.tuple {
-            p.string("storage"); p.global(module: "torch", name: storageType)
-            p.string(key); p.string("cpu"); p.int(numel)
+            p.string("storage")
+            p.global(module: "torch", name: storageType)
+            p.string(key)
+            p.string("cpu")
+            p.int(numel)
         }
         p.persistentID()
         p.int(offset)
@@ -52,8 +58,9 @@ func floats(_ values: [Float]) -> [UInt8] { values.withUnsafeBytes { Array($0) }
 // MARK: - Tests
 
 @Test func handBuiltArchiveReads() throws {
-    let path = try archive(pickle: statePickle(numel: 6, shape: [2, 3], stride: [3, 1]),
-                           storages: [("0", floats([1, 2, 3, 4, 5, 6]))])
+    let path = try archive(
+        pickle: statePickle(numel: 6, shape: [2, 3], stride: [3, 1]),
+        storages: [("0", floats([1, 2, 3, 4, 5, 6]))])
     let bundle = try TorchArchiveReader.read(path: path)
     #expect(bundle["w"]?.floats() == [1, 2, 3, 4, 5, 6])
 }
@@ -87,30 +94,34 @@ func floats(_ values: [Float]) -> [UInt8] { values.withUnsafeBytes { Array($0) }
 }
 
 @Test func storageShorterThanDeclaredIsAnError() throws {
-    let path = try archive(pickle: statePickle(numel: 6, shape: [2, 3], stride: [3, 1]),
-                           storages: [("0", floats([1, 2, 3]))])
+    let path = try archive(
+        pickle: statePickle(numel: 6, shape: [2, 3], stride: [3, 1]),
+        storages: [("0", floats([1, 2, 3]))])
     let message = errorText { _ = try TorchArchiveReader.read(path: path) }
     #expect(message.contains("tensor 'w'") && message.contains("12 bytes") && message.contains("24 bytes"), "\(message)")
 }
 
 @Test func tensorReachingPastItsStorageIsAnError() throws {
     // Storage of 6 floats, but offset 2 + shape (2, 3) needs 8.
-    let path = try archive(pickle: statePickle(numel: 6, offset: 2, shape: [2, 3], stride: [3, 1]),
-                           storages: [("0", floats([1, 2, 3, 4, 5, 6]))])
+    let path = try archive(
+        pickle: statePickle(numel: 6, offset: 2, shape: [2, 3], stride: [3, 1]),
+        storages: [("0", floats([1, 2, 3, 4, 5, 6]))])
     let message = errorText { _ = try TorchArchiveReader.read(path: path) }
     #expect(message.contains(path) && message.contains("w") && message.contains("only 24 available"), "\(message)")
 }
 
 @Test func hugeSizesDoNotCrash() throws {
-    let path = try archive(pickle: statePickle(numel: Int.max / 2, shape: [Int.max / 4, 4], stride: [4, 1]),
-                           storages: [("0", floats([1]))])
+    let path = try archive(
+        pickle: statePickle(numel: Int.max / 2, shape: [Int.max / 4, 4], stride: [4, 1]),
+        storages: [("0", floats([1]))])
     let message = errorText { _ = try TorchArchiveReader.read(path: path) }
     #expect(message.contains("tensor 'w'") || message.contains("'w'"), "\(message)")
 }
 
 @Test func unsupportedStorageTypeIsNamed() throws {
-    let path = try archive(pickle: statePickle(storageType: "ComplexFloatStorage", numel: 1, shape: [1], stride: [1]),
-                           storages: [("0", floats([1, 2]))])
+    let path = try archive(
+        pickle: statePickle(storageType: "ComplexFloatStorage", numel: 1, shape: [1], stride: [1]),
+        storages: [("0", floats([1, 2]))])
     let message = errorText { _ = try TorchArchiveReader.read(path: path) }
     #expect(message.contains("ComplexFloatStorage") && message.contains("not supported"), "\(message)")
 }
@@ -128,7 +139,12 @@ func floats(_ values: [Float]) -> [UInt8] { values.withUnsafeBytes { Array($0) }
 
 @Test func noStateDictListsTheKeys() throws {
     let p = PickleWriter(protocolVersion: 2)
-    p.dict { p.string("epoch"); p.int(3); p.string("lr"); p.float(0.1) }
+    p.dict {
+        p.string("epoch")
+        p.int(3)
+        p.string("lr")
+        p.float(0.1)
+    }
     p.stop()
     let path = try archive(pickle: p.takeBytes(), storages: [])
     let message = errorText { _ = try TorchArchiveReader.read(path: path) }
@@ -144,7 +160,9 @@ func mutatedFilesNeverCrash(_ file: String) throws {
     let original = Array(FileManager.default.contents(atPath: torchFixture(file))!)
     var state: UInt64 = 0x9E37_79B9_7F4A_7C15 ^ UInt64(original.count)
     func next() -> Int {
-        state ^= state << 13; state ^= state >> 7; state ^= state << 17
+        state ^= state << 13
+        state ^= state >> 7
+        state ^= state << 17
         return Int(state % UInt64(Int.max))
     }
     // Regions: the pickle (start), the central directory and end records (end), anywhere.
@@ -160,7 +178,7 @@ func mutatedFilesNeverCrash(_ file: String) throws {
         }
         do {
             let bundle = try TorchArchiveReader.read(storage: ByteStorage(copying: bytes), path: "m.pth")
-            for item in bundle.tensors { _ = item.tensor.contiguous(as: .float32).byteCount }   // touch every element
+            for item in bundle.tensors { _ = item.tensor.contiguous(as: .float32).byteCount }  // touch every element
             outcomes.read += 1
         } catch is FormatError {
             outcomes.refused += 1
@@ -178,12 +196,18 @@ func v3Pickle(dtype: String, nbytes: Int, shape: [Int], parameter: Bool) -> [UIn
     let p = PickleWriter(protocolVersion: 2)
     p.emptyDict()
     p.string("w")
-    if parameter { p.global(module: "torch._utils", name: "_rebuild_parameter"); p.mark() }
+    if parameter {
+        p.global(module: "torch._utils", name: "_rebuild_parameter")
+        p.mark()
+    }
     p.global(module: "torch._utils", name: "_rebuild_tensor_v3")
     p.tuple {
         p.tuple {
-            p.string("storage"); p.global(module: "torch", name: "UntypedStorage")
-            p.string("0"); p.string("cpu"); p.int(nbytes)
+            p.string("storage")
+            p.global(module: "torch", name: "UntypedStorage")
+            p.string("0")
+            p.string("cpu")
+            p.int(nbytes)
         }
         p.persistentID()
         p.int(1)
@@ -206,18 +230,20 @@ func v3Pickle(dtype: String, nbytes: Int, shape: [Int], parameter: Bool) -> [UIn
 }
 
 @Test func untypedStorageWithV3DtypeAndParameterWrapper() throws {
-    let halves: [UInt16] = [0x3C00, 0x4000, 0x4200, 0x4400, 0x4500]   // 1, 2, 3, 4, 5 as float16
+    let halves: [UInt16] = [0x3C00, 0x4000, 0x4200, 0x4400, 0x4500]  // 1, 2, 3, 4, 5 as float16
     let bytes = halves.withUnsafeBytes { Array($0) }
-    let path = try archive(pickle: v3Pickle(dtype: "float16", nbytes: bytes.count, shape: [2, 2], parameter: true),
-                           storages: [("0", bytes)])
+    let path = try archive(
+        pickle: v3Pickle(dtype: "float16", nbytes: bytes.count, shape: [2, 2], parameter: true),
+        storages: [("0", bytes)])
     let bundle = try TorchArchiveReader.read(path: path)
     #expect(bundle["w"]?.dtype == .float16)
-    #expect(bundle["w"]?.floats() == [2, 3, 4, 5])   // storage offset 1 element
+    #expect(bundle["w"]?.floats() == [2, 3, 4, 5])  // storage offset 1 element
 }
 
 @Test func unsupportedDTypeIsNamed() throws {
-    let path = try archive(pickle: v3Pickle(dtype: "uint16", nbytes: 10, shape: [2, 2], parameter: false),
-                           storages: [("0", [UInt8](repeating: 0, count: 10))])
+    let path = try archive(
+        pickle: v3Pickle(dtype: "uint16", nbytes: 10, shape: [2, 2], parameter: false),
+        storages: [("0", [UInt8](repeating: 0, count: 10))])
     let message = errorText { _ = try TorchArchiveReader.read(path: path) }
     #expect(message.contains("tensor 'w'") && message.contains("torch.uint16") && message.contains("not supported"), "\(message)")
 }

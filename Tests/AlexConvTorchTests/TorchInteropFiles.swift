@@ -1,7 +1,8 @@
-import Foundation
-import Testing
 import AlexConvCore
+import Foundation
 import TestSupport
+import Testing
+
 @testable import AlexConvTorch
 
 // MARK: - Files for Interop/torch/check_torch.py
@@ -14,14 +15,19 @@ import TestSupport
     try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
     let caffeNames = Dictionary(uniqueKeysWithValues: ["conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7", "fc8"].map { ($0, $0) })
     let bnSpec = Presets.kerasBN.spec(convWidths: tinyConv, fcWidths: tinyFC, classes: 10)
-    let bnModel = Model(spec: bnSpec, tensors: try bnSpec.expectedTensors().enumerated().map { i, item in
-        let count = item.shape.reduce(1, *)
-        let positive = item.name.hasSuffix("running_var")
-        return NamedTensor(item.name, Tensor((0..<count).map { k in
-            let v = Float((k * 37 + i * 11) % 101) / 101 - 0.5
-            return positive ? 0.5 + abs(v) : v * 0.1
-        }, shape: item.shape))
-    }, source: "synthetic keras-bn")
+    let bnModel = Model(
+        spec: bnSpec,
+        tensors: try bnSpec.expectedTensors().enumerated().map { i, item in
+            let count = item.shape.reduce(1, *)
+            let positive = item.name.hasSuffix("running_var")
+            return NamedTensor(
+                item.name,
+                Tensor(
+                    (0..<count).map { k in
+                        let v = Float((k * 37 + i * 11) % 101) / 101 - 0.5
+                        return positive ? 0.5 + abs(v) : v * 0.1
+                    }, shape: item.shape))
+        }, source: "synthetic keras-bn")
     let cases: [(name: String, model: Model, naming: String?, source: String?)] = [
         ("torchvision", try model(Presets.torchvision, expected: "torchvision", names: torchvisionNames), nil, torchFixture("torchvision.pth")),
         ("torchvision_canonical", try model(Presets.torchvision, expected: "torchvision", names: torchvisionNames), "canonical", nil),

@@ -1,7 +1,8 @@
-import Foundation
-import Testing
 import AlexConvCore
+import Foundation
 import TestSupport
+import Testing
+
 @testable import AlexConvTorch
 
 // MARK: - Helpers
@@ -13,13 +14,18 @@ func expectedTensors(_ name: String) throws -> TensorBundle {
 }
 
 func errorText(_ body: () throws -> Void) -> String {
-    do { try body(); return "no error" } catch { return "\(error)" }
+    do {
+        try body()
+        return "no error"
+    } catch { return "\(error)" }
 }
 
 /// Every expected tensor is present under the same name with bit-identical values (after
 /// converting the expected float32 values to `dtype` where the file holds a narrower type).
-func expectBitExact(_ bundle: TensorBundle, _ expected: TensorBundle, as dtype: DType? = nil,
-                    sourceLocation: SourceLocation = #_sourceLocation) {
+func expectBitExact(
+    _ bundle: TensorBundle, _ expected: TensorBundle, as dtype: DType? = nil,
+    sourceLocation: SourceLocation = #_sourceLocation
+) {
     #expect(bundle.tensors.map(\.name).sorted() == expected.tensors.map(\.name).sorted(), sourceLocation: sourceLocation)
     for item in expected.tensors {
         guard let tensor = bundle[item.name] else { continue }
@@ -45,11 +51,13 @@ func readsStateDictsBitExactly(_ file: String, _ expectedName: String) throws {
 
 @Test func keepsFileOrderAndTorchvisionKeys() throws {
     let bundle = try TorchArchiveReader.read(path: torchFixture("torchvision.pth"))
-    #expect(bundle.tensors.map(\.name) == [
-        "features.0.weight", "features.0.bias", "features.3.weight", "features.3.bias",
-        "features.6.weight", "features.6.bias", "features.8.weight", "features.8.bias",
-        "features.10.weight", "features.10.bias", "classifier.1.weight", "classifier.1.bias",
-        "classifier.4.weight", "classifier.4.bias", "classifier.6.weight", "classifier.6.bias"])
+    #expect(
+        bundle.tensors.map(\.name) == [
+            "features.0.weight", "features.0.bias", "features.3.weight", "features.3.bias",
+            "features.6.weight", "features.6.bias", "features.8.weight", "features.8.bias",
+            "features.10.weight", "features.10.bias", "classifier.1.weight", "classifier.1.bias",
+            "classifier.4.weight", "classifier.4.bias", "classifier.6.weight", "classifier.6.bias",
+        ])
     #expect(bundle["features.0.weight"]?.shape == [8, 3, 11, 11])
     #expect(bundle["classifier.1.weight"]?.shape == [32, 576])
     #expect(bundle.metadata["torch.archive_folder"] == "torchvision")
@@ -91,7 +99,8 @@ func readsStateDictsBitExactly(_ file: String, _ expectedName: String) throws {
 @Test func readsStridedViewsSharingOneStorage() throws {
     let bundle = try TorchArchiveReader.read(path: torchFixture("views.pth"))
     expectBitExact(bundle, try Safetensors.read(path: torchFixture("expected_views.safetensors")))
-    let base = try #require(bundle["base"]), transposed = try #require(bundle["transposed"])
+    let base = try #require(bundle["base"])
+    let transposed = try #require(bundle["transposed"])
     #expect(!transposed.isContiguous)
     #expect(transposed.storage === base.storage)
     #expect(bundle["scalar"]?.shape == [])
@@ -118,7 +127,8 @@ func readsEveryDType(_ file: String) throws {
     let bundle = try Safetensors.read(path: torchFixture("library_dtypes.safetensors"))
     let torch = try TorchArchiveReader.read(path: torchFixture("dtypes.pth"))
     for name in ["f32", "f16", "bf16", "i64"] {
-        let a = try #require(bundle[name]), b = try #require(torch[name])
+        let a = try #require(bundle[name])
+        let b = try #require(torch[name])
         #expect(a.bitwiseEqual(b), "\(name)")
     }
     #expect(bundle.metadata["made_by"] == "safetensors.torch")
@@ -127,8 +137,10 @@ func readsEveryDType(_ file: String) throws {
 // MARK: - Detection
 
 @Test func matchesZipAndLegacyPrefixes() throws {
-    for (file, expected) in [("torchvision.pth", true), ("torchvision_legacy.pth", true),
-                             ("expected_views.safetensors", false), ("zip/numpy_savez.npz", false)] {
+    for (file, expected) in [
+        ("torchvision.pth", true), ("torchvision_legacy.pth", true),
+        ("expected_views.safetensors", false), ("zip/numpy_savez.npz", false),
+    ] {
         let data = try Data(contentsOf: URL(fileURLWithPath: torchFixture(file)))
         let prefix = data.prefix(4096)
         let matched = prefix.withUnsafeBytes { TorchArchiveReader.matches(path: "x", prefix: $0) }

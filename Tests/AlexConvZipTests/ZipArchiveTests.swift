@@ -1,7 +1,8 @@
-import Foundation
-import Testing
 import AlexConvCore
+import Foundation
 import TestSupport
+import Testing
+
 @testable import AlexConvZip
 
 // MARK: - Expected contents (the same formulas as Fixtures/torch/make_torch_fixtures.py)
@@ -136,7 +137,10 @@ func readLE32(_ bytes: [UInt8], at offset: Int) -> Int {
 }
 
 func errorText(_ body: () throws -> Void) -> String {
-    do { try body(); return "no error" } catch { return "\(error)" }
+    do {
+        try body()
+        return "no error"
+    } catch { return "\(error)" }
 }
 
 @Test func rejectsTruncatedArchives() throws {
@@ -189,8 +193,8 @@ func errorText(_ body: () throws -> Void) -> String {
         let eocd = bytes.count - 22 - "an archive comment".utf8.count
         let directory = readLE32(bytes, at: eocd + 16)
         let second = directory + 46 + "hello.txt".utf8.count
-        putLE(UInt32(5_000_000), &bytes, at: second + 20)   // compressed size
-        putLE(UInt32(5_000_000), &bytes, at: second + 24)   // uncompressed size
+        putLE(UInt32(5_000_000), &bytes, at: second + 20)  // compressed size
+        putLE(UInt32(5_000_000), &bytes, at: second + 24)  // uncompressed size
     }
     let message = errorText { _ = try ZipArchive(storage: storage, path: "range.zip") }
     #expect(message.contains("range.zip") && message.contains("dir/counting.bin"), "\(message)")
@@ -200,7 +204,7 @@ func errorText(_ body: () throws -> Void) -> String {
     let bomb = mutated(zipFixture("python_deflated.zip")) { bytes in
         let eocd = bytes.count - 22
         let directory = readLE32(bytes, at: eocd + 16)
-        putLE(UInt32(4_000_000_000), &bytes, at: directory + 24) // hello.txt "inflates" to 4 GB
+        putLE(UInt32(4_000_000_000), &bytes, at: directory + 24)  // hello.txt "inflates" to 4 GB
     }
     let message = errorText { _ = try ZipArchive(storage: bomb, path: "bomb.zip") }
     #expect(message.contains("hello.txt") && message.contains("ratio"), "\(message)")
@@ -223,7 +227,7 @@ func errorText(_ body: () throws -> Void) -> String {
 
 @Test func inflateBackendIsSystemZlibOnLinux() {
     #if os(Linux)
-    #expect(ZipArchive.inflateBackend == "zlib")
+        #expect(ZipArchive.inflateBackend == "zlib")
     #endif
 }
 
@@ -236,7 +240,9 @@ func mutatedArchivesNeverCrash(_ file: String) throws {
     let original = Array(FileManager.default.contents(atPath: zipFixture(file))!)
     var state: UInt64 = 0x2545_F491_4F6C_DD1D ^ UInt64(original.count)
     func next() -> Int {
-        state ^= state << 13; state ^= state >> 7; state ^= state << 17
+        state ^= state << 13
+        state ^= state >> 7
+        state ^= state << 17
         return Int(state % UInt64(Int.max))
     }
     for _ in 0..<300 {

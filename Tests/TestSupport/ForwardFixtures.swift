@@ -1,5 +1,5 @@
-import Foundation
 import AlexConvCore
+import Foundation
 
 /// The forward-pass fixtures (Fixtures/forward/): the tiny models, the fixture script's
 /// deterministic inputs, and the relative error the goldens are compared with.
@@ -12,9 +12,9 @@ public enum ForwardFixtures {
         let count = n * c * h * w
         var values = [Float](repeating: 0, count: count)
         for i in 0..<count {
-            var x = UInt32(truncatingIfNeeded: i) &* 2654435761 &+ seed
+            var x = UInt32(truncatingIfNeeded: i) &* 2_654_435_761 &+ seed
             x ^= x >> 15
-            x = x &* 2246822519
+            x = x &* 2_246_822_519
             x ^= x >> 13
             values[i] = Float(Int(x % 2001) - 1000) * step
         }

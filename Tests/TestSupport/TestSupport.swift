@@ -1,5 +1,5 @@
-import Foundation
 import AlexConvCore
+import Foundation
 
 /// Paths of committed fixtures and scratch space for tests.
 public enum FixturePaths {

@@ -2,8 +2,9 @@ import AlexConv
 import AlexConvCaffe
 import Foundation
 import FuzzSupport
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A private directory for this process's files (so no `deploy.prototxt` of anyone else is found beside them).

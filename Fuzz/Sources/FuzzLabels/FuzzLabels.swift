@@ -13,7 +13,8 @@ public func fuzzLabels(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
         let set = try LabelFile.parse(Data(bytes.dropFirst()), path: csv ? "fuzz.csv" : "fuzz.txt", root: "/nonexistent", classes: classes)
         for image in set.images {
             guard let label = image.label, (0..<classes).contains(label), !image.path.isEmpty, !image.path.hasPrefix("/"),
-                  !image.path.split(separator: "/").contains("..") else {
+                !image.path.split(separator: "/").contains("..")
+            else {
                 fatalError("fuzz finding: unchecked entry \(image)")
             }
         }

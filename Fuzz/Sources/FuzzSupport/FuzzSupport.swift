@@ -1,7 +1,8 @@
 import AlexConv
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 // MARK: - Running one input

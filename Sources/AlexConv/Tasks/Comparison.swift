@@ -1,5 +1,5 @@
-import Foundation
 import AlexConvCore
+import Foundation
 
 // MARK: - Tolerances and element-wise comparison
 
@@ -42,17 +42,25 @@ public struct TensorComparison: Codable, Equatable, Sendable {
     /// Compares `actual` with `expected` index by index in row-major order (any dtypes, as float64; shapes must match: callers check and report mismatches).
     public static func compare(_ actual: Tensor, _ expected: Tensor, tolerance: Tolerance) -> TensorComparison {
         precondition(actual.count == expected.count, "compare: element counts differ")
-        let a = actual.doubles(), b = expected.doubles()
-        var maxAbs = 0.0, maxRel = 0.0, worst = 0, failures = 0
+        let a = actual.doubles()
+        let b = expected.doubles()
+        var maxAbs = 0.0
+        var maxRel = 0.0
+        var worst = 0
+        var failures = 0
         for i in 0..<a.count {
             let diff = abs(a[i] - b[i])
-            if diff > maxAbs || (diff.isNaN && !maxAbs.isNaN) { maxAbs = diff; worst = i }
+            if diff > maxAbs || (diff.isNaN && !maxAbs.isNaN) {
+                maxAbs = diff
+                worst = i
+            }
             if b[i] != 0 { maxRel = max(maxRel, diff / abs(b[i])) }
             if !(diff <= tolerance.atol + tolerance.rtol * abs(b[i])) { failures += 1 }
         }
-        return TensorComparison(shape: expected.shape, maxAbsError: maxAbs, maxRelError: maxRel,
-                                worstIndex: unravel(worst, expected.shape), worstActual: a.isEmpty ? 0 : a[worst],
-                                worstExpected: b.isEmpty ? 0 : b[worst], failures: failures, count: a.count)
+        return TensorComparison(
+            shape: expected.shape, maxAbsError: maxAbs, maxRelError: maxRel,
+            worstIndex: unravel(worst, expected.shape), worstActual: a.isEmpty ? 0 : a[worst],
+            worstExpected: b.isEmpty ? 0 : b[worst], failures: failures, count: a.count)
     }
 
     /// The multi-index of flat position `flat` in a row-major `shape`.
@@ -68,9 +76,10 @@ public struct TensorComparison: Codable, Equatable, Sendable {
 
     /// One line: "max abs error 3.1e-06 at [0, 7] (0.1234 vs 0.1234), max rel 2.0e-05, 0 of 20 outside tolerance".
     public var summary: String {
-        String(format: "max abs error %.3g at [%@] (%.6g vs expected %.6g), max rel %.3g, %d of %d outside tolerance",
-               maxAbsError, worstIndex.map(String.init).joined(separator: ", "), worstActual, worstExpected,
-               maxRelError, failures, count)
+        String(
+            format: "max abs error %.3g at [%@] (%.6g vs expected %.6g), max rel %.3g, %d of %d outside tolerance",
+            maxAbsError, worstIndex.map(String.init).joined(separator: ", "), worstActual, worstExpected,
+            maxRelError, failures, count)
     }
 }
 

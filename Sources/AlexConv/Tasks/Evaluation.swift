@@ -1,7 +1,7 @@
-import Foundation
 import AlexConvCore
 import AlexConvForward
 import AlexConvImages
+import Foundation
 
 // MARK: - Accuracy on a labelled image folder
 
@@ -73,8 +73,9 @@ public struct ExpectationCheck: Codable, Sendable {
     public var passed: Bool
     /// One line: "top-1 56.52% expected 56.52 ± 0.1: ok".
     public var summary: String {
-        String(format: "%@ %.2f%% expected %.2f ± %g: %@", metric as NSString, measured, expected, tolerance,
-               (passed ? "ok" : String(format: "MISSED by %.2f points", abs(measured - expected))) as NSString)
+        String(
+            format: "%@ %.2f%% expected %.2f ± %g: %@", metric as NSString, measured, expected, tolerance,
+            (passed ? "ok" : String(format: "MISSED by %.2f points", abs(measured - expected))) as NSString)
     }
 }
 
@@ -100,9 +101,10 @@ public struct EvaluationRates: Codable, Sendable {
     public var boundBy: String { forwardImagesPerSecond <= decodeImagesPerSecond || decodeSeconds == 0 ? "forward pass" : "decoding" }
     /// "412.3 images/s overall; forward pass 1021.2 images/s; decoding 622.0 images/s on 2 threads (bound by decoding)".
     public var summary: String {
-        String(format: "%.1f images/s overall (%d in %.2f s); forward pass %.1f images/s; decoding %.1f images/s on %d threads (bound by %@)",
-               imagesPerSecond, images, seconds, forwardImagesPerSecond, decodeImagesPerSecond, decodeThreads,
-               (boundBy == "decoding" ? "decoding" : "the forward pass") as NSString)
+        String(
+            format: "%.1f images/s overall (%d in %.2f s); forward pass %.1f images/s; decoding %.1f images/s on %d threads (bound by %@)",
+            imagesPerSecond, images, seconds, forwardImagesPerSecond, decodeImagesPerSecond, decodeThreads,
+            (boundBy == "decoding" ? "decoding" : "the forward pass") as NSString)
     }
 }
 
@@ -202,9 +204,11 @@ public struct EvaluationResult: Codable, Sendable {
 public enum Evaluation {
     /// Loads `model` (any format), lists and labels the images of `images`, and evaluates; files
     /// named by the settings are checked first (a resume file must not be an input).
-    public static func evaluate(model path: String, images: String, settings: EvaluationSettings,
-                                arch: String? = nil, map: String? = nil, options: ReaderOptions = ReaderOptions(),
-                                shouldStop: @escaping () -> Bool = { EvaluationInterrupt.requested }) throws -> EvaluationResult {
+    public static func evaluate(
+        model path: String, images: String, settings: EvaluationSettings,
+        arch: String? = nil, map: String? = nil, options: ReaderOptions = ReaderOptions(),
+        shouldStop: @escaping () -> Bool = { EvaluationInterrupt.requested }
+    ) throws -> EvaluationResult {
         let inputs = [path] + FormatRegistry.inputFiles(of: path, options: options) + [arch, map, settings.labels].compactMap { $0 }
         if let resume = settings.resume { try ResumeFile.checkWritable(resume, inputs: inputs) }
         let model = try ModelLoader.load(path: path, arch: arch, map: map, options: options)
@@ -217,8 +221,10 @@ public enum Evaluation {
 
     /// Evaluates `model` on `set` (labelled images), preprocessing by the model's spec (resize
     /// convention overridden by the settings).
-    public static func evaluate(_ model: Model, name: String, set: ImageSet, settings: EvaluationSettings,
-                                shouldStop: @escaping () -> Bool = { EvaluationInterrupt.requested }) throws -> EvaluationResult {
+    public static func evaluate(
+        _ model: Model, name: String, set: ImageSet, settings: EvaluationSettings,
+        shouldStop: @escaping () -> Bool = { EvaluationInterrupt.requested }
+    ) throws -> EvaluationResult {
         let network = try Network(model: model)
         var input = model.spec.input
         var notes = set.notes
@@ -243,7 +249,9 @@ public enum Evaluation {
         for (i, image) in set.images.enumerated() {
             if let record = done[image.path] {
                 guard record.label == image.label else {
-                    throw UsageError("\(settings.resume ?? ""): image \(oneLine(image.path)) has label \(record.label.map(String.init) ?? "none") there and \(image.label.map(String.init) ?? "none") now: the resume file belongs to another labelling; use another file")
+                    throw UsageError(
+                        "\(settings.resume ?? ""): image \(oneLine(image.path)) has label \(record.label.map(String.init) ?? "none") there and \(image.label.map(String.init) ?? "none") now: the resume file belongs to another labelling; use another file"
+                    )
                 }
                 records[i] = record
             } else {
@@ -253,8 +261,9 @@ public enum Evaluation {
         let resumed = set.images.count - todo.count
 
         let decodeThreads = settings.decodeThreads ?? ProcessInfo.processInfo.activeProcessorCount
-        let pipeline = ImagePipeline(paths: todo.map { set.path(of: set.images[$0]) }, inputs: [input], batchSize: settings.batch,
-                                     workers: decodeThreads, reduceLargeJPEGs: settings.reduceLargeJPEGs)
+        let pipeline = ImagePipeline(
+            paths: todo.map { set.path(of: set.images[$0]) }, inputs: [input], batchSize: settings.batch,
+            workers: decodeThreads, reduceLargeJPEGs: settings.reduceLargeJPEGs)
         let progress = settings.progress ? ProgressLine("evaluating", total: set.images.count, unit: .items("images"), style: .bar(milestonePercent: 10)) : nil
         progress?.start(from: resumed)
         let started = DispatchTime.now().uptimeNanoseconds
@@ -311,8 +320,9 @@ public enum Evaluation {
         try save()
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
         let decodeWork = pipeline.decodeWork
-        let rates = EvaluationRates(images: completed - resumed, seconds: seconds, forwardSeconds: Double(forwardNanoseconds) / 1e9,
-                                    decodeSeconds: decodeWork.seconds, decodeThreads: pipeline.workers)
+        let rates = EvaluationRates(
+            images: completed - resumed, seconds: seconds, forwardSeconds: Double(forwardNanoseconds) / 1e9,
+            decodeSeconds: decodeWork.seconds, decodeThreads: pipeline.workers)
 
         var predictions: [ImagePrediction] = []
         var unreadable: [UnreadableImage] = []
@@ -327,8 +337,9 @@ public enum Evaluation {
             let first = unreadable.first.map { ": first \(oneLine($0.image)): \($0.reason)" } ?? ""
             throw FormatError(.malformed, file: set.root, "none of the \(set.images.count) images could be read\(first)")
         }
-        return summarise(model: name, spec: model.spec, input: input, set: set, predictions: predictions, unreadable: unreadable,
-                         resumed: resumed, interrupted: interrupted, settings: settings, rates: rates, notes: notes)
+        return summarise(
+            model: name, spec: model.spec, input: input, set: set, predictions: predictions, unreadable: unreadable,
+            resumed: resumed, interrupted: interrupted, settings: settings, rates: rates, notes: notes)
     }
 
     /// The indices of the `k` largest logits (ties: lower index first) and their softmax probabilities.
@@ -339,9 +350,11 @@ public enum Evaluation {
     }
 
     /// Accuracies, per-class table and expectation checks from the predictions.
-    static func summarise(model: String, spec: ArchitectureSpec, input: InputSpec, set: ImageSet, predictions: [ImagePrediction],
-                          unreadable: [UnreadableImage], resumed: Int, interrupted: Bool, settings: EvaluationSettings,
-                          rates: EvaluationRates, notes: [String]) -> EvaluationResult {
+    static func summarise(
+        model: String, spec: ArchitectureSpec, input: InputSpec, set: ImageSet, predictions: [ImagePrediction],
+        unreadable: [UnreadableImage], resumed: Int, interrupted: Bool, settings: EvaluationSettings,
+        rates: EvaluationRates, notes: [String]
+    ) -> EvaluationResult {
         let classes = spec.classes ?? 0
         let k = max(1, settings.top)
         let n = Double(max(predictions.count, 1))
@@ -361,26 +374,32 @@ public enum Evaluation {
             let entry = counts[index]!
             let confusions = entry.confusions.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.prefix(3)
                 .map { ClassAccuracy.Confusion(index: $0.key, name: set.className($0.key, classes: classes), count: $0.value) }
-            return ClassAccuracy(index: index, name: set.className(index, classes: classes), images: entry.images,
-                                 top1Correct: entry.top1, top5Correct: entry.top5, confusedWith: Array(confusions))
+            return ClassAccuracy(
+                index: index, name: set.className(index, classes: classes), images: entry.images,
+                top1Correct: entry.top1, top5Correct: entry.top5, confusedWith: Array(confusions))
         }
         let worst = perClass.filter { $0.top1Correct < $0.images }
             .sorted { $0.top1 != $1.top1 ? $0.top1 < $1.top1 : $0.index < $1.index }.prefix(10).map(\.index)
         var expectations: [ExpectationCheck] = []
         if !interrupted {
             if let expected = settings.expectTop1 {
-                expectations.append(ExpectationCheck(metric: "top-1", expected: expected, measured: top1, tolerance: settings.tolerance,
-                                                     passed: abs(top1 - expected) <= settings.tolerance + 1e-9))
+                expectations.append(
+                    ExpectationCheck(
+                        metric: "top-1", expected: expected, measured: top1, tolerance: settings.tolerance,
+                        passed: abs(top1 - expected) <= settings.tolerance + 1e-9))
             }
             if let expected = settings.expectTop5 {
-                expectations.append(ExpectationCheck(metric: "top-5", expected: expected, measured: top5, tolerance: settings.tolerance,
-                                                     passed: abs(top5 - expected) <= settings.tolerance + 1e-9))
+                expectations.append(
+                    ExpectationCheck(
+                        metric: "top-5", expected: expected, measured: top5, tolerance: settings.tolerance,
+                        passed: abs(top5 - expected) <= settings.tolerance + 1e-9))
             }
         }
-        return EvaluationResult(model: model, architecture: spec.name, classes: classes, images: set.root, labelSource: set.sourceDescription,
-                                preprocessing: InspectReport.inputWords(input), planned: set.images.count, resumed: resumed,
-                                interrupted: interrupted, unreadable: unreadable, top1: top1, top5: top5, topK: k,
-                                topKAccuracy: topKAccuracy, perClass: perClass, worstClasses: Array(worst), expectations: expectations,
-                                rates: rates, notes: notes, predictions: predictions, folderClasses: set.folderClasses)
+        return EvaluationResult(
+            model: model, architecture: spec.name, classes: classes, images: set.root, labelSource: set.sourceDescription,
+            preprocessing: InspectReport.inputWords(input), planned: set.images.count, resumed: resumed,
+            interrupted: interrupted, unreadable: unreadable, top1: top1, top5: top5, topK: k,
+            topKAccuracy: topKAccuracy, perClass: perClass, worstClasses: Array(worst), expectations: expectations,
+            rates: rates, notes: notes, predictions: predictions, folderClasses: set.folderClasses)
     }
 }

@@ -1,7 +1,7 @@
-import Foundation
 import AlexConvCore
 import AlexConvForward
 import AlexConvImages
+import Foundation
 
 // MARK: - Two models on the same images
 
@@ -93,9 +93,11 @@ public struct ComparisonResult: Codable, Sendable {
 extension Evaluation {
     /// Loads both models (any formats, the same import options), lists every image under
     /// `images`, and compares the models on them.
-    public static func compare(_ a: String, _ b: String, images: String, settings: ComparisonSettings,
-                               arch: String? = nil, map: String? = nil, options: ReaderOptions = ReaderOptions(),
-                               shouldStop: @escaping () -> Bool = { EvaluationInterrupt.requested }) throws -> ComparisonResult {
+    public static func compare(
+        _ a: String, _ b: String, images: String, settings: ComparisonSettings,
+        arch: String? = nil, map: String? = nil, options: ReaderOptions = ReaderOptions(),
+        shouldStop: @escaping () -> Bool = { EvaluationInterrupt.requested }
+    ) throws -> ComparisonResult {
         let modelA = try ModelLoader.load(path: a, arch: arch, map: map, options: options)
         let modelB = try ModelLoader.load(path: b, arch: arch, map: map, options: options)
         var set = try ImageSetLoader.unlabelled(root: images)
@@ -105,14 +107,18 @@ extension Evaluation {
 
     /// Runs `a` and `b` on every image of `set`, each with its own recorded preprocessing (one
     /// decode per image), and measures how far their predictions agree.
-    public static func compare(_ a: Model, _ nameA: String, _ b: Model, _ nameB: String, set: ImageSet, settings: ComparisonSettings,
-                               shouldStop: @escaping () -> Bool = { EvaluationInterrupt.requested }) throws -> ComparisonResult {
+    public static func compare(
+        _ a: Model, _ nameA: String, _ b: Model, _ nameB: String, set: ImageSet, settings: ComparisonSettings,
+        shouldStop: @escaping () -> Bool = { EvaluationInterrupt.requested }
+    ) throws -> ComparisonResult {
         let classes = a.spec.classes ?? 0
         guard classes > 0, classes == b.spec.classes else {
             throw ModelError(file: nameB, "has \(b.spec.classes ?? 0) classes, \(nameA) has \(classes): only models with the same classes can be compared")
         }
-        let networkA = try Network(model: a), networkB = try Network(model: b)
-        var inputA = a.spec.input, inputB = b.spec.input
+        let networkA = try Network(model: a)
+        let networkB = try Network(model: b)
+        var inputA = a.spec.input
+        var inputB = b.spec.input
         var notes = set.notes
         if let resize = settings.resize {
             inputA.resizeMode = resize
@@ -125,17 +131,23 @@ extension Evaluation {
         try ImagePreprocessor.checkInput(inputA, count: settings.batch)
         try ImagePreprocessor.checkInput(inputB, count: settings.batch)
         let inputs = inputA == inputB ? [inputA] : [inputA, inputB]
-        let pipeline = ImagePipeline(paths: set.images.map(set.path), inputs: inputs, batchSize: settings.batch,
-                                     workers: settings.decodeThreads ?? ProcessInfo.processInfo.activeProcessorCount,
-                                     reduceLargeJPEGs: settings.reduceLargeJPEGs)
+        let pipeline = ImagePipeline(
+            paths: set.images.map(set.path), inputs: inputs, batchSize: settings.batch,
+            workers: settings.decodeThreads ?? ProcessInfo.processInfo.activeProcessorCount,
+            reduceLargeJPEGs: settings.reduceLargeJPEGs)
         let progress = settings.progress ? ProgressLine("comparing", total: set.images.count, unit: .items("images"), style: .bar(milestonePercent: 10)) : nil
         let started = DispatchTime.now().uptimeNanoseconds
         var forwardNanoseconds: UInt64 = 0
         var unreadable: [UnreadableImage] = []
         var disagreements: [ImageDisagreement] = []
         var largest: [ImageDisagreement] = []
-        var agreeing = 0, overlap = 0, compared = 0, completed = 0
-        var maxDifference: Float = 0, maxImage: String?, sumMax = 0.0
+        var agreeing = 0
+        var overlap = 0
+        var compared = 0
+        var completed = 0
+        var maxDifference: Float = 0
+        var maxImage: String?
+        var sumMax = 0.0
         var interrupted = false
         var thrown: Error?
         do {
@@ -154,17 +166,23 @@ extension Evaluation {
                     for (row, index) in batch.decoded.enumerated() {
                         let rowA = Array(logitsA[(row * classes)..<((row + 1) * classes)])
                         let rowB = Array(logitsB[(row * classes)..<((row + 1) * classes)])
-                        let pa = softmax(rowA), pb = softmax(rowB)
+                        let pa = softmax(rowA)
+                        let pb = softmax(rowB)
                         var difference: Float = 0
                         for c in 0..<classes { difference = max(difference, abs(pa[c] - pb[c])) }
-                        let topA = topK(rowA, keep), topB = topK(rowB, keep)
-                        let entry = ImageDisagreement(image: set.images[index].path, topA: topA, probabilitiesA: topA.map { pa[$0] },
-                                                      topB: topB, probabilitiesB: topB.map { pb[$0] }, maxProbabilityDifference: difference)
+                        let topA = topK(rowA, keep)
+                        let topB = topK(rowB, keep)
+                        let entry = ImageDisagreement(
+                            image: set.images[index].path, topA: topA, probabilitiesA: topA.map { pa[$0] },
+                            topB: topB, probabilitiesB: topB.map { pb[$0] }, maxProbabilityDifference: difference)
                         compared += 1
                         sumMax += Double(difference)
                         overlap += Set(topA).intersection(topB).count
                         if topA.first == topB.first { agreeing += 1 } else { disagreements.append(entry) }
-                        if difference > maxDifference || maxImage == nil { maxDifference = difference; maxImage = entry.image }
+                        if difference > maxDifference || maxImage == nil {
+                            maxDifference = difference
+                            maxImage = entry.image
+                        }
                         largest.append(entry)
                         if largest.count > 40 {
                             largest.sort { $0.maxProbabilityDifference > $1.maxProbabilityDifference }
@@ -192,17 +210,19 @@ extension Evaluation {
         }
         largest.sort { $0.maxProbabilityDifference > $1.maxProbabilityDifference }
         let decodeWork = pipeline.decodeWork
-        let rates = EvaluationRates(images: completed, seconds: Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9,
-                                    forwardSeconds: Double(forwardNanoseconds) / 1e9, decodeSeconds: decodeWork.seconds,
-                                    decodeThreads: pipeline.workers)
+        let rates = EvaluationRates(
+            images: completed, seconds: Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9,
+            forwardSeconds: Double(forwardNanoseconds) / 1e9, decodeSeconds: decodeWork.seconds,
+            decodeThreads: pipeline.workers)
         let n = Double(max(compared, 1))
-        return ComparisonResult(modelA: nameA, modelB: nameB, architectureA: a.spec.name, architectureB: b.spec.name, classes: classes,
-                                images: set.root, preprocessingA: InspectReport.inputWords(inputA), preprocessingB: InspectReport.inputWords(inputB),
-                                planned: set.images.count, compared: compared, unreadable: unreadable, interrupted: interrupted,
-                                top1Agreement: 100 * Double(agreeing) / n, top5Overlap: 100 * Double(overlap) / (n * Double(min(5, classes))),
-                                maxProbabilityDifference: Double(maxDifference), maxDifferenceImage: maxImage,
-                                meanMaxProbabilityDifference: sumMax / n, flipped: disagreements, largestDifferences: Array(largest.prefix(10)),
-                                minimumAgreement: settings.minimumAgreement, rates: rates, notes: notes)
+        return ComparisonResult(
+            modelA: nameA, modelB: nameB, architectureA: a.spec.name, architectureB: b.spec.name, classes: classes,
+            images: set.root, preprocessingA: InspectReport.inputWords(inputA), preprocessingB: InspectReport.inputWords(inputB),
+            planned: set.images.count, compared: compared, unreadable: unreadable, interrupted: interrupted,
+            top1Agreement: 100 * Double(agreeing) / n, top5Overlap: 100 * Double(overlap) / (n * Double(min(5, classes))),
+            maxProbabilityDifference: Double(maxDifference), maxDifferenceImage: maxImage,
+            meanMaxProbabilityDifference: sumMax / n, flipped: disagreements, largestDifferences: Array(largest.prefix(10)),
+            minimumAgreement: settings.minimumAgreement, rates: rates, notes: notes)
     }
 
     /// Softmax in double precision, as float.
@@ -226,13 +246,17 @@ extension ComparisonResult {
         lines.append("compared: \(compared) images (\(unreadable.count) unreadable)")
         lines.append(String(format: "top-1 agreement: %.2f%% (%d of %d differ)", top1Agreement, flipped.count, compared))
         lines.append(String(format: "top-%d overlap: %.2f%%", min(5, classes), top5Overlap))
-        lines.append(String(format: "largest probability difference: %.3g (%@); mean per image %.3g", maxProbabilityDifference,
-                            oneLine(maxDifferenceImage ?? "-") as NSString, meanMaxProbabilityDifference))
+        lines.append(
+            String(
+                format: "largest probability difference: %.3g (%@); mean per image %.3g", maxProbabilityDifference,
+                oneLine(maxDifferenceImage ?? "-") as NSString, meanMaxProbabilityDifference))
         if !flipped.isEmpty {
             lines.append("images whose top-1 differs (A vs B):")
             for d in flipped.prefix(50) {
-                lines.append(String(format: "  %@: %d (%.3f) vs %d (%.3f)", oneLine(d.image) as NSString, d.topA.first ?? -1,
-                                    d.probabilitiesA.first ?? 0, d.topB.first ?? -1, d.probabilitiesB.first ?? 0))
+                lines.append(
+                    String(
+                        format: "  %@: %d (%.3f) vs %d (%.3f)", oneLine(d.image) as NSString, d.topA.first ?? -1,
+                        d.probabilitiesA.first ?? 0, d.topB.first ?? -1, d.probabilitiesB.first ?? 0))
             }
             if flipped.count > 50 { lines.append("  ... and \(flipped.count - 50) more (all in --json)") }
         }

@@ -1,6 +1,6 @@
-import Foundation
 import AlexConvCore
 import AlexConvImages
+import Foundation
 
 // MARK: - Self-contained HTML reports (evaluate, compare, diff)
 
@@ -35,22 +35,22 @@ public enum HTMLReport {
     }
 
     static let style = """
-    :root{--fg:#1d2430;--muted:#5b6576;--line:#d8dde5;--bg:#f6f7f9;--card:#fff;--ok:#1f7a3f;--bad:#b42318;--accent:#2456a6;--warn:#a15c00}
-    *{box-sizing:border-box}body{margin:0;font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:var(--fg);background:var(--bg)}
-    header{background:#17243a;color:#fff;padding:18px 28px}header h1{margin:0;font-size:20px}header p{margin:4px 0 0;color:#c9d3e3}
-    main{padding:20px 28px;max-width:1280px}h2{font-size:16px;margin:26px 0 10px}
-    .cards{display:flex;flex-wrap:wrap;gap:12px}.card{background:var(--card);border:1px solid var(--line);border-radius:8px;padding:12px 16px;min-width:150px}
-    .card .v{font-size:24px;font-weight:600}.card .k{color:var(--muted);font-size:12px;text-transform:uppercase;letter-spacing:.04em}
-    table{border-collapse:collapse;background:var(--card);border:1px solid var(--line);width:100%}th,td{padding:5px 9px;border-bottom:1px solid var(--line);text-align:left;vertical-align:top}
-    th{background:#eef1f5;font-weight:600}td.n{text-align:right;font-variant-numeric:tabular-nums}dl{display:grid;grid-template-columns:max-content 1fr;gap:4px 14px;margin:0}
-    dt{color:var(--muted)}dd{margin:0;word-break:break-all}.ok{color:var(--ok);font-weight:600}.bad{color:var(--bad);font-weight:600}.note{color:var(--warn)}
-    .banner{padding:10px 14px;border-radius:6px;margin:12px 0;font-weight:600}.banner.ok{background:#e3f4e8}.banner.bad{background:#fde7e5}.banner.warn{background:#fff1dc;color:var(--warn)}
-    .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(340px,1fr));gap:12px}.item{background:var(--card);border:1px solid var(--line);border-radius:8px;padding:10px;display:flex;gap:10px}
-    .item img,.item .none{width:\(thumbnailSide)px;height:\(thumbnailSide)px;object-fit:contain;image-rendering:pixelated;background:#e9edf2;border-radius:4px;flex:none}
-    .item .none{display:flex;align-items:center;justify-content:center;color:var(--muted);font-size:12px}.item .t{flex:1;min-width:0}.path{font-family:ui-monospace,monospace;font-size:12px;word-break:break-all}
-    .bar{background:#e9edf2;border-radius:3px;height:8px;width:100%}.bar span{display:block;height:8px;border-radius:3px;background:var(--accent)}svg text{font:11px system-ui,sans-serif;fill:var(--fg)}
-    footer{color:var(--muted);padding:20px 28px}
-    """
+        :root{--fg:#1d2430;--muted:#5b6576;--line:#d8dde5;--bg:#f6f7f9;--card:#fff;--ok:#1f7a3f;--bad:#b42318;--accent:#2456a6;--warn:#a15c00}
+        *{box-sizing:border-box}body{margin:0;font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:var(--fg);background:var(--bg)}
+        header{background:#17243a;color:#fff;padding:18px 28px}header h1{margin:0;font-size:20px}header p{margin:4px 0 0;color:#c9d3e3}
+        main{padding:20px 28px;max-width:1280px}h2{font-size:16px;margin:26px 0 10px}
+        .cards{display:flex;flex-wrap:wrap;gap:12px}.card{background:var(--card);border:1px solid var(--line);border-radius:8px;padding:12px 16px;min-width:150px}
+        .card .v{font-size:24px;font-weight:600}.card .k{color:var(--muted);font-size:12px;text-transform:uppercase;letter-spacing:.04em}
+        table{border-collapse:collapse;background:var(--card);border:1px solid var(--line);width:100%}th,td{padding:5px 9px;border-bottom:1px solid var(--line);text-align:left;vertical-align:top}
+        th{background:#eef1f5;font-weight:600}td.n{text-align:right;font-variant-numeric:tabular-nums}dl{display:grid;grid-template-columns:max-content 1fr;gap:4px 14px;margin:0}
+        dt{color:var(--muted)}dd{margin:0;word-break:break-all}.ok{color:var(--ok);font-weight:600}.bad{color:var(--bad);font-weight:600}.note{color:var(--warn)}
+        .banner{padding:10px 14px;border-radius:6px;margin:12px 0;font-weight:600}.banner.ok{background:#e3f4e8}.banner.bad{background:#fde7e5}.banner.warn{background:#fff1dc;color:var(--warn)}
+        .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(340px,1fr));gap:12px}.item{background:var(--card);border:1px solid var(--line);border-radius:8px;padding:10px;display:flex;gap:10px}
+        .item img,.item .none{width:\(thumbnailSide)px;height:\(thumbnailSide)px;object-fit:contain;image-rendering:pixelated;background:#e9edf2;border-radius:4px;flex:none}
+        .item .none{display:flex;align-items:center;justify-content:center;color:var(--muted);font-size:12px}.item .t{flex:1;min-width:0}.path{font-family:ui-monospace,monospace;font-size:12px;word-break:break-all}
+        .bar{background:#e9edf2;border-radius:3px;height:8px;width:100%}.bar span{display:block;height:8px;border-radius:3px;background:var(--accent)}svg text{font:11px system-ui,sans-serif;fill:var(--fg)}
+        footer{color:var(--muted);padding:20px 28px}
+        """
 
     /// A whole page: `title` in the header with `subtitle`, then `body`.
     static func page(title: String, subtitle: String, body: String) -> String {
@@ -88,8 +88,11 @@ public enum HTMLReport {
     /// An inline SVG of top-k probability bars; `highlight` (the label) drawn green, others blue.
     static func topBars(_ top: [Int], _ probabilities: [Float], name: (Int) -> String, highlight: Int?, title: String? = nil) -> String {
         let longest = top.map { min(24, name($0).count) }.max() ?? 4
-        let rowHeight = 18, labelWidth = max(24, longest * 7 + 6), barWidth = 110
-        let height = rowHeight * top.count + (title == nil ? 0 : 16), width = labelWidth + barWidth + 52
+        let rowHeight = 18
+        let labelWidth = max(24, longest * 7 + 6)
+        let barWidth = 110
+        let height = rowHeight * top.count + (title == nil ? 0 : 16)
+        let width = labelWidth + barWidth + 52
         var svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 \(width) \(height)\" width=\"100%\" style=\"max-width:\(width)px\" role=\"img\">"
         var y = 0
         if let title {
@@ -135,8 +138,10 @@ extension EvaluationResult {
             body += "<div class=\"banner warn\">Interrupted: partial result after \(evaluated + unreadable.count) of \(planned) images.</div>"
         }
         if !expectations.isEmpty {
-            body += passed ? "<div class=\"banner ok\">Every expectation met.</div>"
-                           : "<div class=\"banner bad\">Expectation missed: \(HTMLReport.escape(expectations.filter { !$0.passed }.map(\.summary).joined(separator: "; ")))</div>"
+            body +=
+                passed
+                ? "<div class=\"banner ok\">Every expectation met.</div>"
+                : "<div class=\"banner bad\">Expectation missed: \(HTMLReport.escape(expectations.filter { !$0.passed }.map(\.summary).joined(separator: "; ")))</div>"
         }
         body += "<div class=\"cards\">"
         body += HTMLReport.card("top-1", HTMLReport.percent(top1)) + HTMLReport.card("top-\(min(5, classes))", HTMLReport.percent(top5))
@@ -153,8 +158,10 @@ extension EvaluationResult {
             body += "</table>"
         }
         body += "<h2>Run</h2>"
-        var rows: [(String, String)] = [("model", "\(model) (\(architecture), \(classes) classes)"), ("images", images),
-                                        ("labels", labelSource), ("preprocessing", preprocessing)]
+        var rows: [(String, String)] = [
+            ("model", "\(model) (\(architecture), \(classes) classes)"), ("images", images),
+            ("labels", labelSource), ("preprocessing", preprocessing),
+        ]
         if resumed > 0 { rows.append(("resumed", "\(resumed) predictions from the resume file")) }
         if rates.images > 0 { rows.append(("speed", rates.summary)) }
         rows += notes.map { ("note", $0) }
@@ -184,8 +191,9 @@ extension EvaluationResult {
             for u in unreadable.prefix(1000) { body += "<tr><td class=\"path\">\(HTMLReport.escape(u.image))</td><td>\(HTMLReport.escape(u.reason))</td></tr>" }
             body += "</table>" + HTMLReport.more(unreadable.count, shown: 1000)
         }
-        return HTMLReport.page(title: "alexconv evaluate: " + String(format: "top-1 %.2f%%, top-5 %.2f%%", top1, top5),
-                               subtitle: "\(model) on \(images)", body: body)
+        return HTMLReport.page(
+            title: "alexconv evaluate: " + String(format: "top-1 %.2f%%, top-5 %.2f%%", top1, top5),
+            subtitle: "\(model) on \(images)", body: body)
     }
 }
 
@@ -196,16 +204,23 @@ extension ComparisonResult {
     /// with both models' top-5 bars, and the images whose probabilities moved most.
     public func html() -> String {
         let name: (Int) -> String = { ImageNetClasses.label($0, classes: classes) }
-        var body = agree ? "<div class=\"banner ok\">The models agree on every image's top-1 class\(top1Agreement < 100 ? " within the minimum" : "").</div>"
-                         : "<div class=\"banner bad\">The models disagree: top-1 agreement \(HTMLReport.percent(top1Agreement)), below \(HTMLReport.percent(minimumAgreement)).</div>"
+        var body =
+            agree
+            ? "<div class=\"banner ok\">The models agree on every image's top-1 class\(top1Agreement < 100 ? " within the minimum" : "").</div>"
+            : "<div class=\"banner bad\">The models disagree: top-1 agreement \(HTMLReport.percent(top1Agreement)), below \(HTMLReport.percent(minimumAgreement)).</div>"
         if interrupted { body += "<div class=\"banner warn\">Interrupted: partial result after \(compared + unreadable.count) of \(planned) images.</div>" }
         body += "<div class=\"cards\">" + HTMLReport.card("top-1 agreement", HTMLReport.percent(top1Agreement), agree ? "ok" : "bad")
         body += HTMLReport.card("top-\(min(5, classes)) overlap", HTMLReport.percent(top5Overlap))
         body += HTMLReport.card("largest |pA - pB|", String(format: "%.3g", maxProbabilityDifference))
         body += HTMLReport.card("images", "\(compared)") + HTMLReport.card("flipped", "\(flipped.count)", flipped.isEmpty ? "" : "bad") + "</div>"
-        body += "<h2>Run</h2>" + HTMLReport.definitions([("A", "\(modelA) (\(architectureA))"), ("B", "\(modelB) (\(architectureB))"),
-                                                          ("images", images), ("A preprocessing", preprocessingA), ("B preprocessing", preprocessingB),
-                                                          ("largest difference at", maxDifferenceImage ?? "-")] + notes.map { ("note", $0) })
+        body +=
+            "<h2>Run</h2>"
+            + HTMLReport.definitions(
+                [
+                    ("A", "\(modelA) (\(architectureA))"), ("B", "\(modelB) (\(architectureB))"),
+                    ("images", images), ("A preprocessing", preprocessingA), ("B preprocessing", preprocessingB),
+                    ("largest difference at", maxDifferenceImage ?? "-"),
+                ] + notes.map { ("note", $0) })
         func grid(_ title: String, _ entries: [ImageDisagreement], total: Int) -> String {
             var html = "<h2>\(HTMLReport.escape(title))</h2><div class=\"grid\">"
             for d in entries.prefix(HTMLReport.maxImagesShown) {
@@ -225,8 +240,9 @@ extension ComparisonResult {
             for u in unreadable.prefix(1000) { body += "<tr><td class=\"path\">\(HTMLReport.escape(u.image))</td><td>\(HTMLReport.escape(u.reason))</td></tr>" }
             body += "</table>"
         }
-        return HTMLReport.page(title: "alexconv compare: " + String(format: "top-1 agreement %.2f%%", top1Agreement),
-                               subtitle: "\(modelA) vs \(modelB) on \(images)", body: body)
+        return HTMLReport.page(
+            title: "alexconv compare: " + String(format: "top-1 agreement %.2f%%", top1Agreement),
+            subtitle: "\(modelA) vs \(modelB) on \(images)", body: body)
     }
 }
 
@@ -237,15 +253,22 @@ extension ModelDiff {
     /// of each layer's activations, log scale) as a chart with the first divergent layer marked,
     /// then the tensor table. `a` and `b` name the models.
     public func html(a: String, b: String) -> String {
-        var body = agree ? "<div class=\"banner ok\">The models agree within tolerance.</div>"
-                         : "<div class=\"banner bad\">The models differ beyond tolerance\(firstDivergentLayer.map { ": first divergent layer \($0.index + 1) \($0.name) (\($0.type))" } ?? "").</div>"
+        var body =
+            agree
+            ? "<div class=\"banner ok\">The models agree within tolerance.</div>"
+            : "<div class=\"banner bad\">The models differ beyond tolerance\(firstDivergentLayer.map { ": first divergent layer \($0.index + 1) \($0.name) (\($0.type))" } ?? "").</div>"
         body += "<div class=\"cards\">" + HTMLReport.card("tensors", "\(tensors.count)")
         body += HTMLReport.card("tensors outside", "\(tensors.filter { !$0.withinTolerance }.count)", tensors.allSatisfy(\.withinTolerance) ? "ok" : "bad")
         if !layers.isEmpty {
             body += HTMLReport.card("layers outside", "\(layers.filter { !$0.withinTolerance }.count) of \(layers.count)", layers.allSatisfy(\.withinTolerance) ? "ok" : "bad")
         }
-        body += "</div><h2>Run</h2>" + HTMLReport.definitions([("A (reference)", a), ("B", b),
-                                                              ("tolerance", String(format: "atol %g, rtol %g", tolerance.atol, tolerance.rtol))] + notes.map { ("note", $0) })
+        body +=
+            "</div><h2>Run</h2>"
+            + HTMLReport.definitions(
+                [
+                    ("A (reference)", a), ("B", b),
+                    ("tolerance", String(format: "atol %g, rtol %g", tolerance.atol, tolerance.rtol)),
+                ] + notes.map { ("note", $0) })
         if !layers.isEmpty {
             body += "<h2>Per-layer divergence (largest |B - A| of the activations, log scale)</h2>" + layerChart()
             body += "<table><tr><th>#</th><th>layer</th><th>type</th><th>max abs</th><th>max rel</th><th>outside</th></tr>"
@@ -256,7 +279,8 @@ extension ModelDiff {
                     body += "<td class=\"n \(mark)\">\(String(format: "%.3g", c.maxAbsError))</td><td class=\"n\">\(String(format: "%.3g", c.maxRelError))</td>"
                     body += "<td class=\"n\">\(c.failures) of \(c.count)</td></tr>"
                 } else {
-                    body += "<tr><td class=\"n\">\(l.index + 1)</td><td>\(HTMLReport.escape(l.name))</td><td>\(HTMLReport.escape(l.type))</td><td colspan=\"3\" class=\"bad\">\(HTMLReport.escape(l.note ?? "not compared"))</td></tr>"
+                    body +=
+                        "<tr><td class=\"n\">\(l.index + 1)</td><td>\(HTMLReport.escape(l.name))</td><td>\(HTMLReport.escape(l.type))</td><td colspan=\"3\" class=\"bad\">\(HTMLReport.escape(l.note ?? "not compared"))</td></tr>"
                 }
             }
             body += "</table>"
@@ -278,10 +302,14 @@ extension ModelDiff {
     /// An SVG bar chart: one bar per layer, height log10 of its largest absolute error, red when
     /// outside the tolerance, the first divergent layer labelled.
     func layerChart() -> String {
-        let width = 960, height = 270, left = 56, bottom = 64, top = 24
+        let width = 960
+        let height = 270
+        let left = 56
+        let bottom = 64
+        let top = 24
         let errors = layers.map { $0.comparison.map { max($0.maxAbsError, 1e-12) } }
         let logs = errors.compactMap { $0 }.map { log10($0) }
-        let low = floor(min(logs.min() ?? -8, log10(max(tolerance.atol, 1e-12))) ) - 1
+        let low = floor(min(logs.min() ?? -8, log10(max(tolerance.atol, 1e-12)))) - 1
         let high = max(ceil(logs.max() ?? 0), low + 2)
         let plotHeight = Double(height - top - bottom)
         func y(_ value: Double) -> Double { Double(top) + plotHeight * (high - value) / (high - low) }
@@ -304,7 +332,8 @@ extension ModelDiff {
             if let error = errors[i] {
                 let yy = y(log10(error))
                 let colour = layer.withinTolerance ? "#2456a6" : "#b42318"
-                svg += "<rect x=\"\(String(format: "%.1f", x))\" y=\"\(String(format: "%.1f", yy))\" width=\"\(String(format: "%.1f", barWidth))\" height=\"\(String(format: "%.1f", max(1, y(low) - yy)))\" fill=\"\(colour)\"><title>\(HTMLReport.escape("\(layer.name): max abs \(String(format: "%.3g", error))"))</title></rect>"
+                svg +=
+                    "<rect x=\"\(String(format: "%.1f", x))\" y=\"\(String(format: "%.1f", yy))\" width=\"\(String(format: "%.1f", barWidth))\" height=\"\(String(format: "%.1f", max(1, y(low) - yy)))\" fill=\"\(colour)\"><title>\(HTMLReport.escape("\(layer.name): max abs \(String(format: "%.3g", error))"))</title></rect>"
             } else {
                 svg += "<text x=\"\(String(format: "%.1f", x))\" y=\"\(String(format: "%.1f", y(low) - 4))\" style=\"fill:#b42318\">n/a</text>"
             }

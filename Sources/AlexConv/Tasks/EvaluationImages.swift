@@ -1,10 +1,11 @@
-import Foundation
 import AlexConvCore
 import AlexConvImages
+import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 // MARK: - The images of an evaluation and their labels
@@ -204,7 +205,8 @@ struct FolderWalker {
         }
         guard let key = identity(folder), visited.insert(key).inserted else { return [] }
         let names = try entries(folder).sorted(by: ImageSetLoader.codePointOrder)
-        var files: [String] = [], folders: [String] = []
+        var files: [String] = []
+        var folders: [String] = []
         for name in names {
             let path = folder + "/" + name
             if isDirectory(path) {
@@ -330,7 +332,8 @@ public enum LabelFile {
     static func parseCSV(_ text: String, file: String, classes: Int) throws -> [LabelledImage] {
         var images: [LabelledImage] = []
         var seen: [String: Int] = [:]
-        var fileColumn = 0, labelColumn = 1
+        var fileColumn = 0
+        var labelColumn = 1
         var first = true
         for (number, line) in try lines(text, file: file) {
             let trimmed = line.trimmingCharacters(in: .whitespaces)
@@ -342,9 +345,11 @@ public enum LabelFile {
                 if fields.count >= 2, (try? parseLabel(fields[1], file: file, line: number, classes: classes)) == nil {
                     let names = fields.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
                     guard let f = names.firstIndex(where: { ["file", "filename", "file_name", "image", "path", "name", "img"].contains($0) }),
-                          let l = names.firstIndex(where: { ["label", "class", "target", "class_index", "label_index", "synset", "category"].contains($0) }) else {
-                        throw FormatError(.malformed, file: file, location: "line \(number)",
-                                          "the first row is neither FILE,LABEL nor a header naming a file column (file, image, path) and a label column (label, class, target)")
+                        let l = names.firstIndex(where: { ["label", "class", "target", "class_index", "label_index", "synset", "category"].contains($0) })
+                    else {
+                        throw FormatError(
+                            .malformed, file: file, location: "line \(number)",
+                            "the first row is neither FILE,LABEL nor a header naming a file column (file, image, path) and a label column (label, class, target)")
                     }
                     fileColumn = f
                     labelColumn = l
@@ -369,18 +374,27 @@ public enum LabelFile {
     static func csvFields(_ line: String, file: String, line number: Int) throws -> [String] {
         var fields: [String] = []
         var field = ""
-        var quoted = false, wasQuoted = false
+        var quoted = false
+        var wasQuoted = false
         var iterator = Array(line.unicodeScalars).makeIterator()
         var pending: Unicode.Scalar? = nil
         func nextScalar() -> Unicode.Scalar? {
-            if let p = pending { pending = nil; return p }
+            if let p = pending {
+                pending = nil
+                return p
+            }
             return iterator.next()
         }
         while let c = nextScalar() {
             if quoted {
                 if c == "\"" {
                     if let n = nextScalar() {
-                        if n == "\"" { field.unicodeScalars.append("\"") } else { quoted = false; pending = n }
+                        if n == "\"" {
+                            field.unicodeScalars.append("\"")
+                        } else {
+                            quoted = false
+                            pending = n
+                        }
                     } else {
                         quoted = false
                     }

@@ -1,8 +1,9 @@
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 // MARK: - Ctrl-C during a long run
@@ -33,9 +34,9 @@ public enum EvaluationInterrupt {
             flag = 0
             var action = sigaction()
             #if canImport(Glibc)
-            action.__sigaction_handler.sa_handler = stopAfterThisBatch
+                action.__sigaction_handler.sa_handler = stopAfterThisBatch
             #else
-            action.__sigaction_u.__sa_handler = stopAfterThisBatch
+                action.__sigaction_u.__sa_handler = stopAfterThisBatch
             #endif
             sigemptyset(&action.sa_mask)
             action.sa_flags = 0

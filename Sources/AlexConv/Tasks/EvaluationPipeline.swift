@@ -1,6 +1,6 @@
-import Foundation
 import AlexConvCore
 import AlexConvImages
+import Foundation
 
 // MARK: - Decoding in parallel with the forward pass
 

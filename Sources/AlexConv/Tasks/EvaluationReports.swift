@@ -1,5 +1,5 @@
-import Foundation
 import AlexConvCore
+import Foundation
 
 // MARK: - Evaluation reports: text, JSON, JUnit XML
 
@@ -17,7 +17,8 @@ extension EvaluationResult {
         }
         let resumedText = resumed > 0 ? ", \(resumed) of them from the resume file" : ""
         lines.append("evaluated: \(evaluated) images (\(unreadable.count) unreadable\(resumedText))")
-        let correct1 = predictions.filter(\.correct).count, correct5 = predictions.filter { $0.correct(within: 5) }.count
+        let correct1 = predictions.filter(\.correct).count
+        let correct5 = predictions.filter { $0.correct(within: 5) }.count
         lines.append(String(format: "top-1: %.2f%% (%d of %d)", top1, correct1, evaluated))
         lines.append(String(format: "top-%d: %.2f%% (%d of %d)", min(5, classes), top5, correct5, evaluated))
         if topK != 1 && topK != 5 {
@@ -28,8 +29,10 @@ extension EvaluationResult {
             for index in worstClasses {
                 guard let c = perClass.first(where: { $0.index == index }) else { continue }
                 let confused = c.confusedWith.map { "\(Self.classWords($0.index, $0.name)) (\($0.count))" }.joined(separator: ", ")
-                lines.append(String(format: "  %@: %.2f%% of %d, mistaken for %@", Self.classWords(c.index, c.name) as NSString,
-                                    c.top1, c.images, confused as NSString))
+                lines.append(
+                    String(
+                        format: "  %@: %.2f%% of %d, mistaken for %@", Self.classWords(c.index, c.name) as NSString,
+                        c.top1, c.images, confused as NSString))
             }
         }
         if !unreadable.isEmpty {
@@ -73,18 +76,23 @@ extension EvaluationResult {
             let seconds, forwardSeconds, decodeSeconds, imagesPerSecond, forwardImagesPerSecond, decodeImagesPerSecond: Double
             let boundBy: String
         }
-        let output = Output(model: model, architecture: architecture, images: images, labelSource: labelSource, preprocessing: preprocessing,
-                            classes: classes, planned: planned, evaluated: evaluated, resumed: resumed, topK: topK,
-                            interrupted: interrupted, passed: passed, top1: top1, top5: top5, topKAccuracy: topKAccuracy,
-                            unreadable: unreadable,
-                            perClass: perClass.map { ClassRow(index: $0.index, images: $0.images, top1Correct: $0.top1Correct, top5Correct: $0.top5Correct,
-                                                               name: $0.name, top1: $0.top1, top5: $0.top5, confusedWith: $0.confusedWith) },
-                            worstClasses: worstClasses, expectations: expectations,
-                            rates: Rates(images: rates.images, decodeThreads: rates.decodeThreads, seconds: rates.seconds,
-                                         forwardSeconds: rates.forwardSeconds, decodeSeconds: rates.decodeSeconds,
-                                         imagesPerSecond: rates.imagesPerSecond, forwardImagesPerSecond: rates.forwardImagesPerSecond,
-                                         decodeImagesPerSecond: rates.decodeImagesPerSecond, boundBy: rates.boundBy),
-                            notes: notes, misclassified: misclassified)
+        let output = Output(
+            model: model, architecture: architecture, images: images, labelSource: labelSource, preprocessing: preprocessing,
+            classes: classes, planned: planned, evaluated: evaluated, resumed: resumed, topK: topK,
+            interrupted: interrupted, passed: passed, top1: top1, top5: top5, topKAccuracy: topKAccuracy,
+            unreadable: unreadable,
+            perClass: perClass.map {
+                ClassRow(
+                    index: $0.index, images: $0.images, top1Correct: $0.top1Correct, top5Correct: $0.top5Correct,
+                    name: $0.name, top1: $0.top1, top5: $0.top5, confusedWith: $0.confusedWith)
+            },
+            worstClasses: worstClasses, expectations: expectations,
+            rates: Rates(
+                images: rates.images, decodeThreads: rates.decodeThreads, seconds: rates.seconds,
+                forwardSeconds: rates.forwardSeconds, decodeSeconds: rates.decodeSeconds,
+                imagesPerSecond: rates.imagesPerSecond, forwardImagesPerSecond: rates.forwardImagesPerSecond,
+                decodeImagesPerSecond: rates.decodeImagesPerSecond, boundBy: rates.boundBy),
+            notes: notes, misclassified: misclassified)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         return String(decoding: (try? encoder.encode(output)) ?? Data("{}".utf8), as: UTF8.self)

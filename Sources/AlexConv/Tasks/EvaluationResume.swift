@@ -1,5 +1,5 @@
-import Foundation
 import AlexConvCore
+import Foundation
 
 // MARK: - Resuming an interrupted evaluation
 
@@ -118,9 +118,11 @@ public enum ResumeFile {
                 guard found.version == header.version else {
                     throw FormatError(.unsupported, file: path, location: "line 1", "resume file version \(found.version), this alexconv writes version \(header.version)")
                 }
-                for (field, then, now) in [("model weights", found.weights, header.weights), ("preprocessing", found.preprocessing, header.preprocessing),
-                                           ("label source", found.labels, header.labels), ("classes kept per image", "\(found.top)", "\(header.top)"),
-                                           ("JPEG reduction", "\(found.reduceLargeJPEGs)", "\(header.reduceLargeJPEGs)")] where then != now {
+                for (field, then, now) in [
+                    ("model weights", found.weights, header.weights), ("preprocessing", found.preprocessing, header.preprocessing),
+                    ("label source", found.labels, header.labels), ("classes kept per image", "\(found.top)", "\(header.top)"),
+                    ("JPEG reduction", "\(found.reduceLargeJPEGs)", "\(header.reduceLargeJPEGs)"),
+                ] where then != now {
                     throw UsageError("\(path): made with other \(field) (\(LabelFile.clip(then)) there, \(LabelFile.clip(now)) now); resume with the same model and options, or name a new file")
                 }
                 continue
@@ -128,7 +130,8 @@ public enum ResumeFile {
             do {
                 records.append(try decoder.decode(Record.self, from: Data(line)))
             } catch {
-                throw FormatError(.malformed, file: path, location: "line \(number)", "not a resume record (expected {\"image\", \"label\", \"top\", \"probabilities\"} or {\"image\", \"label\", \"unreadable\"})")
+                throw FormatError(
+                    .malformed, file: path, location: "line \(number)", "not a resume record (expected {\"image\", \"label\", \"top\", \"probabilities\"} or {\"image\", \"label\", \"unreadable\"})")
             }
         }
         guard number > 0 else { throw FormatError(.malformed, file: path, "empty resume file (expected its header line)") }

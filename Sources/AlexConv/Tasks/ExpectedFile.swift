@@ -1,5 +1,5 @@
-import Foundation
 import AlexConvCore
+import Foundation
 
 // MARK: - EXPECTED.json
 
@@ -57,7 +57,8 @@ public struct ExpectedFile: Sendable {
         for (i, c) in document.cases.enumerated() {
             let location = "case \(i + 1) '\(c.name)'"
             guard names.insert(c.name).inserted else { throw FormatError(.corrupted, file: path, location: location, "name used twice") }
-            let isImage = c.image != nil, isTensor = c.input != nil || c.output != nil
+            let isImage = c.image != nil
+            let isTensor = c.input != nil || c.output != nil
             guard isImage != isTensor else {
                 throw FormatError(.malformed, file: path, location: location, "needs either \"image\" with \"top\", or \"input\" with \"output\"")
             }

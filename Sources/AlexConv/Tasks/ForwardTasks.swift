@@ -47,9 +47,11 @@ public enum ForwardTasks {
     /// (N, classes), or a feature map in `layout`. Returns the output's shape.
     @discardableResult
     /// The output obeys `OutputRule`: never one of the inputs, an existing file only with `overwrite`.
-    public static func run(model path: String, input: String, output: String, layout: BatchLayout = .nchw,
-                           logits: Bool = false, arch: String? = nil, map: String? = nil, overwrite: Bool = false,
-                           options: ReaderOptions = ReaderOptions()) throws -> [Int] {
+    public static func run(
+        model path: String, input: String, output: String, layout: BatchLayout = .nchw,
+        logits: Bool = false, arch: String? = nil, map: String? = nil, overwrite: Bool = false,
+        options: ReaderOptions = ReaderOptions()
+    ) throws -> [Int] {
         try OutputRule.check(output, inputs: [path, input] + [arch, map].compactMap { $0 } + options.files, overwrite: overwrite)
         let network = try Network(model: try ModelLoader.load(path: path, arch: arch, map: map, options: options))
         let x = try readBatch(path: input, layout: layout)
@@ -83,10 +85,16 @@ public enum ForwardTasks {
     }
 
     /// Decodes each image to RGB, preprocesses it to (1, C, H, W) by the model's recorded InputSpec, and gives its top `k` classes.
-    public static func predict(model path: String, images: [String], top k: Int = 5,
-                               arch: String? = nil, map: String? = nil, options: ReaderOptions = ReaderOptions()) throws -> [Prediction] {
+    public static func predict(
+        model path: String, images: [String], top k: Int = 5,
+        arch: String? = nil, map: String? = nil, options: ReaderOptions = ReaderOptions()
+    ) throws -> [Prediction] {
         let network = try Network(model: try ModelLoader.load(path: path, arch: arch, map: map, options: options))
         let decoded = try images.map { try ImageDecoder.decode(path: $0) }
+        // Preprocessed one by one first, so an error names the image's file (not "image 3").
+        for (path, image) in zip(images, decoded) {
+            _ = try withFileContext(path) { try ImagePreprocessor.tensor(for: image, input: network.spec.input) }
+        }
         let x = try ImagePreprocessor.batch(decoded, input: network.spec.input)
         let y = try network.run(x, logits: true)
         let classes = y.shape.last ?? 0
@@ -106,9 +114,10 @@ public enum ForwardTasks {
     /// Text: the image, then one line per class ("  1. 285 Egyptian cat  41.23%").
     public static func text(_ predictions: [Prediction]) -> String {
         predictions.map { p in
-            ([p.image] + p.top.enumerated().map { i, e in
-                String(format: "  %d. %4d %@  %.2f%%", i + 1, e.index, e.label as NSString, e.probability * 100)
-            }).joined(separator: "\n")
+            ([p.image]
+                + p.top.enumerated().map { i, e in
+                    String(format: "  %d. %4d %@  %.2f%%", i + 1, e.index, e.label as NSString, e.probability * 100)
+                }).joined(separator: "\n")
         }.joined(separator: "\n")
     }
 
@@ -122,8 +131,10 @@ public enum ForwardTasks {
     // MARK: verify
 
     /// Runs the cases of EXPECTED.json (tensor inputs (N, C, H, W), goldens in the model's output shape); `model` overrides the models the file names.
-    public static func verify(model: String?, expect: String, arch: String? = nil, map: String? = nil,
-                              options: ReaderOptions = ReaderOptions()) throws -> VerificationReport {
+    public static func verify(
+        model: String?, expect: String, arch: String? = nil, map: String? = nil,
+        options: ReaderOptions = ReaderOptions()
+    ) throws -> VerificationReport {
         let expected = try ExpectedFile.load(path: expect)
         var verifier = Verifier { try ModelLoader.load(path: $0, arch: arch, map: map, options: options) }
         return try verifier.run(expected, model: model)
@@ -133,8 +144,10 @@ public enum ForwardTasks {
 
     /// Compares two models (each imported on the fly) tensor by tensor and, with `input` (.npy,
     /// NCHW float batch), layer by layer.
-    public static func diff(_ a: String, _ b: String, input: String? = nil, tolerance: Tolerance = .standard,
-                            arch: String? = nil, map: String? = nil, options: ReaderOptions = ReaderOptions()) throws -> ModelDiff {
+    public static func diff(
+        _ a: String, _ b: String, input: String? = nil, tolerance: Tolerance = .standard,
+        arch: String? = nil, map: String? = nil, options: ReaderOptions = ReaderOptions()
+    ) throws -> ModelDiff {
         var modelA = try ModelLoader.load(path: a, arch: arch, map: map, options: options)
         var modelB = try ModelLoader.load(path: b, arch: arch, map: map, options: options)
         // Canonicalise conventions that change tensors but not what the model computes.
@@ -146,7 +159,9 @@ public enum ForwardTasks {
         }
         if modelA.spec.input.channelOrder != modelB.spec.input.channelOrder {
             modelB = try modelB.withChannelOrder(modelA.spec.input.channelOrder)
-            notes.append("B takes \(modelB.spec.input.channelOrder == .rgb ? "BGR" : "RGB") input: its conv1 input channels were swapped to compare with A's \(modelA.spec.input.channelOrder.rawValue.uppercased())")
+            notes.append(
+                "B takes \(modelB.spec.input.channelOrder == .rgb ? "BGR" : "RGB") input: its conv1 input channels were swapped to compare with A's \(modelA.spec.input.channelOrder.rawValue.uppercased())"
+            )
         }
         let x = try input.map { path -> Tensor in
             let t = try NumPyReader.readArray(path: path)

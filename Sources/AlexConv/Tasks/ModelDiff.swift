@@ -1,6 +1,6 @@
-import Foundation
 import AlexConvCore
 import AlexConvForward
+import Foundation
 
 // MARK: - Comparing two models
 
@@ -69,8 +69,10 @@ public struct ModelDiff: Sendable {
         }
         var layers: [LayerDifference] = []
         if let input {
-            let na = try Network(model: a), nb = try Network(model: b)
-            let ra = try na.runCollectingActivations(input), rb = try nb.runCollectingActivations(input)
+            let na = try Network(model: a)
+            let nb = try Network(model: b)
+            let ra = try na.runCollectingActivations(input)
+            let rb = try nb.runCollectingActivations(input)
             // Layers are matched by position; chains of different lengths compare up to the shorter.
             for (la, lb) in zip(ra.activations, rb.activations) {
                 let type = a.spec.layers[la.index].typeName
@@ -86,8 +88,10 @@ public struct ModelDiff: Sendable {
             }
             if ra.activations.count != rb.activations.count {
                 let index = min(ra.activations.count, rb.activations.count)
-                layers.append(LayerDifference(index: index, name: "layer \(index + 1)", type: "end",
-                                              comparison: nil, note: "layer chains differ in length: \(ra.activations.count) vs \(rb.activations.count)"))
+                layers.append(
+                    LayerDifference(
+                        index: index, name: "layer \(index + 1)", type: "end",
+                        comparison: nil, note: "layer chains differ in length: \(ra.activations.count) vs \(rb.activations.count)"))
             }
         }
         return ModelDiff(tolerance: tolerance, tensors: tensors, layers: layers)
@@ -101,9 +105,11 @@ public struct ModelDiff: Sendable {
         for t in tensors {
             let mark = t.withinTolerance ? "ok  " : "DIFF"
             if let c = t.comparison {
-                lines.append(String(format: "  %@ %-24@ %-18@ max abs %.3g  max rel %.3g%@", mark, t.name as NSString,
-                                    "\(c.shape)" as NSString, c.maxAbsError, c.maxRelError,
-                                    c.passed ? "" : "  (\(c.failures) of \(c.count) outside, worst at \(c.worstIndex))"))
+                lines.append(
+                    String(
+                        format: "  %@ %-24@ %-18@ max abs %.3g  max rel %.3g%@", mark, t.name as NSString,
+                        "\(c.shape)" as NSString, c.maxAbsError, c.maxRelError,
+                        c.passed ? "" : "  (\(c.failures) of \(c.count) outside, worst at \(c.worstIndex))"))
             } else if t.shapeA == nil || t.shapeB == nil {
                 lines.append("  \(mark) \(t.name): only in \(t.shapeA == nil ? "B" : "A")")
             } else {
@@ -115,8 +121,10 @@ public struct ModelDiff: Sendable {
             for l in layers {
                 let mark = l.withinTolerance ? "ok  " : "DIFF"
                 if let c = l.comparison {
-                    lines.append(String(format: "  %@ %3d %-12@ %-10@ max abs %.3g  max rel %.3g", mark, l.index + 1,
-                                        l.name as NSString, l.type as NSString, c.maxAbsError, c.maxRelError))
+                    lines.append(
+                        String(
+                            format: "  %@ %3d %-12@ %-10@ max abs %.3g  max rel %.3g", mark, l.index + 1,
+                            l.name as NSString, l.type as NSString, c.maxAbsError, c.maxRelError))
                 } else {
                     lines.append("  \(mark) \(l.index + 1) \(l.name): \(l.note ?? "not compared")")
                 }

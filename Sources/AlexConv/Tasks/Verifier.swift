@@ -1,8 +1,8 @@
-import Foundation
 import AlexConvCore
 import AlexConvForward
 import AlexConvImages
 import AlexConvNumPy
+import Foundation
 
 // MARK: - Running EXPECTED.json
 
@@ -125,23 +125,26 @@ public struct Verifier {
             throw FormatError(.malformed, location: nil, "label \(bad) in \"top\" is outside the model's \(classes) classes")
         }
         let decoded = try ImageDecoder.decode(path: image)
-        let x = try ImagePreprocessor.tensor(for: decoded, input: network.spec.input)
+        let x = try withFileContext(image) { try ImagePreprocessor.tensor(for: decoded, input: network.spec.input) }
         let logits = try network.run(x, logits: true).floats()
         let probabilities = softmax(logits)
         let seen = topK(logits, max(k, min(5, logits.count)))
         let passed = Array(seen.prefix(k)) == Array(expectedTop.prefix(k))
         let labels = seen.map { ImageNetClasses.label($0, classes: classes) }
         let seenText = zip(seen, labels).map { $0.1 == "class \($0.0)" ? "\($0.0)" : "\($0.0) \($0.1)" }.joined(separator: ", ")
-        let detail = passed
+        let detail =
+            passed
             ? "top-\(k) labels match: \(seenText)"
             : "top-\(k) expected \(Array(expectedTop.prefix(k))), seen \(Array(seen.prefix(k))) (\(seenText))"
-        return CaseResult(name: c.name, kind: .image, model: model, passed: passed, expectedTop: Array(expectedTop.prefix(k)),
-                          seenTop: seen, seenLabels: labels, seenScores: seen.map { Double(probabilities[$0]) },
-                          comparison: nil, seconds: 0, detail: detail)
+        return CaseResult(
+            name: c.name, kind: .image, model: model, passed: passed, expectedTop: Array(expectedTop.prefix(k)),
+            seenTop: seen, seenLabels: labels, seenScores: seen.map { Double(probabilities[$0]) },
+            comparison: nil, seconds: 0, detail: detail)
     }
 
     private func runTensor(_ c: ExpectedFile.Case, expected: ExpectedFile, network: Network, model: String) throws -> CaseResult {
-        let inputPath = expected.resolve(c.input!), outputPath = expected.resolve(c.output!)
+        let inputPath = expected.resolve(c.input!)
+        let outputPath = expected.resolve(c.output!)
         let x = try NumPyReader.readArray(path: inputPath)
         guard x.dtype.isFloatingPoint || x.dtype == .uint8 || x.dtype == .int8 || x.dtype == .int16 || x.dtype == .int32 else {
             throw FormatError(.malformed, file: inputPath, "input dtype \(x.dtype.name) is not numeric")
@@ -152,8 +155,9 @@ public struct Verifier {
             throw FormatError(.malformed, file: outputPath, "expected output has shape \(golden.shape), the model produces \(y.shape)")
         }
         let comparison = TensorComparison.compare(y, golden, tolerance: c.tolerance ?? expected.tolerance)
-        return CaseResult(name: c.name, kind: .tensor, model: model, passed: comparison.passed, expectedTop: nil, seenTop: nil,
-                          seenLabels: nil, seenScores: nil, comparison: comparison, seconds: 0, detail: comparison.summary)
+        return CaseResult(
+            name: c.name, kind: .tensor, model: model, passed: comparison.passed, expectedTop: nil, seenTop: nil,
+            seenLabels: nil, seenScores: nil, comparison: comparison, seconds: 0, detail: comparison.summary)
     }
 
     private func softmax(_ x: [Float]) -> [Float] {

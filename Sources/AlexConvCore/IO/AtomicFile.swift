@@ -1,8 +1,9 @@
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Writes a file atomically: bytes go to a temporary file in the target's directory
@@ -133,7 +134,10 @@ public final class AtomicFileWriter {
     /// Drops the temporary file; the target is left as it was.
     public func abort() {
         progress.finish()
-        if fd >= 0 { close(fd); fd = -1 }
+        if fd >= 0 {
+            close(fd)
+            fd = -1
+        }
         TemporaryFiles.withSignalsHeld {
             unlink(temporaryPath)
             TemporaryFiles.unregister(temporaryPath)

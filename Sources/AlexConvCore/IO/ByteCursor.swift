@@ -14,6 +14,10 @@ public enum ByteOrder: Sendable {
 /// bytes throws a `FormatError` of kind `.truncated` whose location is the cursor's label (what is
 /// being read, e.g. "zip central directory entry 3") and whose detail gives the byte offset
 /// counted from the start of the file (`base` is added for cursors over a part of a file).
+///
+/// The reads the pickle machine and the zip directory make per opcode or entry (integers, slices,
+/// skips, single bytes, length fields) are `@inlinable @inline(__always)`: one bounds check in the
+/// caller's code, then an unchecked load; only building an error is out of line.
 public struct ByteCursor {
     /// The bytes read; offsets are relative to their start.
     public let bytes: UnsafeRawBufferPointer
@@ -55,7 +59,7 @@ public struct ByteCursor {
     }
 
     /// Throws `.truncated` unless `count` bytes from `offset` are inside the buffer.
-    @inlinable
+    @inlinable @inline(__always)
     public func checkRange(at offset: Int, count: Int, what: String) throws {
         guard offset >= 0, count >= 0, offset <= bytes.count, count <= bytes.count - offset else {
             throw truncated(what, at: offset, count: count)
@@ -75,9 +79,11 @@ public struct ByteCursor {
     // MARK: - Reads at an offset (the position does not move)
 
     /// The integer of type `T` at `offset`, in `order`.
-    @inlinable
-    public func integer<T: FixedWidthInteger>(_ type: T.Type, at offset: Int, _ order: ByteOrder = .littleEndian,
-                                              what: String) throws -> T {
+    @inlinable @inline(__always)
+    public func integer<T: FixedWidthInteger>(
+        _ type: T.Type, at offset: Int, _ order: ByteOrder = .littleEndian,
+        what: String
+    ) throws -> T {
         try checkRange(at: offset, count: MemoryLayout<T>.size, what: what)
         let raw = bytes.loadUnaligned(fromByteOffset: offset, as: T.self)
         return order == .littleEndian ? T(littleEndian: raw) : T(bigEndian: raw)
@@ -96,14 +102,14 @@ public struct ByteCursor {
     }
 
     /// The byte at `offset`.
-    @inlinable
+    @inlinable @inline(__always)
     public func byte(at offset: Int, what: String) throws -> UInt8 {
         try checkRange(at: offset, count: 1, what: what)
         return bytes[offset]
     }
 
     /// The `count` bytes at `offset` (a view, no copy).
-    @inlinable
+    @inlinable @inline(__always)
     public func slice(at offset: Int, count: Int, what: String) throws -> UnsafeRawBufferPointer {
         try checkRange(at: offset, count: count, what: what)
         return UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + count)])
@@ -132,7 +138,7 @@ public struct ByteCursor {
     // MARK: - Sequential reads (the position moves past what was read)
 
     /// Reads an integer of type `T` in `order`.
-    @inlinable
+    @inlinable @inline(__always)
     public mutating func read<T: FixedWidthInteger>(_ type: T.Type, _ order: ByteOrder = .littleEndian, what: String) throws -> T {
         let value = try integer(type, at: offset, order, what: what)
         offset += MemoryLayout<T>.size
@@ -147,7 +153,7 @@ public struct ByteCursor {
     }
 
     /// The next byte, moving past it; nil at the end (for loops that handle the end themselves).
-    @inlinable
+    @inlinable @inline(__always)
     public mutating func nextByte() -> UInt8? {
         guard offset >= 0, offset < bytes.count else { return nil }
         defer { offset += 1 }
@@ -156,9 +162,11 @@ public struct ByteCursor {
 
     /// Reads a length field of type `T` in `order` and checks that that many bytes follow it;
     /// `.truncated` ("<what> at byte N claims L bytes, only R left") when they do not.
-    @inlinable
-    public mutating func readLength<T: FixedWidthInteger>(_ type: T.Type, _ order: ByteOrder = .littleEndian,
-                                                          what: String) throws -> Int {
+    @inlinable @inline(__always)
+    public mutating func readLength<T: FixedWidthInteger>(
+        _ type: T.Type, _ order: ByteOrder = .littleEndian,
+        what: String
+    ) throws -> Int {
         let start = offset
         let raw = try read(type, order, what: what)
         guard raw >= 0, let length = Int(exactly: raw), length <= bytes.count - offset else {
@@ -179,7 +187,8 @@ public struct ByteCursor {
     public mutating func readLine(terminator: UInt8 = 0x0A, what: String) throws -> UnsafeRawBufferPointer {
         let start = offset
         guard start >= 0, start <= bytes.count,
-              let end = bytes[start...].firstIndex(of: terminator) else {
+            let end = bytes[start...].firstIndex(of: terminator)
+        else {
             throw error(.truncated, "truncated: \(what) at byte \(base &+ start) has no terminating newline")
         }
         offset = end + 1
@@ -187,7 +196,7 @@ public struct ByteCursor {
     }
 
     /// Reads `count` bytes (a view, no copy).
-    @inlinable
+    @inlinable @inline(__always)
     public mutating func readBytes(_ count: Int, what: String) throws -> UnsafeRawBufferPointer {
         let view = try slice(at: offset, count: count, what: what)
         offset += count
@@ -202,7 +211,7 @@ public struct ByteCursor {
     }
 
     /// Moves past `count` bytes.
-    @inlinable
+    @inlinable @inline(__always)
     public mutating func skip(_ count: Int, what: String) throws {
         try checkRange(at: offset, count: count, what: what)
         offset += count

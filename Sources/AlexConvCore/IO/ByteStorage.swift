@@ -1,8 +1,9 @@
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Immutable bytes that tensors view: a read-only memory map of a file, or memory alexconv owns.
@@ -52,7 +53,8 @@ public final class ByteStorage: @unchecked Sendable {
     /// Allocates `count` zeroed bytes, 64-byte aligned.
     public static func zeroed(count: Int) -> (ByteStorage, UnsafeMutableRawBufferPointer) {
         if count >= lazyZeroedBytes,
-           let base = mmap(nil, count, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), base != MAP_FAILED {
+            let base = mmap(nil, count, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), base != MAP_FAILED
+        {
             let view = UnsafeMutableRawBufferPointer(start: base, count: count)
             return (ByteStorage(mapped: UnsafeRawBufferPointer(view), release: { munmap(base, count) }), view)
         }

@@ -81,6 +81,8 @@ public final class AllocationBudget: @unchecked Sendable {
     }
 
     private static func exceeded(_ bytes: Int, total: Int, limit: Int, what: String) -> FormatError {
-        FormatError(.limit, location: what, "decoding needs \(bytes) bytes (\(total) for this import), more than the limit of \(limit) bytes for data that is not stored in the file as is (compression or fill-value bomb?)")
+        FormatError(
+            .limit, location: what,
+            "decoding needs \(bytes) bytes (\(total) for this import), more than the limit of \(limit) bytes for data that is not stored in the file as is (compression or fill-value bomb?)")
     }
 }

@@ -1,8 +1,9 @@
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// The temporary files of unfinished outputs: their names, their removal on SIGINT, SIGTERM and
@@ -92,7 +93,8 @@ public enum TemporaryFiles {
 
     /// Runs `body` with SIGINT, SIGTERM and SIGHUP blocked on this thread and the registry locked.
     static func withSignalsHeld<T>(_ body: () throws -> T) rethrows -> T {
-        var blocked = sigset_t(), previous = sigset_t()
+        var blocked = sigset_t()
+        var previous = sigset_t()
         sigemptyset(&blocked)
         for signal in handledSignals { sigaddset(&blocked, signal) }
         pthread_sigmask(SIG_BLOCK, &blocked, &previous)
@@ -145,16 +147,16 @@ public enum TemporaryFiles {
             var current = sigaction()
             sigaction(signal, nil, &current)
             #if canImport(Glibc)
-            let isDefault = current.__sigaction_handler.sa_handler == nil
+                let isDefault = current.__sigaction_handler.sa_handler == nil
             #else
-            let isDefault = current.__sigaction_u.__sa_handler == nil
+                let isDefault = current.__sigaction_u.__sa_handler == nil
             #endif
             guard isDefault else { continue }
             var action = sigaction()
             #if canImport(Glibc)
-            action.__sigaction_handler.sa_handler = removeTemporaryFilesAndReraise
+                action.__sigaction_handler.sa_handler = removeTemporaryFilesAndReraise
             #else
-            action.__sigaction_u.__sa_handler = removeTemporaryFilesAndReraise
+                action.__sigaction_u.__sa_handler = removeTemporaryFilesAndReraise
             #endif
             sigemptyset(&action.sa_mask)
             action.sa_flags = 0
@@ -189,9 +191,9 @@ public enum TemporaryFiles {
                 stale = pid != getpid() && kill(pid, 0) != 0 && errno == ESRCH
             } else {
                 #if canImport(Glibc)
-                let modified = Double(info.st_mtim.tv_sec)
+                    let modified = Double(info.st_mtim.tv_sec)
                 #else
-                let modified = Double(info.st_mtimespec.tv_sec)
+                    let modified = Double(info.st_mtimespec.tv_sec)
                 #endif
                 stale = Date().timeIntervalSince1970 - modified > 86_400
             }

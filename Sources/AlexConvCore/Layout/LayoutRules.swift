@@ -58,7 +58,10 @@ public enum LayoutRules {
     public static func expandTowers(_ w: Tensor, groups: Int) -> Tensor {
         precondition(w.rank == 4 && w.shape[0] % groups == 0)
         if groups == 1 { return w }
-        let out = w.shape[0], inPer = w.shape[1], kh = w.shape[2], kw = w.shape[3]
+        let out = w.shape[0]
+        let inPer = w.shape[1]
+        let kh = w.shape[2]
+        let kw = w.shape[3]
         let outPer = out / groups
         let dtype = w.dtype.isFloatingPoint ? w.dtype : .float32
         let source = w.contiguous(as: dtype)
@@ -82,11 +85,15 @@ public enum LayoutRules {
     public static func collapseTowers(_ w: Tensor, groups: Int, layer: String) throws -> Tensor {
         precondition(w.rank == 4)
         if groups == 1 { return w }
-        let out = w.shape[0], inAll = w.shape[1], kh = w.shape[2], kw = w.shape[3]
+        let out = w.shape[0]
+        let inAll = w.shape[1]
+        let kh = w.shape[2]
+        let kw = w.shape[3]
         guard out % groups == 0, inAll % groups == 0 else {
             throw ModelError(tensor: "\(layer).weight", "\(out) outputs and \(inAll) inputs do not split into \(groups) towers")
         }
-        let outPer = out / groups, inPer = inAll / groups
+        let outPer = out / groups
+        let inPer = inAll / groups
         let values = w.doubles()
         var largest = 0.0
         let result = Tensor.zeros([out, inPer, kh, kw], dtype: w.dtype.isFloatingPoint ? w.dtype : .float32)
@@ -100,8 +107,9 @@ public enum LayoutRules {
             }
         }
         if largest != 0 {
-            throw ModelError(tensor: "\(layer).weight",
-                             "cannot split into \(groups) towers: weights outside the diagonal blocks are not zero (largest magnitude \(largest))")
+            throw ModelError(
+                tensor: "\(layer).weight",
+                "cannot split into \(groups) towers: weights outside the diagonal blocks are not zero (largest magnitude \(largest))")
         }
         source.withContiguousBytes { src in
             let dst = UnsafeMutableRawPointer(mutating: result.storage.bytes.baseAddress!)

@@ -27,7 +27,10 @@ extension Model {
         var copy = self
         var layers: [LayerSpec] = []
         for layer in spec.layers {
-            guard case .conv(var c) = layer, grouped.contains(c.name) else { layers.append(layer); continue }
+            guard case .conv(var c) = layer, grouped.contains(c.name) else {
+                layers.append(layer)
+                continue
+            }
             if c.groups == 1 {
                 let w = try tensor("\(c.name).weight")
                 copy["\(c.name).weight"] = try LayoutRules.collapseTowers(w, groups: 2, layer: c.name)

@@ -42,9 +42,11 @@ public struct TensorBundle: Sendable {
     /// (e.g. Keras `weight_names`); nil to let the recognizer group by name.
     public var layerHints: [LayerHint]?
 
-    public init(path: String, format: String, tensors: [NamedTensor], layout: WeightLayout? = nil,
-                spec: ArchitectureSpec? = nil, metadata: [String: String] = [:], notes: [String] = [],
-                layerHints: [LayerHint]? = nil) {
+    public init(
+        path: String, format: String, tensors: [NamedTensor], layout: WeightLayout? = nil,
+        spec: ArchitectureSpec? = nil, metadata: [String: String] = [:], notes: [String] = [],
+        layerHints: [LayerHint]? = nil
+    ) {
         self.path = path
         self.format = format
         self.tensors = tensors

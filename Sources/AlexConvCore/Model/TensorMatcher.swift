@@ -47,10 +47,12 @@ public struct TensorMismatch: Equatable, Sendable {
             parts.append("missing " + missing.map { "\($0.name) \(shapeText($0.shape))" }.joined(separator: ", "))
         }
         if !wrongShapes.isEmpty {
-            parts.append("wrong shape " + wrongShapes.map { w in
-                let source = w.sourceName.map { " (file: '\($0)')" } ?? ""
-                return "\(w.name)\(source): expected \(shapeText(w.expected)), found \(shapeText(w.found))"
-            }.joined(separator: ", "))
+            parts.append(
+                "wrong shape "
+                    + wrongShapes.map { w in
+                        let source = w.sourceName.map { " (file: '\($0)')" } ?? ""
+                        return "\(w.name)\(source): expected \(shapeText(w.expected)), found \(shapeText(w.found))"
+                    }.joined(separator: ", "))
         }
         if !unexpected.isEmpty {
             parts.append("unexpected " + unexpected.joined(separator: ", ") + " (no place in the architecture)")
@@ -68,8 +70,10 @@ public enum TensorMatcher {
     /// The tensors `spec` needs, taken from `tensors` in the spec's order (canonical layout), or a
     /// `ModelError` whose `mismatch` lists every missing, unexpected and wrong-shape tensor.
     /// `sourceNames` maps canonical names to the names the file used, for messages.
-    public static func match(_ tensors: [NamedTensor], to spec: ArchitectureSpec,
-                             sourceNames: [String: String] = [:]) throws -> [NamedTensor] {
+    public static func match(
+        _ tensors: [NamedTensor], to spec: ArchitectureSpec,
+        sourceNames: [String: String] = [:]
+    ) throws -> [NamedTensor] {
         let expected = try spec.expectedTensors()
         var byName: [String: Tensor] = [:]
         var duplicates: [String] = []
@@ -84,8 +88,10 @@ public enum TensorMatcher {
                 continue
             }
             if tensor.shape != shape {
-                mismatch.wrongShapes.append(.init(name: name, sourceName: sourceNames[name].flatMap { $0 == name ? nil : $0 },
-                                                  expected: shape, found: tensor.shape))
+                mismatch.wrongShapes.append(
+                    .init(
+                        name: name, sourceName: sourceNames[name].flatMap { $0 == name ? nil : $0 },
+                        expected: shape, found: tensor.shape))
             }
             ordered.append(NamedTensor(name, tensor))
         }

@@ -65,7 +65,8 @@ public func naturalLess(_ a: String, _ b: String) -> Bool {
         }
         return result
     }
-    let ca = chunks(a), cb = chunks(b)
+    let ca = chunks(a)
+    let cb = chunks(b)
     for (x, y) in zip(ca, cb) {
         if x.isNumber && y.isNumber {
             if x.value != y.value { return x.value < y.value }

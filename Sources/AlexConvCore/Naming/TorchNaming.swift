@@ -68,17 +68,21 @@ public enum TorchNaming: String, CaseIterable, Sendable {
                 if let name { modules.append(Module(name: name, canonicalLayer: name, isBatchNorm: isBN)) }
             }
         case .sequential:
-            let split = spec.layers.firstIndex { layer in
-                if case .flatten = layer { return true }
-                if case .adaptiveAvgPool = layer { return true }
-                return false
-            } ?? spec.layers.count
+            let split =
+                spec.layers.firstIndex { layer in
+                    if case .flatten = layer { return true }
+                    if case .adaptiveAvgPool = layer { return true }
+                    return false
+                } ?? spec.layers.count
             modules.append(Module(name: "features", canonicalLayer: nil, isBatchNorm: false))
             for (i, layer) in spec.layers[..<split].enumerated() {
                 let (name, isBN) = layerName(layer)
                 modules.append(Module(name: "features.\(i)", canonicalLayer: name, isBatchNorm: isBN))
             }
-            if spec.layers.contains(where: { if case .adaptiveAvgPool = $0 { return true }; return false }) {
+            if spec.layers.contains(where: {
+                if case .adaptiveAvgPool = $0 { return true }
+                return false
+            }) {
                 modules.append(Module(name: "avgpool", canonicalLayer: nil, isBatchNorm: false))
             }
             let after = spec.layers[split...].drop { layer in

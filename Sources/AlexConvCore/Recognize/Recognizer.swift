@@ -55,15 +55,18 @@ public enum Recognizer {
     }
 
     /// Recognises `bundle`. `map` renames source tensors to canonical names first (`--map`).
-    public static func recognize(_ bundle: TensorBundle, choice: ArchitectureChoice = .detect,
-                                 map: [String: String]? = nil) throws -> Recognition {
+    public static func recognize(
+        _ bundle: TensorBundle, choice: ArchitectureChoice = .detect,
+        map: [String: String]? = nil
+    ) throws -> Recognition {
         try withFileContext(bundle.path) {
             if CanonicalFile.isCanonical(bundle), map == nil {
                 if case .detect = choice {
                     let model = try CanonicalFile.model(from: bundle)
-                    return Recognition(model: model, layout: .channelsFirst,
-                                       reasons: ["the file is an alexconv canonical model; its metadata records the architecture '\(model.spec.name)'"],
-                                       ambiguities: [], nameMap: model.tensors.map { ($0.name, $0.name) }, ignored: [])
+                    return Recognition(
+                        model: model, layout: .channelsFirst,
+                        reasons: ["the file is an alexconv canonical model; its metadata records the architecture '\(model.spec.name)'"],
+                        ambiguities: [], nameMap: model.tensors.map { ($0.name, $0.name) }, ignored: [])
                 }
             }
             var bundle = bundle
@@ -222,8 +225,10 @@ public enum Recognizer {
         return hinted ? selected : selected.sorted { naturalLess($0.key, $1.key) }
     }
 
-    static func build(bundle: TensorBundle, layers: [FoundLayer], layout: WeightLayout,
-                      choice: ArchitectureChoice, ignored: [String]) throws -> Recognition {
+    static func build(
+        bundle: TensorBundle, layers: [FoundLayer], layout: WeightLayout,
+        choice: ArchitectureChoice, ignored: [String]
+    ) throws -> Recognition {
         let hinted = bundle.layerHints != nil
         var structure = Structure()
         for layer in sorted(layers, .conv, hinted: hinted) {
@@ -280,7 +285,9 @@ public enum Recognizer {
         // Map found layers onto the spec's named layers, in order.
         var tensors: [String: Tensor] = [:]
         var nameMap: [(String, String)] = []
-        let specConvs = spec.convs, specDenses = spec.denses, specNorms = spec.batchNorms
+        let specConvs = spec.convs
+        let specDenses = spec.denses
+        let specNorms = spec.batchNorms
         func requireCount(_ what: String, _ found: Int, _ expected: Int) throws {
             if found != expected {
                 throw ModelError("the file has \(found) \(what) layers, architecture \(spec.name) has \(expected)")
@@ -324,10 +331,12 @@ public enum Recognizer {
         // Shapes must match the spec exactly; every tensor that does not is named, with its name in the file.
         let sourceNames = Dictionary(nameMap.map { ($0.1, $0.0) }, uniquingKeysWith: { first, _ in first })
         let ordered = try TensorMatcher.match(tensors.map { NamedTensor($0.key, $0.value) }, to: spec, sourceNames: sourceNames)
-        let model = Model(spec: spec, tensors: ordered, source: "\(URL(fileURLWithPath: bundle.path).lastPathComponent) (\(bundle.format))",
-                          notes: bundle.notes)
-        return Recognition(model: model, layout: layout, reasons: reasons, ambiguities: ambiguities,
-                           nameMap: nameMap, ignored: ignored)
+        let model = Model(
+            spec: spec, tensors: ordered, source: "\(URL(fileURLWithPath: bundle.path).lastPathComponent) (\(bundle.format))",
+            notes: bundle.notes)
+        return Recognition(
+            model: model, layout: layout, reasons: reasons, ambiguities: ambiguities,
+            nameMap: nameMap, ignored: ignored)
     }
 
     static func instantiate(_ preset: Preset, _ s: Structure, _ dense: [(out: Int, in: Int)]) throws -> ArchitectureSpec {
@@ -344,8 +353,10 @@ public enum Recognizer {
     }
 
     static func detect(_ bundle: TensorBundle, _ s: Structure, _ dense: [(out: Int, in: Int)], _ layout: WeightLayout)
-        throws -> (Preset, [String], [Alternative]) {
-        let found = "\(s.convs.count) conv layers (kernels \(s.kernels), widths \(s.convWidths), groups \(s.groups)), \(dense.count) dense layers (widths \(dense.map(\.out))), \(s.norms.count) batchnorm layers"
+        throws -> (Preset, [String], [Alternative])
+    {
+        let found =
+            "\(s.convs.count) conv layers (kernels \(s.kernels), widths \(s.convWidths), groups \(s.groups)), \(dense.count) dense layers (widths \(dense.map(\.out))), \(s.norms.count) batchnorm layers"
         guard s.convs.count == 5, dense.count == 3, s.kernels == [11, 5, 3, 3, 3] else {
             throw ModelError("the tensors match no preset: found \(found); name the architecture with a spec describing the layers", remedy: .nameArchitecture)
         }
@@ -374,7 +385,8 @@ public enum Recognizer {
             candidates.append((preset, score, why))
         }
         guard let bestScore = candidates.map(\.score).max(),
-              let top = candidates.first(where: { $0.score == bestScore }) else {
+            let top = candidates.first(where: { $0.score == bestScore })
+        else {
             throw ModelError("the tensors match no preset: found \(found); name the architecture (a preset or a spec)", remedy: .nameArchitecture)
         }
         var reasons = ["structure: \(found)", "chose preset '\(top.preset.name)': \(top.preset.summary)"]

@@ -11,11 +11,13 @@ public enum CanonicalFile {
     /// Writes `model` as a canonical file (float32 unless `dtype` says otherwise), atomically.
     public static func write(_ model: Model, to path: String, dtype: DType? = .float32, overwrite: Bool = true) throws {
         try model.validate()
-        try Safetensors.write(model.tensors, metadata: [
-            specKey: model.spec.json(),
-            sourceKey: model.source,
-            versionKey: "1",
-        ], dtype: dtype, to: path, overwrite: overwrite)
+        try Safetensors.write(
+            model.tensors,
+            metadata: [
+                specKey: model.spec.json(),
+                sourceKey: model.source,
+                versionKey: "1",
+            ], dtype: dtype, to: path, overwrite: overwrite)
     }
 
     /// True when a bundle is a canonical file: alexconv's spec and format version in its metadata.

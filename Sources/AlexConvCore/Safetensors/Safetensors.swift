@@ -9,7 +9,8 @@ public enum Safetensors {
     static func occurrences(of needle: String, in bytes: UnsafeRawBufferPointer) -> Int {
         let pattern = Array(needle.utf8)
         guard let first = pattern.first, bytes.count >= pattern.count else { return 0 }
-        var count = 0, i = 0
+        var count = 0
+        var i = 0
         let last = bytes.count - pattern.count
         while i <= last {
             if bytes[i] == first, (1..<pattern.count).allSatisfy({ bytes[i + $0] == pattern[$0] }) {
@@ -26,7 +27,8 @@ public enum Safetensors {
     public static func looksLike(_ prefix: UnsafeRawBufferPointer) -> Bool {
         let header = ByteCursor(prefix, label: "safetensors header")
         guard prefix.count >= 9, let n = try? header.integer(UInt64.self, at: 0, what: "header length") else { return false }
-        return n >= 2 && n <= UInt64(maxHeaderBytes) && prefix[8] == UInt8(ascii: "{")
+        // A header over the limit still says "safetensors" (read then refuses it by its size).
+        return n >= 2 && prefix[8] == UInt8(ascii: "{")
     }
 
     /// Reads `path` (memory-mapped; tensors view the map). Tensors come in data-offset order.
@@ -71,9 +73,10 @@ public enum Safetensors {
                 continue
             }
             guard let info = value as? [String: Any],
-                  let dtypeName = info["dtype"] as? String,
-                  let shapeAny = info["shape"] as? [Any],
-                  let offsetsAny = info["data_offsets"] as? [Any], offsetsAny.count == 2 else {
+                let dtypeName = info["dtype"] as? String,
+                let shapeAny = info["shape"] as? [Any],
+                let offsetsAny = info["data_offsets"] as? [Any], offsetsAny.count == 2
+            else {
                 throw FormatError(.malformed, location: "tensor '\(name)'", "needs dtype, shape and data_offsets [begin, end]")
             }
             guard let dtype = DType(rawValue: dtypeName) else {
@@ -106,23 +109,27 @@ public enum Safetensors {
         var expectedBegin = 0
         for entry in entries {
             if entry.begin != expectedBegin {
-                throw FormatError(.corrupted, location: "tensor '\(entry.name)'",
-                                  entry.begin < expectedBegin ? "data overlaps the previous tensor" : "hole in the data buffer before this tensor")
+                throw FormatError(
+                    .corrupted, location: "tensor '\(entry.name)'",
+                    entry.begin < expectedBegin ? "data overlaps the previous tensor" : "hole in the data buffer before this tensor")
             }
             expectedBegin = entry.end
         }
         if expectedBegin != bufferLength {
             throw FormatError(.malformed, "data buffer has \(bufferLength - expectedBegin) bytes after the last tensor")
         }
-        return TensorBundle(path: path, format: "safetensors",
-                            tensors: entries.map { NamedTensor($0.name, $0.tensor) }, metadata: metadata)
+        return TensorBundle(
+            path: path, format: "safetensors",
+            tensors: entries.map { NamedTensor($0.name, $0.tensor) }, metadata: metadata)
     }
 
     /// Writes `tensors` (converted to `dtype` when given) with `metadata`, atomically.
     /// Order and padding follow the reference writer: dtype size descending, then name; JSON
     /// padded with spaces to a multiple of 8.
-    public static func write(_ tensors: [NamedTensor], metadata: [String: String] = [:], dtype: DType? = nil,
-                             to path: String, overwrite: Bool = true) throws {
+    public static func write(
+        _ tensors: [NamedTensor], metadata: [String: String] = [:], dtype: DType? = nil,
+        to path: String, overwrite: Bool = true
+    ) throws {
         var seen = Set<String>()
         for t in tensors where !seen.insert(t.name).inserted {
             throw ModelError(tensor: t.name, "appears twice; safetensors names must be unique")
@@ -177,13 +184,18 @@ func duplicateTopLevelKey(_ bytes: UnsafeRawBufferPointer) -> String? {
             var j = i + 1
             var raw: [UInt8] = []
             while j < bytes.count && bytes[j] != UInt8(ascii: "\"") {
-                if bytes[j] == UInt8(ascii: "\\") { raw.append(bytes[j]); j += 1 }
+                if bytes[j] == UInt8(ascii: "\\") {
+                    raw.append(bytes[j])
+                    j += 1
+                }
                 if j < bytes.count { raw.append(bytes[j]) }
                 j += 1
             }
             if depth == 1 && expectKey {
-                let key = (try? JSONSerialization.jsonObject(with: Data([UInt8(ascii: "\"")] + raw + [UInt8(ascii: "\"")]),
-                                                             options: [.fragmentsAllowed]) as? String) ?? String(decoding: raw, as: UTF8.self)
+                let key =
+                    (try? JSONSerialization.jsonObject(
+                        with: Data([UInt8(ascii: "\"")] + raw + [UInt8(ascii: "\"")]),
+                        options: [.fragmentsAllowed]) as? String) ?? String(decoding: raw, as: UTF8.self)
                 if !seen.insert(key).inserted { return key }
                 expectKey = false
             }

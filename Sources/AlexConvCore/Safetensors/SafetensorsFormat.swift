@@ -42,8 +42,9 @@ public enum SafetensorsExporter: ModelExporter {
             let state = try naming.stateDict(of: model).map { item -> NamedTensor in
                 item.tensor.dtype.isFloatingPoint ? NamedTensor(item.name, item.tensor.contiguous(as: dtype)) : item
             }
-            try Safetensors.write(state, metadata: ["format": "pt", CanonicalFile.specKey: model.spec.json()],
-                                  to: path, overwrite: options.overwrite)
+            try Safetensors.write(
+                state, metadata: ["format": "pt", CanonicalFile.specKey: model.spec.json()],
+                to: path, overwrite: options.overwrite)
         default:
             throw UsageError("SafetensorsExporter writes safetensors or alexnet, not '\(format)'")
         }

@@ -115,9 +115,11 @@ public struct InputSpec: Codable, Equatable, Sendable {
     /// The resize convention in force: `resizeMode`, or the shorter side when none is recorded.
     public var effectiveResizeMode: ResizeMode { resizeMode ?? .shorterSide }
 
-    public init(height: Int, width: Int, channels: Int = 3, channelOrder: ChannelOrder, scale: Double,
-                mean: [Double], std: [Double], resize: Int? = nil, meanImage: MeanImage? = nil,
-                resizeMode: ResizeMode? = nil) {
+    public init(
+        height: Int, width: Int, channels: Int = 3, channelOrder: ChannelOrder, scale: Double,
+        mean: [Double], std: [Double], resize: Int? = nil, meanImage: MeanImage? = nil,
+        resizeMode: ResizeMode? = nil
+    ) {
         self.height = height
         self.width = width
         self.channels = channels
@@ -145,10 +147,13 @@ public struct ConvSpec: Codable, Equatable, Sendable {
     public var groups: Int
     public var bias: Bool
 
-    public init(name: String, outChannels: Int, kernel: Int, stride: Int = 1, padding: Int = 0,
-                groups: Int = 1, bias: Bool = true) {
-        self.init(name: name, outChannels: outChannels, kernel: [kernel, kernel], stride: [stride, stride],
-                  padding: [padding, padding, padding, padding], groups: groups, bias: bias)
+    public init(
+        name: String, outChannels: Int, kernel: Int, stride: Int = 1, padding: Int = 0,
+        groups: Int = 1, bias: Bool = true
+    ) {
+        self.init(
+            name: name, outChannels: outChannels, kernel: [kernel, kernel], stride: [stride, stride],
+            padding: [padding, padding, padding, padding], groups: groups, bias: bias)
     }
 
     public init(name: String, outChannels: Int, kernel: [Int], stride: [Int], padding: [Int], groups: Int, bias: Bool) {
@@ -209,8 +214,9 @@ public struct PoolSpec: Codable, Equatable, Sendable {
     public var countIncludePad: Bool
 
     public init(kernel: Int = 3, stride: Int = 2, padding: Int = 0, ceilMode: Bool = false, countIncludePad: Bool = true) {
-        self.init(kernel: [kernel, kernel], stride: [stride, stride], padding: [padding, padding, padding, padding],
-                  ceilMode: ceilMode, countIncludePad: countIncludePad)
+        self.init(
+            kernel: [kernel, kernel], stride: [stride, stride], padding: [padding, padding, padding, padding],
+            ceilMode: ceilMode, countIncludePad: countIncludePad)
     }
 
     public init(kernel: [Int], stride: [Int], padding: [Int], ceilMode: Bool, countIncludePad: Bool) {
@@ -288,7 +294,8 @@ extension LayerSpec: Codable {
         case "dropout": self = .dropout(try keyed.decodeIfPresent(Double.self, forKey: .rate) ?? 0.5)
         case "softmax": self = .softmax
         default:
-            throw DecodingError.dataCorruptedError(forKey: .type, in: keyed,
+            throw DecodingError.dataCorruptedError(
+                forKey: .type, in: keyed,
                 debugDescription: "unknown layer type '\(type)' (expected conv, relu, lrn, batchnorm, maxpool, avgpool, adaptiveavgpool, flatten, dense, dropout, softmax)")
         }
     }

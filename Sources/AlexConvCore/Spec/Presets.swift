@@ -40,34 +40,41 @@ public enum Presets {
     /// Caffe's BVLC models: BGR, 0-255 pixels minus the ImageNet mean (104, 117, 123) in BGR order,
     /// 227x227 centre crops of the image warped to 256x256 (Caffe's ILSVRC preparation).
     public static func caffeInput(height: Int = 227, width: Int = 227) -> InputSpec {
-        InputSpec(height: height, width: width, channelOrder: .bgr, scale: 1,
-                  mean: [104, 117, 123], std: [1, 1, 1], resize: 256, resizeMode: .warp)
+        InputSpec(
+            height: height, width: width, channelOrder: .bgr, scale: 1,
+            mean: [104, 117, 123], std: [1, 1, 1], resize: 256, resizeMode: .warp)
     }
     /// torchvision's ImageNet normalisation: RGB, x/255, mean (0.485, 0.456, 0.406), std (0.229, 0.224, 0.225),
     /// centre crops after the shorter side is resized to 256.
     public static func imagenetInput(height: Int = 224, width: Int = 224) -> InputSpec {
-        InputSpec(height: height, width: width, channelOrder: .rgb, scale: 1.0 / 255.0,
-                  mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], resize: 256, resizeMode: .shorterSide)
+        InputSpec(
+            height: height, width: width, channelOrder: .rgb, scale: 1.0 / 255.0,
+            mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], resize: 256, resizeMode: .shorterSide)
     }
     /// The Keras tutorials' convention: RGB, x/255, no mean or std, 227x227 crops after the shorter side is resized to 256.
     public static func kerasInput(height: Int = 227, width: Int = 227) -> InputSpec {
-        InputSpec(height: height, width: width, channelOrder: .rgb, scale: 1.0 / 255.0,
-                  mean: [0, 0, 0], std: [1, 1, 1], resize: 256, resizeMode: .shorterSide)
+        InputSpec(
+            height: height, width: width, channelOrder: .rgb, scale: 1.0 / 255.0,
+            mean: [0, 0, 0], std: [1, 1, 1], resize: 256, resizeMode: .shorterSide)
     }
     static let pool = LayerSpec.maxPool(PoolSpec(kernel: 3, stride: 2))
     static let lrn = LayerSpec.lrn(LRNSpec(size: 5, alpha: 1e-4, beta: 0.75, k: 1))
 
     /// Five conv layers with the usual AlexNet kernels; `conv1Padding` 0 (227 input) or 2 (224 input).
     static func convs(_ w: [Int], conv1Padding: Int, groups: [Int] = [1, 1, 1, 1, 1]) -> [ConvSpec] {
-        [ConvSpec(name: "conv1", outChannels: w[0], kernel: 11, stride: 4, padding: conv1Padding, groups: groups[0]),
-         ConvSpec(name: "conv2", outChannels: w[1], kernel: 5, stride: 1, padding: 2, groups: groups[1]),
-         ConvSpec(name: "conv3", outChannels: w[2], kernel: 3, stride: 1, padding: 1, groups: groups[2]),
-         ConvSpec(name: "conv4", outChannels: w[3], kernel: 3, stride: 1, padding: 1, groups: groups[3]),
-         ConvSpec(name: "conv5", outChannels: w[4], kernel: 3, stride: 1, padding: 1, groups: groups[4])]
+        [
+            ConvSpec(name: "conv1", outChannels: w[0], kernel: 11, stride: 4, padding: conv1Padding, groups: groups[0]),
+            ConvSpec(name: "conv2", outChannels: w[1], kernel: 5, stride: 1, padding: 2, groups: groups[1]),
+            ConvSpec(name: "conv3", outChannels: w[2], kernel: 3, stride: 1, padding: 1, groups: groups[2]),
+            ConvSpec(name: "conv4", outChannels: w[3], kernel: 3, stride: 1, padding: 1, groups: groups[3]),
+            ConvSpec(name: "conv5", outChannels: w[4], kernel: 3, stride: 1, padding: 1, groups: groups[4]),
+        ]
     }
 
-    static func classifier(_ fc: [Int], _ classes: Int, dropoutFirst: Bool, relu: Bool = true,
-                           dropout: Bool = true, softmax: Bool) -> [LayerSpec] {
+    static func classifier(
+        _ fc: [Int], _ classes: Int, dropoutFirst: Bool, relu: Bool = true,
+        dropout: Bool = true, softmax: Bool
+    ) -> [LayerSpec] {
         var layers: [LayerSpec] = [.flatten]
         let widths = fc + [classes]
         for (i, width) in widths.enumerated() {
@@ -113,9 +120,11 @@ public enum Presets {
         namingHints: ["features.0", "features.3", "features.6", "features.8", "features.10", "classifier.1"], usualLayout: .channelsFirst,
         build: { w, fc, n in
             let c = convs(w, conv1Padding: 2)
-            var layers: [LayerSpec] = [.conv(c[0]), .relu, pool, .conv(c[1]), .relu, pool,
-                                       .conv(c[2]), .relu, .conv(c[3]), .relu, .conv(c[4]), .relu, pool,
-                                       .adaptiveAvgPool([6, 6])]
+            var layers: [LayerSpec] = [
+                .conv(c[0]), .relu, pool, .conv(c[1]), .relu, pool,
+                .conv(c[2]), .relu, .conv(c[3]), .relu, .conv(c[4]), .relu, pool,
+                .adaptiveAvgPool([6, 6]),
+            ]
             layers += classifier(fc, n, dropoutFirst: true, softmax: false)
             return ArchitectureSpec(name: "torchvision", input: imagenetInput(), layers: layers)
         })
@@ -123,8 +132,10 @@ public enum Presets {
     static func lrnOneTower(name: String) -> @Sendable (_ w: [Int], _ fc: [Int], _ n: Int) -> ArchitectureSpec {
         { w, fc, n in
             let c = convs(w, conv1Padding: 2)
-            var layers: [LayerSpec] = [.conv(c[0]), .relu, lrn, pool, .conv(c[1]), .relu, lrn, pool,
-                                       .conv(c[2]), .relu, .conv(c[3]), .relu, .conv(c[4]), .relu, pool]
+            var layers: [LayerSpec] = [
+                .conv(c[0]), .relu, lrn, pool, .conv(c[1]), .relu, lrn, pool,
+                .conv(c[2]), .relu, .conv(c[3]), .relu, .conv(c[4]), .relu, pool,
+            ]
             layers += classifier(fc, n, dropoutFirst: true, softmax: false)
             return ArchitectureSpec(name: name, input: imagenetInput(), layers: layers)
         }
@@ -151,8 +162,10 @@ public enum Presets {
         namingHints: ["features.0", "features.3", "features.6", "features.8", "features.10", "classifier.1"], usualLayout: .channelsFirst,
         build: { w, fc, n in
             let c = convs(w, conv1Padding: 2)
-            var layers: [LayerSpec] = [.conv(c[0]), .relu, pool, .conv(c[1]), .relu, pool,
-                                       .conv(c[2]), .relu, .conv(c[3]), .relu, .conv(c[4]), .relu, pool]
+            var layers: [LayerSpec] = [
+                .conv(c[0]), .relu, pool, .conv(c[1]), .relu, pool,
+                .conv(c[2]), .relu, .conv(c[3]), .relu, .conv(c[4]), .relu, pool,
+            ]
             layers += classifier(fc, n, dropoutFirst: true, softmax: false)
             return ArchitectureSpec(name: "half", input: imagenetInput(), layers: layers)
         })
@@ -165,9 +178,11 @@ public enum Presets {
         build: { w, fc, n in
             let c = convs(w, conv1Padding: 0)
             func bn(_ i: Int) -> LayerSpec { .batchNorm(BatchNormSpec(name: "bn\(i)", epsilon: 1e-3)) }
-            var layers: [LayerSpec] = [.conv(c[0]), .relu, bn(1), pool, .conv(c[1]), .relu, bn(2), pool,
-                                       .conv(c[2]), .relu, bn(3), .conv(c[3]), .relu, bn(4),
-                                       .conv(c[4]), .relu, bn(5), pool]
+            var layers: [LayerSpec] = [
+                .conv(c[0]), .relu, bn(1), pool, .conv(c[1]), .relu, bn(2), pool,
+                .conv(c[2]), .relu, bn(3), .conv(c[3]), .relu, bn(4),
+                .conv(c[4]), .relu, bn(5), pool,
+            ]
             layers += classifier(fc, n, dropoutFirst: false, softmax: true)
             return ArchitectureSpec(name: "keras-bn", input: kerasInput(), layers: layers)
         })
@@ -179,8 +194,10 @@ public enum Presets {
         namingHints: ["layer1.0", "layer2.0", "layer3", "layer4", "layer5.0", "layer6"], usualLayout: .channelsFirst,
         build: { w, fc, n in
             let c = convs(w, conv1Padding: 0)
-            var layers: [LayerSpec] = [.conv(c[0]), lrn, pool, .conv(c[1]), lrn, pool,
-                                       .conv(c[2]), .conv(c[3]), .conv(c[4]), pool]
+            var layers: [LayerSpec] = [
+                .conv(c[0]), lrn, pool, .conv(c[1]), lrn, pool,
+                .conv(c[2]), .conv(c[3]), .conv(c[4]), pool,
+            ]
             layers += classifier(fc, n, dropoutFirst: false, relu: false, dropout: false, softmax: false)
             var input = imagenetInput(height: 227, width: 227)
             input.resize = 256
@@ -194,8 +211,10 @@ public enum Presets {
         namingHints: ["conv2d", "dense", "conv1", "fc6"], usualLayout: .channelsLast,
         build: { w, fc, n in
             let c = convs(w, conv1Padding: 0)
-            var layers: [LayerSpec] = [.conv(c[0]), .relu, pool, .conv(c[1]), .relu, pool,
-                                       .conv(c[2]), .relu, .conv(c[3]), .relu, .conv(c[4]), .relu, pool]
+            var layers: [LayerSpec] = [
+                .conv(c[0]), .relu, pool, .conv(c[1]), .relu, pool,
+                .conv(c[2]), .relu, .conv(c[3]), .relu, .conv(c[4]), .relu, pool,
+            ]
             layers += classifier(fc, n, dropoutFirst: false, softmax: true)
             return ArchitectureSpec(name: "keras-2048", input: kerasInput(), layers: layers)
         })

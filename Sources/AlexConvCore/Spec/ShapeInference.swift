@@ -51,8 +51,9 @@ extension ArchitectureSpec {
             /// Kernel [h,w] and stride [h,w] in 1...limit, padding [top,left,bottom,right] in 0...limit.
             func checkWindow(kernel: [Int], stride: [Int], padding: [Int]) throws {
                 guard kernel.count == 2, stride.count == 2, padding.count == 4,
-                      kernel.allSatisfy({ (1...limit).contains($0) }), stride.allSatisfy({ (1...limit).contains($0) }),
-                      padding.allSatisfy({ (0...limit).contains($0) }) else {
+                    kernel.allSatisfy({ (1...limit).contains($0) }), stride.allSatisfy({ (1...limit).contains($0) }),
+                    padding.allSatisfy({ (0...limit).contains($0) })
+                else {
                     throw fail("needs kernel [h,w] and stride [h,w] in 1...\(limit) and padding [top,left,bottom,right] in 0...\(limit); got kernel \(kernel), stride \(stride), padding \(padding)")
                 }
             }
@@ -148,7 +149,7 @@ extension ArchitectureSpec {
         for layer in layers {
             let name: String?
             switch layer {
-            case .conv(let c): name = c.name                  // sizes checked by activationShapes
+            case .conv(let c): name = c.name  // sizes checked by activationShapes
             case .lrn(let l):
                 guard l.size > 0 else { throw ModelError("architecture \(self.name): lrn size must be positive") }
                 name = nil
@@ -168,9 +169,12 @@ extension ArchitectureSpec {
         if let image = input.meanImage {
             let limit = Self.maxDimension
             guard image.channels == input.channels, (input.height...limit).contains(image.height),
-                  (input.width...limit).contains(image.width),
-                  image.values.count == image.channels * image.height * image.width else {
-                throw ModelError("architecture \(name): the mean image (\(image.channels)x\(image.height)x\(image.width), \(image.values.count) values) needs \(input.channels) channels, at least the \(input.height)x\(input.width) input and one value per pixel")
+                (input.width...limit).contains(image.width),
+                image.values.count == image.channels * image.height * image.width
+            else {
+                throw ModelError(
+                    "architecture \(name): the mean image (\(image.channels)x\(image.height)x\(image.width), \(image.values.count) values) needs \(input.channels) channels, at least the \(input.height)x\(input.width) input and one value per pixel"
+                )
             }
         }
     }

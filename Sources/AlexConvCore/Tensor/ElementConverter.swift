@@ -12,15 +12,18 @@ struct ElementConverter {
 
     @inline(__always)
     static func load16(_ p: UnsafeRawPointer, _ swap: Bool) -> UInt16 {
-        let v = p.loadUnaligned(as: UInt16.self); return swap ? v.byteSwapped : v
+        let v = p.loadUnaligned(as: UInt16.self)
+        return swap ? v.byteSwapped : v
     }
     @inline(__always)
     static func load32(_ p: UnsafeRawPointer, _ swap: Bool) -> UInt32 {
-        let v = p.loadUnaligned(as: UInt32.self); return swap ? v.byteSwapped : v
+        let v = p.loadUnaligned(as: UInt32.self)
+        return swap ? v.byteSwapped : v
     }
     @inline(__always)
     static func load64(_ p: UnsafeRawPointer, _ swap: Bool) -> UInt64 {
-        let v = p.loadUnaligned(as: UInt64.self); return swap ? v.byteSwapped : v
+        let v = p.loadUnaligned(as: UInt64.self)
+        return swap ? v.byteSwapped : v
     }
 
     static func readDouble(_ p: UnsafeRawPointer, _ dtype: DType, _ order: Tensor.ByteOrder) -> Double {
@@ -58,11 +61,15 @@ struct ElementConverter {
     /// destination elements).
     @inline(__always)
     func run(count: Int, src: UnsafeRawPointer, srcStride: Int, dst: UnsafeMutableRawPointer, dstStride: Int) {
-        let ss = srcStride * from.size, ds = dstStride * to.size
+        let ss = srcStride * from.size
+        let ds = dstStride * to.size
         if from == to && !swap {
             switch from.size {
             case 4:
-                if srcStride == 1 && dstStride == 1 { dst.copyMemory(from: src, byteCount: count * 4); return }
+                if srcStride == 1 && dstStride == 1 {
+                    dst.copyMemory(from: src, byteCount: count * 4)
+                    return
+                }
                 for i in 0..<count { (dst + i * ds).storeBytes(of: (src + i * ss).loadUnaligned(as: UInt32.self), as: UInt32.self) }
             case 2:
                 for i in 0..<count { (dst + i * ds).storeBytes(of: (src + i * ss).loadUnaligned(as: UInt16.self), as: UInt16.self) }

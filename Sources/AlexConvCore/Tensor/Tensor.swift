@@ -33,8 +33,10 @@ public struct Tensor: @unchecked Sendable {
     /// Views `storage` from `byteOffset` as `dtype` with `shape`, C-contiguous unless `strides`
     /// (in elements) are given. Throws a `FormatError` naming `name` if any element would lie
     /// outside the storage or the sizes overflow.
-    public init(storage: ByteStorage, byteOffset: Int = 0, dtype: DType, shape: [Int],
-                strides: [Int]? = nil, byteOrder: ByteOrder = .little, name: String = "tensor") throws {
+    public init(
+        storage: ByteStorage, byteOffset: Int = 0, dtype: DType, shape: [Int],
+        strides: [Int]? = nil, byteOrder: ByteOrder = .little, name: String = "tensor"
+    ) throws {
         let count = try checkedElementCount(shape, what: name)
         let strides = strides ?? Tensor.contiguousStrides(shape)
         guard strides.count == shape.count else {
@@ -43,7 +45,8 @@ public struct Tensor: @unchecked Sendable {
         guard byteOffset >= 0 else { throw FormatError(.malformed, location: name, "negative data offset \(byteOffset)") }
         if count > 0 {
             // Lowest and highest element offsets the view touches, checked against the storage.
-            var low = 0, high = 0
+            var low = 0
+            var high = 0
             for (dim, stride) in zip(shape, strides) {
                 let span = try checkedMultiply(dim - 1, Swift.abs(stride), what: name)
                 if stride < 0 { low -= span } else { high += span }
@@ -53,8 +56,9 @@ public struct Tensor: @unchecked Sendable {
             let (lastBytes, o2) = lastElement.multipliedReportingOverflow(by: dtype.size)
             let (endByte, o3) = byteOffset.addingReportingOverflow(lastBytes)
             if o1 || o2 || o3 || firstByte < 0 || endByte > storage.bytes.count {
-                throw FormatError(.malformed, location: name,
-                                  "data needs bytes up to \(o1 || o2 || o3 ? Int.max : endByte), only \(storage.bytes.count) available (shape \(shape), \(dtype.name))")
+                throw FormatError(
+                    .malformed, location: name,
+                    "data needs bytes up to \(o1 || o2 || o3 ? Int.max : endByte), only \(storage.bytes.count) available (shape \(shape), \(dtype.name))")
             }
         }
         self.storage = storage
@@ -66,8 +70,10 @@ public struct Tensor: @unchecked Sendable {
         self.viewStrides = strides
     }
 
-    private init(storage: ByteStorage, byteOffset: Int, dtype: DType, byteOrder: ByteOrder,
-                 shape: [Int], viewShape: [Int], viewStrides: [Int]) {
+    private init(
+        storage: ByteStorage, byteOffset: Int, dtype: DType, byteOrder: ByteOrder,
+        shape: [Int], viewShape: [Int], viewStrides: [Int]
+    ) {
         self.storage = storage
         self.byteOffset = byteOffset
         self.dtype = dtype
@@ -82,16 +88,18 @@ public struct Tensor: @unchecked Sendable {
         precondition(values.count == shape.reduce(1, *), "value count \(values.count) does not match shape \(shape)")
         let (storage, buffer) = ByteStorage.zeroed(count: values.count * 4)
         values.withUnsafeBytes { buffer.copyMemory(from: $0) }
-        self.init(storage: storage, byteOffset: 0, dtype: .float32, byteOrder: .little,
-                  shape: shape, viewShape: shape, viewStrides: Tensor.contiguousStrides(shape))
+        self.init(
+            storage: storage, byteOffset: 0, dtype: .float32, byteOrder: .little,
+            shape: shape, viewShape: shape, viewStrides: Tensor.contiguousStrides(shape))
     }
 
     /// A new zero-filled contiguous tensor.
     public static func zeros(_ shape: [Int], dtype: DType = .float32) -> Tensor {
         let count = shape.reduce(1, *)
         let (storage, _) = ByteStorage.zeroed(count: count * dtype.size)
-        return Tensor(storage: storage, byteOffset: 0, dtype: dtype, byteOrder: .little,
-                      shape: shape, viewShape: shape, viewStrides: contiguousStrides(shape))
+        return Tensor(
+            storage: storage, byteOffset: 0, dtype: dtype, byteOrder: .little,
+            shape: shape, viewShape: shape, viewStrides: contiguousStrides(shape))
     }
 
     /// Row-major strides (in elements) of `shape`.
@@ -126,20 +134,23 @@ public struct Tensor: @unchecked Sendable {
     public func transposed(_ order: [Int]) -> Tensor {
         precondition(Set(order) == Set(0..<rank) && order.count == rank, "bad axis order \(order) for rank \(rank)")
         let base = shape == viewShape ? self : materialized()
-        return Tensor(storage: base.storage, byteOffset: base.byteOffset, dtype: dtype, byteOrder: base.byteOrder,
-                      shape: order.map { base.shape[$0] }, viewShape: order.map { base.viewShape[$0] },
-                      viewStrides: order.map { base.viewStrides[$0] })
+        return Tensor(
+            storage: base.storage, byteOffset: base.byteOffset, dtype: dtype, byteOrder: base.byteOrder,
+            shape: order.map { base.shape[$0] }, viewShape: order.map { base.viewShape[$0] },
+            viewStrides: order.map { base.viewStrides[$0] })
     }
 
     /// The same elements in row-major order with another shape of equal element count.
     public func reshaped(_ newShape: [Int]) -> Tensor {
         precondition(newShape.reduce(1, *) == count, "cannot reshape \(shape) to \(newShape)")
         if isViewContiguous && viewShape.reduce(1, *) == count {
-            return Tensor(storage: storage, byteOffset: byteOffset, dtype: dtype, byteOrder: byteOrder,
-                          shape: newShape, viewShape: newShape, viewStrides: Tensor.contiguousStrides(newShape))
+            return Tensor(
+                storage: storage, byteOffset: byteOffset, dtype: dtype, byteOrder: byteOrder,
+                shape: newShape, viewShape: newShape, viewStrides: Tensor.contiguousStrides(newShape))
         }
-        return Tensor(storage: storage, byteOffset: byteOffset, dtype: dtype, byteOrder: byteOrder,
-                      shape: newShape, viewShape: viewShape, viewStrides: viewStrides)
+        return Tensor(
+            storage: storage, byteOffset: byteOffset, dtype: dtype, byteOrder: byteOrder,
+            shape: newShape, viewShape: viewShape, viewStrides: viewStrides)
     }
 
     /// The same tensor with the order of indices along `axis` reversed.
@@ -148,8 +159,9 @@ public struct Tensor: @unchecked Sendable {
         var strides = base.viewStrides
         let offset = base.byteOffset + (base.viewShape[axis] - 1) * strides[axis] * dtype.size
         strides[axis] = -strides[axis]
-        return Tensor(storage: base.storage, byteOffset: offset, dtype: dtype, byteOrder: base.byteOrder,
-                      shape: base.shape, viewShape: base.viewShape, viewStrides: strides)
+        return Tensor(
+            storage: base.storage, byteOffset: offset, dtype: dtype, byteOrder: base.byteOrder,
+            shape: base.shape, viewShape: base.viewShape, viewStrides: strides)
     }
 
     /// The sub-tensor with indices `range` along `axis`.
@@ -159,8 +171,9 @@ public struct Tensor: @unchecked Sendable {
         var newShape = base.viewShape
         newShape[axis] = range.count
         let offset = base.byteOffset + range.lowerBound * base.viewStrides[axis] * dtype.size
-        return Tensor(storage: base.storage, byteOffset: offset, dtype: dtype, byteOrder: base.byteOrder,
-                      shape: newShape, viewShape: newShape, viewStrides: base.viewStrides)
+        return Tensor(
+            storage: base.storage, byteOffset: offset, dtype: dtype, byteOrder: base.byteOrder,
+            shape: newShape, viewShape: newShape, viewStrides: base.viewStrides)
     }
 
     // MARK: - Materialising
@@ -178,8 +191,9 @@ public struct Tensor: @unchecked Sendable {
         if let base = buffer.baseAddress, count > 0 {
             gatherRows(0..<(viewShape.first ?? 1), into: base, as: target)
         }
-        return Tensor(storage: newStorage, byteOffset: 0, dtype: target, byteOrder: .little,
-                      shape: shape, viewShape: shape, viewStrides: Tensor.contiguousStrides(shape))
+        return Tensor(
+            storage: newStorage, byteOffset: 0, dtype: target, byteOrder: .little,
+            shape: shape, viewShape: shape, viewStrides: Tensor.contiguousStrides(shape))
     }
 
     /// The contiguous bytes of this tensor as `dtype`, valid inside `body`.
@@ -205,8 +219,10 @@ public struct Tensor: @unchecked Sendable {
 
     /// Streams the elements as `dtype`, row-major and little-endian, in pieces of about
     /// `chunkBytes` (whole rows of the first axis), without materialising the whole tensor.
-    public func forEachChunk(as target: DType? = nil, chunkBytes: Int = 8 << 20,
-                             _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+    public func forEachChunk(
+        as target: DType? = nil, chunkBytes: Int = 8 << 20,
+        _ body: (UnsafeRawBufferPointer) throws -> Void
+    ) throws {
         let target = target ?? dtype
         if count == 0 { return }
         if target == dtype && isContiguous {

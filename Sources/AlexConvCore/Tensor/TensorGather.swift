@@ -34,19 +34,23 @@ extension Tensor {
         let outerCount = outerAxes.reduce(1) { $0 * shape[$1] }
         let innerCount = shape[last]
         let srcInner = strides0[last]
-        let srcSize = dtype.size, dstSize = target.size
+        let srcSize = dtype.size
+        let dstSize = target.size
         for _ in 0..<outerCount {
-            var srcOffset = 0, dstOffset = 0
+            var srcOffset = 0
+            var dstOffset = 0
             for axis in outerAxes {
                 srcOffset += index[axis] * strides0[axis]
                 dstOffset += index[axis] * dstStrides[axis]
             }
             if tileAxis < 0 {
-                convert.run(count: innerCount, src: srcStart + srcOffset * srcSize, srcStride: srcInner,
-                            dst: dst + dstOffset * dstSize, dstStride: 1)
+                convert.run(
+                    count: innerCount, src: srcStart + srcOffset * srcSize, srcStride: srcInner,
+                    dst: dst + dstOffset * dstSize, dstStride: 1)
             } else {
                 let tileCount = shape[tileAxis]
-                let srcTile = strides0[tileAxis], dstTile = dstStrides[tileAxis]
+                let srcTile = strides0[tileAxis]
+                let dstTile = dstStrides[tileAxis]
                 let block = 32
                 var a0 = 0
                 while a0 < tileCount {
@@ -55,9 +59,10 @@ extension Tensor {
                     while z0 < innerCount {
                         let z1 = Swift.min(innerCount, z0 + block)
                         for z in z0..<z1 {
-                            convert.run(count: a1 - a0,
-                                        src: srcStart + (srcOffset + a0 * srcTile + z * srcInner) * srcSize, srcStride: srcTile,
-                                        dst: dst + (dstOffset + a0 * dstTile + z) * dstSize, dstStride: dstTile)
+                            convert.run(
+                                count: a1 - a0,
+                                src: srcStart + (srcOffset + a0 * srcTile + z * srcInner) * srcSize, srcStride: srcTile,
+                                dst: dst + (dstOffset + a0 * dstTile + z) * dstSize, dstStride: dstTile)
                         }
                         z0 = z1
                     }
@@ -78,11 +83,15 @@ extension Tensor {
 
     /// Copies a view whose innermost axis is strided in the source: for each block of 16 inner
     /// indices, walks all outer indices row-major and copies the 16 elements of each.
-    private func gatherInnerBlocks(shape: [Int], strides: [Int], dstStrides: [Int], src: UnsafeRawPointer,
-                                   dst: UnsafeMutableRawPointer, convert: ElementConverter) {
+    private func gatherInnerBlocks(
+        shape: [Int], strides: [Int], dstStrides: [Int], src: UnsafeRawPointer,
+        dst: UnsafeMutableRawPointer, convert: ElementConverter
+    ) {
         let last = shape.count - 1
-        let inner = shape[last], srcInner = strides[last]
-        let srcSize = dtype.size, dstSize = convert.to.size
+        let inner = shape[last]
+        let srcInner = strides[last]
+        let srcSize = dtype.size
+        let dstSize = convert.to.size
         let outerCount = shape[0..<last].reduce(1, *)
         let block = 16
         var index = [Int](repeating: 0, count: last)
@@ -90,10 +99,12 @@ extension Tensor {
         while z0 < inner {
             let count = Swift.min(block, inner - z0)
             for axis in 0..<last { index[axis] = 0 }
-            var srcOffset = 0, dstOffset = 0
+            var srcOffset = 0
+            var dstOffset = 0
             for _ in 0..<outerCount {
-                convert.run(count: count, src: src + (srcOffset + z0 * srcInner) * srcSize, srcStride: srcInner,
-                            dst: dst + (dstOffset + z0) * dstSize, dstStride: 1)
+                convert.run(
+                    count: count, src: src + (srcOffset + z0 * srcInner) * srcSize, srcStride: srcInner,
+                    dst: dst + (dstOffset + z0) * dstSize, dstStride: 1)
                 var k = last - 1
                 while k >= 0 {
                     index[k] += 1

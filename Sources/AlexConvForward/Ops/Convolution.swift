@@ -40,10 +40,11 @@ struct ConvolutionOp {
         let groupOut = outChannels / groups
         let groupK = patchRows / groups
         for g in 0..<groups {
-            BLAS.parallelGemm(m: groupOut, n: columns, k: groupK,
-                      a: weight.pointer + g * groupOut * groupK, lda: groupK,
-                      b: cols + g * groupK * columns, ldb: columns,
-                      c: output + g * groupOut * columns, ldc: columns)
+            BLAS.parallelGemm(
+                m: groupOut, n: columns, k: groupK,
+                a: weight.pointer + g * groupOut * groupK, lda: groupK,
+                b: cols + g * groupK * columns, ldb: columns,
+                c: output + g * groupOut * columns, ldc: columns)
         }
         if let bias {
             let b = bias.pointer
@@ -61,8 +62,16 @@ struct ConvolutionOp {
     /// Work is split over (c, i); for each input row read, the `kw` patch rows (c, i, 0..<kw) are
     /// written while the row is in L1 (a stride-4 11x11 conv1 otherwise rereads its input 11 times).
     private func im2col(input: UnsafePointer<Float>, cols: UnsafeMutablePointer<Float>, batch: Int) {
-        let H = height, W = width, OH = outHeight, OW = outWidth
-        let kh = kernelH, kw = kernelW, sh = strideH, sw = strideW, pt = padTop, pl = padLeft
+        let H = height
+        let W = width
+        let OH = outHeight
+        let OW = outWidth
+        let kh = kernelH
+        let kw = kernelW
+        let sh = strideH
+        let sw = strideW
+        let pt = padTop
+        let pl = padLeft
         let plane = H * W
         let columns = batch * OH * OW
         // Output columns ow whose input column ow*sw - pl + j lies in [0, W): [lo[j], hi[j]).
@@ -75,7 +84,8 @@ struct ConvolutionOp {
         bounds.withUnsafeBufferPointer { bounds in
             Parallel.forEach(inChannels * kh, costPerItem: kw * columns) { range in
                 for ci in range {
-                    let c = ci / kh, i = ci % kh
+                    let c = ci / kh
+                    let i = ci % kh
                     let firstRow = cols + (ci * kw) * columns
                     for n in 0..<batch {
                         let src = input + (c * batch + n) * plane
@@ -97,7 +107,11 @@ struct ConvolutionOp {
                                 } else {
                                     var ow = lo
                                     var p = row + lo * sw
-                                    while ow < hi { dst[ow] = p.pointee; p += sw; ow += 1 }
+                                    while ow < hi {
+                                        dst[ow] = p.pointee
+                                        p += sw
+                                        ow += 1
+                                    }
                                 }
                                 if hi < OW { (dst + hi).update(repeating: 0, count: OW - hi) }
                             }

@@ -15,13 +15,17 @@ struct LRNOp {
 
     func run(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, batch: Int) {
         let count = batch * plane
-        let before = size / 2, after = (size - 1) / 2
-        let scale = alpha / Float(size), k = self.k, beta = self.beta
+        let before = size / 2
+        let after = (size - 1) / 2
+        let scale = alpha / Float(size)
+        let k = self.k
+        let beta = self.beta
         let channels = self.channels
         Parallel.forEach(channels, costPerItem: count * size) { range in
             for c in range {
                 let out = output + c * count
-                let first = max(0, c - before), last = min(channels - 1, c + after)
+                let first = max(0, c - before)
+                let last = min(channels - 1, c + after)
                 out.update(repeating: 0, count: count)
                 for j in first...last {
                     let x = input + j * count
@@ -70,7 +74,8 @@ struct BatchNormOp {
     }
 
     func run(_ data: UnsafeMutablePointer<Float>, batch: Int) {
-        let s = scale.pointer, b = shift.pointer
+        let s = scale.pointer
+        let b = shift.pointer
         if plane == 0 {
             for n in 0..<batch {
                 let row = data + n * channels
@@ -82,7 +87,8 @@ struct BatchNormOp {
         Parallel.forEach(channels, costPerItem: count) { range in
             for c in range {
                 let row = data + c * count
-                let sc = s[c], sh = b[c]
+                let sc = s[c]
+                let sh = b[c]
                 for p in 0..<count { row[p] = row[p] * sc + sh }
             }
         }

@@ -4,7 +4,11 @@ import Foundation
 
 /// Max, average or adaptive-average pooling of (C, N, H, W) activations, plane by plane.
 struct PoolOp {
-    enum Kind { case max, average(countIncludePad: Bool), adaptiveAverage }
+    enum Kind {
+        case max
+        case average(countIncludePad: Bool)
+        case adaptiveAverage
+    }
     let kind: Kind
     let channels: Int, height: Int, width: Int
     let outHeight: Int, outWidth: Int
@@ -35,10 +39,12 @@ struct PoolOp {
         }
         for oh in 0..<outHeight {
             let h0 = oh * strideH - padding[0]
-            let hs = max(h0, 0), he = min(h0 + kernelH, height)
+            let hs = max(h0, 0)
+            let he = min(h0 + kernelH, height)
             for ow in 0..<outWidth {
                 let w0 = ow * strideW - padding[1]
-                let ws = max(w0, 0), we = min(w0 + kernelW, width)
+                let ws = max(w0, 0)
+                let we = min(w0 + kernelW, width)
                 var best = -Float.infinity
                 if hs < he && ws < we {
                     for h in hs..<he {
@@ -55,7 +61,9 @@ struct PoolOp {
 
     /// Every window lies inside the input (no padding, floor mode): max of row maxima, no clipping.
     private func maxPlaneInterior(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>) {
-        let kh = kernelH, kw = kernelW, sw = strideW
+        let kh = kernelH
+        let kw = kernelW
+        let sw = strideW
         for oh in 0..<outHeight {
             let top = src + oh * strideH * width
             let out = dst + oh * outWidth
@@ -78,12 +86,14 @@ struct PoolOp {
             var h0 = oh * strideH - padding[0]
             var h1 = min(h0 + kernelH, height + padding[2])
             let padH = h1 - h0
-            h0 = max(h0, 0); h1 = min(h1, height)
+            h0 = max(h0, 0)
+            h1 = min(h1, height)
             for ow in 0..<outWidth {
                 var w0 = ow * strideW - padding[1]
                 var w1 = min(w0 + kernelW, width + padding[3])
                 let padArea = padH * (w1 - w0)
-                w0 = max(w0, 0); w1 = min(w1, width)
+                w0 = max(w0, 0)
+                w1 = min(w1, width)
                 var sum: Float = 0
                 if h0 < h1 && w0 < w1 {
                     for h in h0..<h1 {
@@ -100,9 +110,11 @@ struct PoolOp {
     /// PyTorch's adaptive average: window [floor(i*In/Out), ceil((i+1)*In/Out)).
     private func adaptivePlane(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>) {
         for oh in 0..<outHeight {
-            let h0 = oh * height / outHeight, h1 = ((oh + 1) * height + outHeight - 1) / outHeight
+            let h0 = oh * height / outHeight
+            let h1 = ((oh + 1) * height + outHeight - 1) / outHeight
             for ow in 0..<outWidth {
-                let w0 = ow * width / outWidth, w1 = ((ow + 1) * width + outWidth - 1) / outWidth
+                let w0 = ow * width / outWidth
+                let w1 = ((ow + 1) * width + outWidth - 1) / outWidth
                 var sum: Float = 0
                 for h in h0..<h1 {
                     let row = src + h * width

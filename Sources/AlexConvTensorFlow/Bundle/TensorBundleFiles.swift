@@ -34,13 +34,15 @@ final class TensorBundleFiles {
     func shard(_ shard: Int, for name: String) throws -> ByteStorage {
         if let storage = shards[shard] { return storage }
         guard shard >= 0, shard < index.shardCount else {
-            throw FormatError(.corrupted, file: indexPath, location: name,
-                              "shard_id \(shard), but the header says the bundle has \(index.shardCount) shard(s)")
+            throw FormatError(
+                .corrupted, file: indexPath, location: name,
+                "shard_id \(shard), but the header says the bundle has \(index.shardCount) shard(s)")
         }
         let path = shardPath(shard)
         guard FileManager.default.fileExists(atPath: path) else {
-            throw FormatError(.truncated, file: path, location: name,
-                              "missing: \(URL(fileURLWithPath: indexPath).lastPathComponent) lists \(index.shardCount) data shard(s) and this tensor is in shard \(shard) (incomplete copy of the checkpoint?)")
+            throw FormatError(
+                .truncated, file: path, location: name,
+                "missing: \(URL(fileURLWithPath: indexPath).lastPathComponent) lists \(index.shardCount) data shard(s) and this tensor is in shard \(shard) (incomplete copy of the checkpoint?)")
         }
         let storage = try ByteStorage.map(path: path)
         shards[shard] = storage
@@ -56,11 +58,13 @@ final class TensorBundleFiles {
         }
         let storage = try shard(Int(proto.shardID), for: name)
         let path = shardPath(Int(proto.shardID))
-        let offset = Int(proto.offset), size = Int(proto.size)
+        let offset = Int(proto.offset)
+        let size = Int(proto.size)
         let (end, overflow) = offset.addingReportingOverflow(size)
         guard !overflow, end <= storage.bytes.count else {
-            throw FormatError(.truncated, file: path, location: name,
-                              "truncated: the tensor's bytes \(offset)..<\(overflow ? Int.max : end) run past the shard's \(storage.bytes.count) bytes")
+            throw FormatError(
+                .truncated, file: path, location: name,
+                "truncated: the tensor's bytes \(offset)..<\(overflow ? Int.max : end) run past the shard's \(storage.bytes.count) bytes")
         }
         return (storage, offset, size, path)
     }
@@ -70,8 +74,9 @@ final class TensorBundleFiles {
         let actual = CRC32C.checksum(bytes)
         let stored = CRC32C.unmask(proto.crc32C)
         guard actual == stored else {
-            throw FormatError(.corrupted, file: path, location: name,
-                              String(format: "CRC-32C mismatch: the index says %08x, the tensor's bytes give %08x (the tensor's data is damaged)", stored, actual))
+            throw FormatError(
+                .corrupted, file: path, location: name,
+                String(format: "CRC-32C mismatch: the index says %08x, the tensor's bytes give %08x (the tensor's data is damaged)", stored, actual))
         }
     }
 
@@ -88,8 +93,9 @@ final class TensorBundleFiles {
         let count = try checkedElementCount(shape, what: name)
         let bytes = try checkedMultiply(count, dtype.size, what: name)
         guard Int64(bytes) == proto.size else {
-            throw FormatError(.corrupted, file: indexPath, location: name,
-                              "size \(proto.size) bytes, but shape \(shape) of \(dtype.name) needs \(bytes)")
+            throw FormatError(
+                .corrupted, file: indexPath, location: name,
+                "size \(proto.size) bytes, but shape \(shape) of \(dtype.name) needs \(bytes)")
         }
         let (storage, offset, size, path) = try location(of: proto, name: name)
         try checkCRC(UnsafeRawBufferPointer(rebasing: storage.bytes[offset..<(offset + size)]), proto, name: name, path: path)
@@ -109,22 +115,28 @@ final class TensorBundleFiles {
             guard slice.extent.count == rank else {
                 throw FormatError(.malformed, file: indexPath, location: name, "slice \(n) has \(slice.extent.count) extents for a rank-\(rank) tensor")
             }
-            var start: [Int] = [], length: [Int] = [], extents: [(start: Int64, length: Int64?)] = []
+            var start: [Int] = []
+            var length: [Int] = []
+            var extents: [(start: Int64, length: Int64?)] = []
             for (axis, extent) in slice.extent.enumerated() {
                 let dim = shape[axis]
-                var s = 0, l = dim
+                var s = 0
+                var l = dim
                 var given: Int64?
                 if case .length(let value)? = extent.hasLength_p {
                     given = value
                     guard extent.start >= 0, value >= 0, extent.start <= Int64(dim), value <= Int64(dim) - extent.start else {
-                        throw FormatError(.malformed, file: indexPath, location: name,
-                                          "slice \(n) extent \(axis) (start \(extent.start), length \(value)) lies outside dimension \(axis) of \(shape)")
+                        throw FormatError(
+                            .malformed, file: indexPath, location: name,
+                            "slice \(n) extent \(axis) (start \(extent.start), length \(value)) lies outside dimension \(axis) of \(shape)")
                     }
-                    s = Int(extent.start); l = Int(value)
+                    s = Int(extent.start)
+                    l = Int(value)
                 } else if extent.start != 0 {
                     throw FormatError(.malformed, file: indexPath, location: name, "slice \(n) extent \(axis) has a start (\(extent.start)) but no length")
                 }
-                start.append(s); length.append(l)
+                start.append(s)
+                length.append(l)
                 extents.append((given == nil ? 0 : extent.start, given))
             }
             let key = SliceKey.key(name: name, extents: extents)
@@ -155,8 +167,9 @@ final class TensorBundleFiles {
         let fullStrides = Tensor.contiguousStrides(shape)
         for box in boxes {
             guard TensorFlowDType.dtype(box.entry.dtype) == dtype else {
-                throw FormatError(.corrupted, file: indexPath, location: box.key,
-                                  "slice dtype \(TensorFlowDType.name(box.entry.dtype)), the variable is \(dtype.name)")
+                throw FormatError(
+                    .corrupted, file: indexPath, location: box.key,
+                    "slice dtype \(TensorFlowDType.name(box.entry.dtype)), the variable is \(dtype.name)")
             }
             let sliceShape = try TensorBundleIndex.shape(of: box.entry, name: box.key, file: indexPath)
             guard sliceShape == box.length else {
@@ -173,7 +186,10 @@ final class TensorBundleFiles {
         part.withContiguousBytes { source in
             guard let src = source.baseAddress, let dst = buffer.baseAddress, part.count > 0 else { return }
             let rank = part.shape.count
-            if rank == 0 { dst.copyMemory(from: src, byteCount: elementSize); return }
+            if rank == 0 {
+                dst.copyMemory(from: src, byteCount: elementSize)
+                return
+            }
             let row = part.shape[rank - 1] * elementSize
             let rows = part.count / part.shape[rank - 1]
             var index = [Int](repeating: 0, count: rank)
@@ -199,8 +215,9 @@ final class TensorBundleFiles {
     /// bytes; the entry's CRC-32C covers length value, length checksum and bytes.
     func scalarString(_ proto: Tensorflow_BundleEntryProto, name: String, limit: Int) throws -> [UInt8] {
         let (storage, offset, size, path) = try location(of: proto, name: name)
-        var cursor = ByteCursor(UnsafeRawBufferPointer(rebasing: storage.bytes[offset..<(offset + size)]), file: path,
-                                label: name, base: offset)
+        var cursor = ByteCursor(
+            UnsafeRawBufferPointer(rebasing: storage.bytes[offset..<(offset + size)]), file: path,
+            label: name, base: offset)
         let length = try cursor.readVarintSize(what: "string length", limit: limit)
         var crc: UInt32
         if length <= Int(UInt32.max) {
@@ -210,7 +227,8 @@ final class TensorBundleFiles {
         }
         let lengthChecksum = try cursor.read(UInt32.self, what: "string length checksum")
         guard CRC32C.unmask(lengthChecksum) == crc else {
-            throw FormatError(.corrupted, file: path, location: name, String(format: "string length checksum %08x does not match the length's %08x", CRC32C.unmask(lengthChecksum), crc) + " (length \(length))")
+            throw FormatError(
+                .corrupted, file: path, location: name, String(format: "string length checksum %08x does not match the length's %08x", CRC32C.unmask(lengthChecksum), crc) + " (length \(length))")
         }
         crc = withUnsafeBytes(of: lengthChecksum.littleEndian) { CRC32C.update(crc, $0) }
         let bytes = try cursor.readBytes(length, what: "string bytes")
@@ -219,8 +237,9 @@ final class TensorBundleFiles {
         }
         crc = CRC32C.update(crc, bytes)
         guard crc == CRC32C.unmask(proto.crc32C) else {
-            throw FormatError(.corrupted, file: path, location: name,
-                              String(format: "CRC-32C mismatch: the index says %08x, the string's bytes give %08x (the tensor's data is damaged)", CRC32C.unmask(proto.crc32C), crc))
+            throw FormatError(
+                .corrupted, file: path, location: name,
+                String(format: "CRC-32C mismatch: the index says %08x, the string's bytes give %08x (the tensor's data is damaged)", CRC32C.unmask(proto.crc32C), crc))
         }
         return Array(bytes)
     }

@@ -33,8 +33,9 @@ struct TensorBundleIndex {
         self.file = file
         let table = try LevelDBTable(bytes: bytes, file: file)
         guard let first = table.entries.first, first.key == Self.headerKey else {
-            throw FormatError(.malformed, file: file, location: "header entry",
-                              "the first key is \(table.entries.first.map { LevelDBTable.describe($0.key) } ?? "missing (empty table)"), expected the bundle header under the empty key")
+            throw FormatError(
+                .malformed, file: file, location: "header entry",
+                "the first key is \(table.entries.first.map { LevelDBTable.describe($0.key) } ?? "missing (empty table)"), expected the bundle header under the empty key")
         }
         let header: Tensorflow_BundleHeaderProto
         do {
@@ -72,21 +73,25 @@ struct TensorBundleIndex {
     /// The header's checks: shard count, little-endian, a format version this reader understands.
     static func check(_ header: Tensorflow_BundleHeaderProto, file: String?) throws {
         guard header.numShards >= 1, Int(header.numShards) <= TensorFlowLimits.maxShards else {
-            throw FormatError(header.numShards < 1 ? .malformed : .limit, file: file, location: "header entry",
-                              "num_shards is \(header.numShards), expected 1...\(TensorFlowLimits.maxShards)")
+            throw FormatError(
+                header.numShards < 1 ? .malformed : .limit, file: file, location: "header entry",
+                "num_shards is \(header.numShards), expected 1...\(TensorFlowLimits.maxShards)")
         }
         switch header.endianness {
         case .little: break
         case .big:
-            throw FormatError(.unsupported, file: file, location: "header entry",
-                              "big-endian bundle (written on a big-endian machine); alexconv reads little-endian checkpoints (re-save it with TensorFlow on a little-endian machine)")
+            throw FormatError(
+                .unsupported, file: file, location: "header entry",
+                "big-endian bundle (written on a big-endian machine); alexconv reads little-endian checkpoints (re-save it with TensorFlow on a little-endian machine)")
         case .UNRECOGNIZED(let value):
             throw FormatError(.malformed, file: file, location: "header entry", "endianness \(value), expected 0 (little) or 1 (big)")
         }
         let version = header.version
         if version.minConsumer > bundleVersion || version.badConsumers.contains(bundleVersion) {
-            throw FormatError(.unsupported, file: file, location: "header entry",
-                              "bundle format needs a reader of version \(version.minConsumer) or later\(version.badConsumers.isEmpty ? "" : " (not \(version.badConsumers))"); alexconv reads version \(bundleVersion), as TensorFlow 1.x-2.x writes")
+            throw FormatError(
+                .unsupported, file: file, location: "header entry",
+                "bundle format needs a reader of version \(version.minConsumer) or later\(version.badConsumers.isEmpty ? "" : " (not \(version.badConsumers))"); alexconv reads version \(bundleVersion), as TensorFlow 1.x-2.x writes"
+            )
         }
         guard version.producer >= 0 else {
             throw FormatError(.malformed, file: file, location: "header entry", "producer version \(version.producer) is negative")
@@ -208,7 +213,10 @@ enum SliceKey {
     static func writeNumIncreasing(_ value: UInt64, into out: inout [UInt8]) {
         var bytes: [UInt8] = []
         var v = value
-        while v > 0 { bytes.insert(UInt8(v & 0xFF), at: 0); v >>= 8 }
+        while v > 0 {
+            bytes.insert(UInt8(v & 0xFF), at: 0)
+            v >>= 8
+        }
         out.append(UInt8(bytes.count))
         out += bytes
     }
@@ -234,9 +242,11 @@ enum SliceKey {
             return
         }
         let bits = 64 - magnitude.leadingZeroBitCount + 1  // with the sign bit
-        let length = min((bits + 6) / 7, 10)               // n bytes hold 7n - 1 payload bits
-        let headerBits: [(UInt8, UInt8)] = [(0, 0), (0x80, 0), (0xC0, 0), (0xE0, 0), (0xF0, 0), (0xF8, 0), (0xFC, 0),
-                                            (0xFE, 0), (0xFF, 0), (0xFF, 0x80), (0xFF, 0xC0)]
+        let length = min((bits + 6) / 7, 10)  // n bytes hold 7n - 1 payload bits
+        let headerBits: [(UInt8, UInt8)] = [
+            (0, 0), (0x80, 0), (0xC0, 0), (0xE0, 0), (0xF0, 0), (0xF8, 0), (0xFC, 0),
+            (0xFE, 0), (0xFF, 0), (0xFF, 0x80), (0xFF, 0xC0),
+        ]
         let sign: UInt8 = value < 0 ? 0xFF : 0x00
         var buffer = [UInt8](repeating: sign, count: 10)
         let raw = UInt64(bitPattern: value)

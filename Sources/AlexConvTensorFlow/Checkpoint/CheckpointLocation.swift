@@ -37,7 +37,8 @@ struct CheckpointLocation: Equatable {
         let tail = name[range.upperBound...]
         let parts = tail.split(separator: "-", omittingEmptySubsequences: false)
         guard parts.count == 3, parts[1] == "of", parts[0].count == 5, parts[2].count == 5,
-              parts[0].allSatisfy(\.isASCII), parts[0].allSatisfy(\.isNumber), parts[2].allSatisfy(\.isNumber) else { return nil }
+            parts[0].allSatisfy(\.isASCII), parts[0].allSatisfy(\.isNumber), parts[2].allSatisfy(\.isNumber)
+        else { return nil }
         return String(path.dropLast(name.distance(from: range.lowerBound, to: name.endIndex)))
     }
 
@@ -68,11 +69,13 @@ struct CheckpointLocation: Equatable {
             if isSavedModel(directory) {
                 let prefix = directory + "/variables/variables"
                 guard fm.fileExists(atPath: prefix + ".index") else {
-                    throw FormatError(.truncated, file: prefix + ".index",
-                                      "missing: a SavedModel keeps its weights in variables/variables.index and variables/variables.data-*")
+                    throw FormatError(
+                        .truncated, file: prefix + ".index",
+                        "missing: a SavedModel keeps its weights in variables/variables.index and variables/variables.data-*")
                 }
-                return CheckpointLocation(prefix: prefix, kind: .savedModel(directory: directory),
-                                          notes: ["SavedModel directory: weights from variables/variables.index and its data shards; saved_model.pb (the graph) is not read"])
+                return CheckpointLocation(
+                    prefix: prefix, kind: .savedModel(directory: directory),
+                    notes: ["SavedModel directory: weights from variables/variables.index and its data shards; saved_model.pb (the graph) is not read"])
             }
             let state = directory + "/" + stateFileName
             guard fm.fileExists(atPath: state) else {
@@ -94,7 +97,11 @@ struct CheckpointLocation: Equatable {
         if fm.fileExists(atPath: path + ".index") {
             return CheckpointLocation(prefix: path, kind: .checkpoint, notes: [])
         }
-        throw IOError(path: path, exists ? "not a checkpoint file (expected PREFIX.index, PREFIX.data-NNNNN-of-NNNNN or a '\(stateFileName)' file)" : "no such file, and no \(URL(fileURLWithPath: path).lastPathComponent).index beside it")
+        throw IOError(
+            path: path,
+            exists
+                ? "not a checkpoint file (expected PREFIX.index, PREFIX.data-NNNNN-of-NNNNN or a '\(stateFileName)' file)"
+                : "no such file, and no \(URL(fileURLWithPath: path).lastPathComponent).index beside it")
     }
 
     /// The prefix a `checkpoint` state file names as `model_checkpoint_path` (relative to its
@@ -124,8 +131,9 @@ struct CheckpointLocation: Equatable {
             }
         }
         guard fm.fileExists(atPath: prefix + ".index") else {
-            throw FormatError(.corrupted, file: state, location: "model_checkpoint_path",
-                              "names the checkpoint '\(named)', but \(prefix).index does not exist")
+            throw FormatError(
+                .corrupted, file: state, location: "model_checkpoint_path",
+                "names the checkpoint '\(named)', but \(prefix).index does not exist")
         }
         if notes.isEmpty {
             notes.append("\(stateFileName) file names model_checkpoint_path \"\(named)\"\(kept); read \(URL(fileURLWithPath: prefix).lastPathComponent)")
@@ -168,7 +176,11 @@ enum CheckpointState {
         let end = bytes.count - 1
         while i < end {
             let c = bytes[i]
-            guard c == UInt8(ascii: "\\") else { out.append(c); i += 1; continue }
+            guard c == UInt8(ascii: "\\") else {
+                out.append(c)
+                i += 1
+                continue
+            }
             guard i + 1 < end else { throw FormatError(.malformed, file: file, location: "line \(line)", "string ends in a lone backslash") }
             let e = bytes[i + 1]
             i += 2
@@ -177,14 +189,22 @@ enum CheckpointState {
             case UInt8(ascii: "t"): out.append(0x09)
             case UInt8(ascii: "r"): out.append(0x0D)
             case UInt8(ascii: "x"):
-                var value = 0, digits = 0
-                while digits < 2, i < end, let d = Int(String(UnicodeScalar(bytes[i])), radix: 16) { value = value * 16 + d; i += 1; digits += 1 }
+                var value = 0
+                var digits = 0
+                while digits < 2, i < end, let d = Int(String(UnicodeScalar(bytes[i])), radix: 16) {
+                    value = value * 16 + d
+                    i += 1
+                    digits += 1
+                }
                 guard digits > 0 else { throw FormatError(.malformed, file: file, location: "line \(line)", "\\x without hex digits") }
                 out.append(UInt8(value))
             case UInt8(ascii: "0")...UInt8(ascii: "7"):
-                var value = Int(e - UInt8(ascii: "0")), digits = 1
+                var value = Int(e - UInt8(ascii: "0"))
+                var digits = 1
                 while digits < 3, i < end, (UInt8(ascii: "0")...UInt8(ascii: "7")).contains(bytes[i]) {
-                    value = value * 8 + Int(bytes[i] - UInt8(ascii: "0")); i += 1; digits += 1
+                    value = value * 8 + Int(bytes[i] - UInt8(ascii: "0"))
+                    i += 1
+                    digits += 1
                 }
                 out.append(UInt8(truncatingIfNeeded: value))
             default: out.append(e)  // \" \\ \' \?

@@ -64,8 +64,9 @@ struct ObjectGraph {
                 for child in nodes[current].children.reversed() {
                     let id = Int(child.nodeID)
                     guard id >= 0, id < nodes.count else {
-                        throw FormatError(.malformed, file: file, location: Self.key,
-                                          "object \(current) names child \(child.nodeID) ('\(child.localName)'), but the graph has \(nodes.count) objects")
+                        throw FormatError(
+                            .malformed, file: file, location: Self.key,
+                            "object \(current) names child \(child.nodeID) ('\(child.localName)'), but the graph has \(nodes.count) objects")
                     }
                     guard order[id] == -1 else { continue }
                     order[id] = -2

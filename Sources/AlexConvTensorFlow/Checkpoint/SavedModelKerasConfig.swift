@@ -57,7 +57,8 @@ struct SavedModelKerasConfig {
         var pathOfLayer: [String: String] = [:]
         for node in saved.nodes where node.nodePath.hasPrefix("root.") {
             guard let meta = (try? JSONSerialization.jsonObject(with: Data(node.metadata.utf8))) as? [String: Any],
-                  let name = meta["name"] as? String else { continue }
+                let name = meta["name"] as? String
+            else { continue }
             let objectPath = node.nodePath.dropFirst(5).replacingOccurrences(of: ".", with: "/")
             if pathOfLayer[name] == nil { pathOfLayer[name] = objectPath }
         }
@@ -71,25 +72,29 @@ struct SavedModelKerasConfig {
         for (index, layer) in architecture.weighted.enumerated() {
             let owner = pathOfLayer[layer.name] ?? "layer_with_weights-\(index)"
             guard let members = byOwner[owner] else {
-                throw FormatError(.malformed, file: path, location: layer.name,
-                                  "the model config's layer '\(layer.name)' (\(layer.className)) has no variables under \(owner)/ in variables/variables")
+                throw FormatError(
+                    .malformed, file: path, location: layer.name,
+                    "the model config's layer '\(layer.name)' (\(layer.className)) has no variables under \(owner)/ in variables/variables")
             }
             var ordered: [NamedTensor] = []
             for role in layer.roles {
                 guard let tensor = members.first(where: { $0.name == owner + "/" + role }) else {
-                    throw FormatError(.malformed, file: path, location: layer.name,
-                                      "layer '\(layer.name)' (\(layer.className)) needs \(layer.roles.joined(separator: ", ")); variables/ has \(members.map(\.name).joined(separator: ", "))")
+                    throw FormatError(
+                        .malformed, file: path, location: layer.name,
+                        "layer '\(layer.name)' (\(layer.className)) needs \(layer.roles.joined(separator: ", ")); variables/ has \(members.map(\.name).joined(separator: ", "))")
                 }
                 ordered.append(tensor)
             }
-            try architecture.check(layer: index, names: ordered.map(\.name), tensors: ordered.map(\.tensor),
-                                   file: directory + "/variables/variables.index", location: owner)
+            try architecture.check(
+                layer: index, names: ordered.map(\.name), tensors: ordered.map(\.tensor),
+                file: directory + "/variables/variables.index", location: owner)
             used.insert(owner)
             hints.append(LayerHint(name: layer.name, kind: layer.kind, tensorNames: ordered.map(\.name)))
         }
         if let extra = byOwner.keys.sorted().first(where: { !used.contains($0) }) {
-            throw FormatError(.malformed, file: directory + "/variables/variables.index", location: extra,
-                              "variables of an object the model config in \(fileName) does not list as a layer")
+            throw FormatError(
+                .malformed, file: directory + "/variables/variables.index", location: extra,
+                "variables of an object the model config in \(fileName) does not list as a layer")
         }
         result.hints = hints
         result.spec = architecture.spec
@@ -97,7 +102,9 @@ struct SavedModelKerasConfig {
             result.notes.append("the model config in \(fileName) has no architecture spec equivalent: \(reason); name the architecture")
         }
         if architecture.spec != nil {
-            result.notes.append("architecture from the model config in \(fileName) (model '\(architecture.modelName)'); Keras files do not record preprocessing: assumed RGB input scaled to 0-1 unless a preset says otherwise")
+            result.notes.append(
+                "architecture from the model config in \(fileName) (model '\(architecture.modelName)'); Keras files do not record preprocessing: assumed RGB input scaled to 0-1 unless a preset says otherwise"
+            )
         }
         return result
     }

@@ -66,9 +66,11 @@ public enum TensorFlowCheckpointReader: WeightFileReader {
         for entry in files.index.entries where entry.name == ObjectGraph.key {
             objectGraphEntry = entry
             guard entry.proto.dtype == .dtString, entry.proto.slices.isEmpty,
-                  try TensorBundleIndex.shape(of: entry.proto, name: entry.name, file: files.indexPath).isEmpty else {
-                throw FormatError(.malformed, file: files.indexPath, location: entry.name,
-                                  "the object graph must be a scalar DT_STRING, found \(TensorFlowDType.name(entry.proto.dtype))")
+                try TensorBundleIndex.shape(of: entry.proto, name: entry.name, file: files.indexPath).isEmpty
+            else {
+                throw FormatError(
+                    .malformed, file: files.indexPath, location: entry.name,
+                    "the object graph must be a scalar DT_STRING, found \(TensorFlowDType.name(entry.proto.dtype))")
             }
             let bytes = try files.scalarString(entry.proto, name: entry.name, limit: TensorFlowLimits.maxObjectGraphBytes)
             graph = try ObjectGraph(serialized: bytes, file: files.shardPath(Int(entry.proto.shardID)))
@@ -103,13 +105,17 @@ public enum TensorFlowCheckpointReader: WeightFileReader {
             } else {
                 format = "tf-checkpoint (TF1 tf.train.Saver: keys are variable names)"
                 let meta = files.prefix + ".meta"
-                let graphWords = FileManager.default.fileExists(atPath: meta)
+                let graphWords =
+                    FileManager.default.fileExists(atPath: meta)
                     ? "the graph in \(URL(fileURLWithPath: meta).lastPathComponent) is not read: " : ""
-                notes.append(graphWords + "a TF1 checkpoint does not record the architecture; it is detected from the tensors unless named (e.g. caffenet when the graph pools before its LRN, as seed 002's does)")
+                notes.append(
+                    graphWords
+                        + "a TF1 checkpoint does not record the architecture; it is detected from the tensors unless named (e.g. caffenet when the graph pools before its LRN, as seed 002's does)")
             }
         }
-        return TensorBundle(path: files.prefix, format: format, tensors: tensors, layout: .channelsLast, spec: spec,
-                            metadata: metadata, notes: notes, layerHints: hints)
+        return TensorBundle(
+            path: files.prefix, format: format, tensors: tensors, layout: .channelsLast, spec: spec,
+            metadata: metadata, notes: notes, layerHints: hints)
     }
 }
 
@@ -146,9 +152,13 @@ struct CheckpointContents {
             var name = entry.name
             var order = Int.max
             if let graph, let attribute = graph.attributes[entry.name] {
-                if attribute.name != ObjectGraph.variableValue { setAside.append((entry.name, .other)); continue }
+                if attribute.name != ObjectGraph.variableValue {
+                    setAside.append((entry.name, .other))
+                    continue
+                }
                 if attribute.isOptimizerState {
-                    setAside.append((entry.name, attribute.path.first == "optimizer" && !entry.name.contains("/.OPTIMIZER_SLOT/") && !attribute.path.contains("_variables") ? .optimizerState : .optimizerSlot))
+                    setAside.append(
+                        (entry.name, attribute.path.first == "optimizer" && !entry.name.contains("/.OPTIMIZER_SLOT/") && !attribute.path.contains("_variables") ? .optimizerState : .optimizerSlot))
                     continue
                 }
                 order = attribute.order
@@ -156,13 +166,17 @@ struct CheckpointContents {
             if entry.name.hasSuffix(ObjectGraph.variableValueSuffix) {
                 name = String(entry.name.dropLast(ObjectGraph.variableValueSuffix.count))
             }
-            if name.contains("/.OPTIMIZER_SLOT/") { setAside.append((entry.name, .optimizerSlot)); continue }
+            if name.contains("/.OPTIMIZER_SLOT/") {
+                setAside.append((entry.name, .optimizerSlot))
+                continue
+            }
             let shape = try TensorBundleIndex.shape(of: entry.proto, name: entry.name, file: file)
             guard let dtype = TensorFlowDType.dtype(entry.proto.dtype) else {
                 let role = ParsedTensorName(name).role
                 if role != nil && role != .ignored {
-                    throw FormatError(.unsupported, file: file, location: entry.name,
-                                      "dtype \(TensorFlowDType.name(entry.proto.dtype)) where a weight tensor (floating point) is expected")
+                    throw FormatError(
+                        .unsupported, file: file, location: entry.name,
+                        "dtype \(TensorFlowDType.name(entry.proto.dtype)) where a weight tensor (floating point) is expected")
                 }
                 setAside.append((entry.name, .nonNumeric))
                 continue
@@ -205,7 +219,9 @@ struct CheckpointContents {
         var index: [String: Int] = [:]
         for weight in weights {
             let owner = weight.name.split(separator: "/").dropLast().joined(separator: "/")
-            if let i = index[owner] { groups[i].members.append(weight) } else {
+            if let i = index[owner] {
+                groups[i].members.append(weight)
+            } else {
                 index[owner] = groups.count
                 groups.append((owner, [weight]))
             }
@@ -221,8 +237,12 @@ struct CheckpointContents {
             ranked.sort { $0.0 < $1.0 }
             guard Set(ranked.map(\.0)).count == ranked.count else { return nil }
             let ranks = ranked.map { $0.1.shape.count }
-            let kind: LayerHint.Kind? = ranks == [4, 1] || ranks == [4] ? .conv : ranks == [2, 1] || ranks == [2] ? .dense
-                : ranked.count == 4 && ranks.allSatisfy({ $0 == 1 }) ? .batchNorm : nil
+            let kind: LayerHint.Kind? =
+                ranks == [4, 1] || ranks == [4]
+                ? .conv
+                : ranks == [2, 1] || ranks == [2]
+                    ? .dense
+                    : ranked.count == 4 && ranks.allSatisfy({ $0 == 1 }) ? .batchNorm : nil
             hints.append(LayerHint(name: group.name, kind: kind, tensorNames: ranked.map { $0.1.name }))
         }
         return hints

@@ -27,14 +27,18 @@ public enum TensorFlowCheckpointExporter: ModelExporter {
     /// `OUT.index`, `OUT.data-00000-of-00001` and the `checkpoint` state file in OUT's directory.
     public static func outputFiles(for format: String, path: String) -> [String] {
         let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
-        return [path + ".index", TensorBundleIndex.shardPath(prefix: path, shard: 0, of: 1),
-                directory + "/" + CheckpointLocation.stateFileName]
+        return [
+            path + ".index", TensorBundleIndex.shardPath(prefix: path, shard: 0, of: 1),
+            directory + "/" + CheckpointLocation.stateFileName,
+        ]
     }
 
     public static func loadingNotes(for model: Model, format: String) -> [String] {
-        ["naming tf1 restores with tf.compat.v1.train.Saver in a graph whose variable scopes conv1..fc8 hold `weights` and `biases` (seed 002's AlexNet); "
-         + "the checkpoint holds only weights (no optimizer slots or global_step), so a training graph restores it with Saver(var_list=tf.compat.v1.trainable_variables()). "
-         + "Naming keras restores with tf-keras model.load_weights(prefix) on the matching Sequential or functional model"]
+        [
+            "naming tf1 restores with tf.compat.v1.train.Saver in a graph whose variable scopes conv1..fc8 hold `weights` and `biases` (seed 002's AlexNet); "
+                + "the checkpoint holds only weights (no optimizer slots or global_step), so a training graph restores it with Saver(var_list=tf.compat.v1.trainable_variables()). "
+                + "Naming keras restores with tf-keras model.load_weights(prefix) on the matching Sequential or functional model"
+        ]
     }
 
     public static func export(_ model: Model, format: String, to path: String, options: ExportOptions) throws {
@@ -61,8 +65,9 @@ public enum TensorFlowCheckpointExporter: ModelExporter {
             preconditionFailure("checkedNaming lets only \(checkpointNamings) through")
         }
         let files = outputFiles(for: format, path: path)
-        try TensorBundleWriter.write(items, dtype: dtype, indexPath: files[0], dataPath: files[1], statePath: files[2],
-                                     prefixName: URL(fileURLWithPath: path).lastPathComponent, overwrite: options.overwrite)
+        try TensorBundleWriter.write(
+            items, dtype: dtype, indexPath: files[0], dataPath: files[1], statePath: files[2],
+            prefixName: URL(fileURLWithPath: path).lastPathComponent, overwrite: options.overwrite)
     }
 
     /// Keras' TF2 keys and the object graph tf-keras matches them with: the root's children
@@ -122,8 +127,10 @@ enum TensorBundleWriter {
         var content: Content
     }
 
-    static func write(_ items: [Item], dtype: DType, indexPath: String, dataPath: String, statePath: String,
-                      prefixName: String, overwrite: Bool) throws {
+    static func write(
+        _ items: [Item], dtype: DType, indexPath: String, dataPath: String, statePath: String,
+        prefixName: String, overwrite: Bool
+    ) throws {
         let sorted = items.sorted { LevelDBTable.less(Array($0.key.utf8), Array($1.key.utf8)) }
         for (a, b) in zip(sorted, sorted.dropFirst()) where a.key == b.key {
             throw ModelError(tensor: a.key, "two tensors would have the same checkpoint key")

@@ -109,7 +109,8 @@ struct LevelDBTable {
         let (withTrailer, overflow) = handle.size.addingReportingOverflow(trailerBytes)
         let (end, overflow2) = handle.offset.addingReportingOverflow(withTrailer)
         guard !overflow, !overflow2, end <= region.count else {
-            throw region.error(.corrupted, "\(what) at bytes \(handle.offset)..<\(overflow || overflow2 ? Int.max : end) (with its 5-byte trailer) lies outside the \(region.count) bytes before the footer")
+            throw region.error(
+                .corrupted, "\(what) at bytes \(handle.offset)..<\(overflow || overflow2 ? Int.max : end) (with its 5-byte trailer) lies outside the \(region.count) bytes before the footer")
         }
         let contents = try region.record(at: handle.offset, count: handle.size, label: "\(what) at byte \(handle.offset)")
         let type = try region.byte(at: handle.offset + handle.size, what: "\(what) compression type")
@@ -121,7 +122,9 @@ struct LevelDBTable {
         switch type {
         case noCompression: return contents
         case snappyCompression:
-            throw contents.error(.unsupported, "block is snappy-compressed (compression type 1); alexconv reads uncompressed tables, which is how TensorFlow writes checkpoint indexes (re-save the checkpoint with TensorFlow)")
+            throw contents.error(
+                .unsupported,
+                "block is snappy-compressed (compression type 1); alexconv reads uncompressed tables, which is how TensorFlow writes checkpoint indexes (re-save the checkpoint with TensorFlow)")
         default:
             throw contents.error(.corrupted, "unknown compression type \(type) (0 is none, 1 snappy)")
         }
